@@ -1,0 +1,63 @@
+# edgebatch: `make demo` and `make test` do all the set-up on a fresh Debian machine.
+# Every target is safe to run twice; stamps make the second run skip what is done.
+
+PYTHON   ?= python3
+VENV     := .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.installed
+JARS     := .cache/jars/delta/.stamp
+HADOOP   := .cache/jars/hadoop/.stamp
+BENCH    ?=
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench lint format system-demo system-test jars venv clean help
+
+help:
+	@echo "make demo    run the main job end to end on the embedded defaults"
+	@echo "make test    install what the tests need, then run them"
+	@echo "make bench   run the benchmarks (BENCH=name for one) into bench/results/"
+
+demo: system-demo $(STAMP) $(JARS)
+	$(VENV)/bin/edgebatch demo
+
+test: system-test $(STAMP) $(JARS) $(HADOOP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: system-demo $(STAMP) $(JARS)
+	$(PY) -m bench.run $(BENCH)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[server,dev]"
+	touch $@
+
+jars: $(JARS) $(HADOOP)
+
+$(JARS): deps/delta.pom.xml deps/fetch_jars.py $(STAMP)
+	$(PY) deps/fetch_jars.py deps/delta.pom.xml .cache/jars/delta
+
+$(HADOOP): deps/hadoop-minicluster.pom.xml deps/fetch_jars.py $(STAMP)
+	$(PY) deps/fetch_jars.py deps/hadoop-minicluster.pom.xml .cache/jars/hadoop --keep-all
+
+# Debian packages for what runs (Java, Maven for the jars, Mosquitto) and what the tests start.
+system-demo:
+	deps/system-packages.sh demo
+
+system-test:
+	deps/system-packages.sh test
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log

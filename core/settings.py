@@ -1,0 +1,151 @@
+"""The project config: one TOML file, `EDGEBATCH_*` overrides, defaults that run on one machine.
+
+Resolution, in one place (STYLE: argument, environment, file, default):
+the path given, else `EDGEBATCH_CONFIG`, else `./edgebatch.toml` if present, else
+defaults alone. Relative paths in the file are relative to the file's folder;
+defaults are relative to `EDGEBATCH_HOME` (the working directory unless set).
+Spark's own settings stay in `spark-defaults.conf`; `[spark] conf` adds to them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from edgebatch.config import build, load_toml
+from edgebatch.errors import ConfigError
+
+CONFIG_ENV = "EDGEBATCH_CONFIG"
+HOME_ENV = "EDGEBATCH_HOME"
+DEFAULT_FILE = "edgebatch.toml"
+
+
+@dataclasses.dataclass(frozen=True)
+class WarehouseSettings:
+    """Where tables and landing files live: `file:///...` or `hdfs://host:port/...`."""
+
+    root: str = ""
+    # WebHDFS endpoint for hdfs:// roots (the collector writes through it); derived if empty.
+    webhdfs_url: str = ""
+    hdfs_user: str = ""
+
+    def validate(self) -> None:
+        if self.root and not self.root.startswith(("file://", "hdfs://", "/")):
+            raise ConfigError(
+                "key 'root' must be a file:// or hdfs:// URI (or an absolute path), "
+                f"got {self.root!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class SparkSettings:
+    master: str = ""
+    defaults_file: str = ""
+    # Folder of Delta's jars, filled by `make jars`; empty means the repo's .cache/jars/delta.
+    jars_dir: str = ""
+    app_name: str = "edgebatch"
+    conf: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class StateSettings:
+    """SQLAlchemy URL of the state store: SQLite by default, PostgreSQL on a server."""
+
+    url: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str = ""
+    password: str = ""
+    tls: bool = False
+    ca_file: str = ""
+    client_id: str = ""
+    # MQTT 5 shared subscription group, so several collectors split the load.
+    share_group: str = "edgebatch"
+
+
+@dataclasses.dataclass(frozen=True)
+class ApiSettings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    warehouse: WarehouseSettings = dataclasses.field(default_factory=WarehouseSettings)
+    spark: SparkSettings = dataclasses.field(default_factory=SparkSettings)
+    state: StateSettings = dataclasses.field(default_factory=StateSettings)
+    mqtt: MqttSettings = dataclasses.field(default_factory=MqttSettings)
+    api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
+    # Where relative paths resolve, and where the embedded defaults put their files.
+    home: Path = dataclasses.field(default_factory=Path.cwd)
+    source: str = "defaults"
+
+    @property
+    def var_dir(self) -> Path:
+        return self.home / "var"
+
+    @property
+    def warehouse_root(self) -> str:
+        root = self.warehouse.root or (self.var_dir / "warehouse").as_uri()
+        if root.startswith("/"):
+            return Path(root).as_uri()
+        return root
+
+    @property
+    def state_url(self) -> str:
+        return self.state.url or f"sqlite:///{self.var_dir / 'state.db'}"
+
+    def path(self, value: str | Path) -> Path:
+        """A path from the config, made absolute against `home`."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.home / p
+
+
+_SECTIONS: dict[str, type] = {
+    "warehouse": WarehouseSettings,
+    "spark": SparkSettings,
+    "state": StateSettings,
+    "mqtt": MqttSettings,
+    "api": ApiSettings,
+}
+
+
+def find_config_file(path: str | Path | None, environ: Mapping[str, str]) -> Path | None:
+    if path:
+        return Path(path)
+    if environ.get(CONFIG_ENV):
+        return Path(environ[CONFIG_ENV])
+    candidate = Path.cwd() / DEFAULT_FILE
+    return candidate if candidate.exists() else None
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve the project config (see the module docstring); errors name the key and file."""
+    environ = os.environ if environ is None else environ
+    file = find_config_file(path, environ)
+    data: dict[str, Any] = load_toml(file) if file else {}
+    source = str(file) if file else "defaults"
+    for key in data:
+        if key not in _SECTIONS:
+            known = ", ".join(sorted(_SECTIONS))
+            raise ConfigError(f"unknown section [{key}] in {source} (known sections: {known})")
+    if environ.get(HOME_ENV):
+        home = Path(environ[HOME_ENV]).resolve()
+    elif file:
+        home = file.resolve().parent
+    else:
+        home = Path.cwd()
+    sections = {
+        name: build(cls, data.get(name), source=source, section=name, environ=environ)
+        for name, cls in _SECTIONS.items()
+    }
+    return Settings(**sections, home=home, source=source)

@@ -1,0 +1,71 @@
+"""The `edgebatch` command: parses arguments and calls the library, nothing more.
+
+Every subcommand imports what it needs when it runs, so `edgebatch agent` works on a
+device where only the base install (no pyspark) is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+
+def _agent(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.edge.cli import main as agent_main
+
+    return agent_main(rest)
+
+
+def _demo(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.framework.demo import run_demo
+
+    return run_demo(config=args.config)
+
+
+def _tables(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.framework.tables_report import print_tables
+
+    return print_tables(config=args.config)
+
+
+Handler = Callable[[argparse.Namespace, list[str]], int]
+
+# name -> (help, handler, takes the rest of the command line as its own arguments)
+COMMANDS: dict[str, tuple[str, Handler, bool]] = {
+    "agent": ("run the edge agent (edgebatch agent --config agent.toml)", _agent, True),
+    "demo": ("run the main job end to end on the embedded defaults", _demo, False),
+    "tables": ("list the declared Delta tables, their versions and row counts", _tables, False),
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgebatch", description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--config", help="project config file (default: $EDGEBATCH_CONFIG, ./edgebatch.toml)"
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (help_text, _, passthrough) in COMMANDS.items():
+        sp = sub.add_parser(name, help=help_text, add_help=not passthrough)
+        sp.set_defaults(passthrough=passthrough)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, rest = parser().parse_known_args(argv)
+    if rest and not args.passthrough:
+        parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    from edgebatch.errors import EdgebatchError
+
+    try:
+        return COMMANDS[args.command][1](args, rest)
+    except EdgebatchError as exc:
+        print(f"edgebatch {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

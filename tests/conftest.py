@@ -1,0 +1,41 @@
+"""Fixtures shared by the whole suite: one SparkSession per test session, fresh roots per test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """The suite's only SparkSession: local, two cores, no UI, Delta from the project's jars."""
+    pytest.importorskip("pyspark")
+    from edgebatch.framework.session import build_session
+    from edgebatch.settings import Settings
+
+    home = tmp_path_factory.mktemp("spark-home")
+    session = build_session(
+        Settings(home=home),
+        overrides={
+            "spark.master": "local[2]",
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.driver.memory": "1g",
+            "spark.sql.warehouse.dir": str(home / "spark-warehouse"),
+        },
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def warehouse_root(tmp_path: Path):
+    from edgebatch.warehouse.uri import WarehouseRoot
+
+    return WarehouseRoot.parse((tmp_path / "warehouse").as_uri())

@@ -1,0 +1,63 @@
+"""The tables of the architecture's contract, declared once for every part to use.
+
+Bronze keeps what the devices sent, one row per batch and metric (revisions of a
+window are separate rows that silver merges), partitioned by tenant and the UTC date
+of the window so a month's bill reads only that month's files.
+"""
+
+from __future__ import annotations
+
+from edgebatch.warehouse.tables import declare
+
+EDGE_BATCHES = declare(
+    "bronze/edge_batches",
+    """
+    batch_id STRING NOT NULL, metric STRING NOT NULL, tenant STRING NOT NULL,
+    device STRING NOT NULL, window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL,
+    revision INT NOT NULL, unit STRING, count BIGINT NOT NULL, sum DOUBLE, min DOUBLE,
+    max DOUBLE, mean DOUBLE, m2 DOUBLE, stddev DOUBLE, p50 DOUBLE, p95 DOUBLE, p99 DOUBLE,
+    sketch STRING, first_ts TIMESTAMP, last_ts TIMESTAMP, agent STRING,
+    received_at TIMESTAMP, landed_file STRING, date DATE NOT NULL
+    """,
+    partition_by=("tenant", "date"),
+    keys=("batch_id", "metric"),
+    comment="Window summaries from edge agents, one row per batch and metric.",
+)
+
+EDGE_ALARMS = declare(
+    "bronze/edge_alarms",
+    """
+    alarm_id STRING NOT NULL, tenant STRING NOT NULL, device STRING NOT NULL,
+    rule STRING, metric STRING, value DOUBLE, threshold DOUBLE, baseline DOUBLE,
+    severity STRING, state STRING, ts TIMESTAMP NOT NULL, detail STRING,
+    received_at TIMESTAMP, landed_file STRING, date DATE NOT NULL
+    """,
+    partition_by=("tenant", "date"),
+    keys=("alarm_id",),
+    comment="Alarms raised on devices, one row per alarm.",
+)
+
+DEVICE_HEALTH = declare(
+    "bronze/device_health",
+    """
+    tenant STRING NOT NULL, device STRING NOT NULL, ts TIMESTAMP NOT NULL,
+    cpu_percent DOUBLE, memory_percent DOUBLE, disk_percent DOUBLE, load1 DOUBLE,
+    uptime_s DOUBLE, temperature_c DOUBLE, outbox_backlog BIGINT, shed_count BIGINT,
+    coarsened_count BIGINT, last_send_at TIMESTAMP, agent STRING, payload STRING,
+    received_at TIMESTAMP, landed_file STRING, date DATE NOT NULL
+    """,
+    partition_by=("tenant", "date"),
+    keys=("tenant", "device", "ts"),
+    comment="Device heartbeats: psutil figures and the agent's own backlog and shedding.",
+)
+
+QUARANTINE = declare(
+    "quarantine/rejected",
+    """
+    quarantine_id STRING NOT NULL, topic STRING, payload BINARY, reason STRING NOT NULL,
+    received_at TIMESTAMP NOT NULL, collector STRING, landed_file STRING, date DATE NOT NULL
+    """,
+    partition_by=("date",),
+    keys=("quarantine_id",),
+    comment="Messages the collector refused, with the raw payload and the reason.",
+)

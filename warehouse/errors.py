@@ -1,0 +1,11 @@
+"""Errors of the storage part: each says which path, table or URI and what to do."""
+
+from edgebatch.errors import EdgebatchError
+
+
+class StorageError(EdgebatchError):
+    """A storage operation or path is wrong (escaping the root, unknown scheme, I/O failure)."""
+
+
+class TableError(StorageError):
+    """A Delta table is missing, or data disagrees with its declared schema."""

@@ -1,0 +1,215 @@
+"""The table registry: every Delta table declared once, created on first use, written by key.
+
+A `TableSpec` is a value (name, schema, partitioning, keys, properties); code that
+reads or writes a table names the spec, never a path, so the location, the partition
+columns and the merge keys cannot drift between the job that writes and the API that
+reads. Delta enforces the schema on every write: a frame with a column the table does
+not have, or a type it cannot take, is refused before anything is committed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
+
+from edgebatch.warehouse.errors import TableError
+from edgebatch.warehouse.uri import WarehouseRoot
+
+if TYPE_CHECKING:
+    from delta.tables import DeltaTable
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
+
+# MERGE takes txnAppId/txnVersion only from session confs, shared by all threads.
+_txn_lock = threading.Lock()
+
+_DEFAULT_PROPERTIES = {
+    "delta.enableDeletionVectors": "true",
+    "delta.checkpointInterval": "10",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """One Delta table. `schema` is Spark DDL (`"id STRING NOT NULL, n BIGINT"`)."""
+
+    name: str
+    schema: str
+    partition_by: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+    properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    comment: str = ""
+
+    def struct(self) -> StructType:
+        from pyspark.sql.types import StructType
+
+        return StructType.fromDDL(self.schema)
+
+    def columns(self) -> list[str]:
+        return [f.name for f in self.struct().fields]
+
+    def location(self, root: WarehouseRoot) -> str:
+        return root.qualified(self.name)
+
+
+class TableRegistry:
+    """Declared tables by name. `REGISTRY.get("bronze/edge_batches")`."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, TableSpec] = {}
+
+    def declare(self, spec: TableSpec) -> TableSpec:
+        existing = self._specs.get(spec.name)
+        if existing is not None and existing != spec:
+            raise TableError(f"table {spec.name!r} is declared twice with different definitions")
+        self._specs[spec.name] = spec
+        return spec
+
+    def get(self, name: str) -> TableSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            known = ", ".join(sorted(self._specs)) or "none"
+            raise TableError(f"no table named {name!r} is declared (declared: {known})") from None
+
+    def __iter__(self):
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+
+REGISTRY = TableRegistry()
+
+
+def declare(
+    name: str,
+    schema: str,
+    *,
+    partition_by: Iterable[str] = (),
+    keys: Iterable[str] = (),
+    properties: Mapping[str, str] | None = None,
+    comment: str = "",
+) -> TableSpec:
+    """Declare a table in the project registry (idempotent for an identical definition)."""
+    spec = TableSpec(
+        name=name,
+        schema=" ".join(schema.split()),
+        partition_by=tuple(partition_by),
+        keys=tuple(keys),
+        properties={**_DEFAULT_PROPERTIES, **(properties or {})},
+        comment=comment,
+    )
+    return REGISTRY.declare(spec)
+
+
+def ensure_table(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> DeltaTable:
+    """Create the table at its location if it does not exist yet; return it."""
+    from delta.tables import DeltaTable
+
+    location = spec.location(root)
+    if DeltaTable.isDeltaTable(spark, location):
+        return DeltaTable.forPath(spark, location)
+    builder = (
+        DeltaTable.createIfNotExists(spark).location(spec.location(root)).addColumns(spec.struct())
+    )
+    if spec.partition_by:
+        builder = builder.partitionedBy(*spec.partition_by)
+    for key, value in spec.properties.items():
+        builder = builder.property(key, value)
+    if spec.comment:
+        builder = builder.comment(spec.comment)
+    return builder.execute()
+
+
+def read_table(
+    spark: SparkSession, root: WarehouseRoot, spec: TableSpec, version: int | None = None
+) -> DataFrame:
+    """The table as a DataFrame, at `version` if given (Delta time travel)."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(spec.location(root))
+
+
+def _conform(df: DataFrame, spec: TableSpec) -> DataFrame:
+    """Order the frame's columns as the table's; refuse extra or missing non-null columns."""
+    table_fields = {f.name: f for f in spec.struct().fields}
+    extra = [c for c in df.columns if c not in table_fields]
+    if extra:
+        raise TableError(
+            f"frame written to {spec.name!r} has column(s) {', '.join(extra)} that the table "
+            f"does not declare (columns: {', '.join(table_fields)})"
+        )
+    from pyspark.sql import functions as F
+
+    cols = []
+    for name, field in table_fields.items():
+        if name in df.columns:
+            cols.append(F.col(name).cast(field.dataType).alias(name))
+        elif not field.nullable:
+            raise TableError(f"frame written to {spec.name!r} lacks NOT NULL column {name!r}")
+        else:
+            cols.append(F.lit(None).cast(field.dataType).alias(name))
+    return df.select(*cols)
+
+
+def merge_new_rows(
+    spark: SparkSession,
+    root: WarehouseRoot,
+    spec: TableSpec,
+    df: DataFrame,
+    *,
+    app_id: str | None = None,
+    txn_version: int | None = None,
+) -> None:
+    """Insert the rows whose key the table does not hold yet (a replay changes nothing).
+
+    With `app_id`/`txn_version` the MERGE is also skipped as a whole when Delta has
+    already committed that version for that application (see FIELD_NOTES: these are
+    session confs for MERGE, so callers sharing a session must serialize through here).
+    """
+    if not spec.keys:
+        raise TableError(f"table {spec.name!r} declares no key columns; MERGE needs them")
+    table = ensure_table(spark, root, spec)
+    source = _conform(df, spec).dropDuplicates(list(spec.keys))
+    condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
+    if spec.partition_by:
+        # Constrain the target on the source's partitions so MERGE prunes files.
+        condition = " AND ".join(
+            [condition, *(f"t.`{p}` = s.`{p}`" for p in spec.partition_by if p not in spec.keys)]
+        )
+    merge = table.alias("t").merge(source.alias("s"), condition).whenNotMatchedInsertAll()
+    if app_id is None:
+        merge.execute()
+        return
+    with _txn_lock:
+        spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)
+        spark.conf.set("spark.databricks.delta.write.txnVersion", str(txn_version))
+        try:
+            merge.execute()
+        finally:
+            spark.conf.unset("spark.databricks.delta.write.txnAppId")
+            spark.conf.unset("spark.databricks.delta.write.txnVersion")
+
+
+def replace_partition(
+    spark: SparkSession, root: WarehouseRoot, spec: TableSpec, df: DataFrame, where: str
+) -> None:
+    """Overwrite exactly the rows matching `where` (Delta replaceWhere): idempotent."""
+    ensure_table(spark, root, spec)
+    (
+        _conform(df, spec)
+        .write.format("delta")
+        .mode("overwrite")
+        .option("replaceWhere", where)
+        .save(spec.location(root))
+    )
+
+
+def append(spark: SparkSession, root: WarehouseRoot, spec: TableSpec, df: DataFrame) -> None:
+    """Append with Delta's schema enforcement (no silent column additions)."""
+    ensure_table(spark, root, spec)
+    df.write.format("delta").mode("append").save(spec.location(root))
