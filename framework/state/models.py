@@ -1,0 +1,204 @@
+"""The state store's tables as SQLAlchemy 2 typed ORM models.
+
+These are storage models only: the store hands out plain dataclasses (see
+`records.py`), so nothing outside this package holds a session-bound object.
+The Alembic migrations in `migrations/versions/` create exactly these tables;
+a change here needs a new migration (`alembic revision --autogenerate` works
+against `target_metadata = Base.metadata`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from edgebatch.framework.state.states import AttemptState, IterationState, RunState
+
+# Names for constraints and indexes, so migrations can refer to them on every backend.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only autoincrements an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timestamps stored as UTC and always returned timezone-aware.
+
+    SQLite has no timezone type and hands back naive values; PostgreSQL's
+    `timestamptz` hands back aware ones. This makes both the same. A naive
+    value given to the store is taken to be UTC already.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _in(column: str, values: Any) -> str:
+    return f"{column} IN ({', '.join(repr(str(v)) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Job(Base):
+    """A job definition as last seen by a registry: enough to list and compare, not to run."""
+
+    __tablename__ = "jobs"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    definition_hash: Mapped[str] = mapped_column(String(128))
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pool: Mapped[str] = mapped_column(String(100), default="default")
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Run(Base):
+    """One execution of a job over a set of partitions."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(_in("state", RunState), name="state"),
+        Index(None, "job", "id"),
+        Index(None, "state", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    job: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(16), default=RunState.QUEUED.value)
+    trigger: Mapped[str] = mapped_column(String(32))
+    triggered_by: Mapped[str] = mapped_column(String(200), default="")
+    partitions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    retry_of: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Iteration(Base):
+    """One partition of a run, with its own state, attempts, row counts and progress."""
+
+    __tablename__ = "iterations"
+    __table_args__ = (
+        CheckConstraint(_in("state", IterationState), name="state"),
+        UniqueConstraint("run_id", "partition_key"),
+        Index(None, "run_id", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    partition_key: Mapped[str] = mapped_column(String(400))
+    state: Mapped[str] = mapped_column(String(16), default=IterationState.QUEUED.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    rows_in: Mapped[int | None] = mapped_column(BigInteger)
+    rows_out: Mapped[int | None] = mapped_column(BigInteger)
+    stages_done: Mapped[int] = mapped_column(Integer, default=0)
+    stages_total: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_done: Mapped[int] = mapped_column(Integer, default=0)
+    tasks_total: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Attempt(Base):
+    """One try of an iteration; the iteration's `attempts` counts these."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (
+        CheckConstraint(_in("state", AttemptState), name="state"),
+        UniqueConstraint("iteration_id", "number"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    iteration_id: Mapped[int] = mapped_column(ForeignKey("iterations.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=AttemptState.RUNNING.value)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class LogLine(Base):
+    """A log line of a run (and maybe one of its iterations); `id` is the streaming cursor."""
+
+    __tablename__ = "log_lines"
+    __table_args__ = (Index(None, "run_id", "id"), Index(None, "iteration_id", "id"))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    iteration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("iterations.id", ondelete="CASCADE")
+    )
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+    level: Mapped[str] = mapped_column(String(10))
+    logger: Mapped[str] = mapped_column(String(200), default="")
+    message: Mapped[str] = mapped_column(Text)
+
+
+class Lease(Base):
+    """Proof that a live process owns a running run; it renews `expires_at` by heartbeat."""
+
+    __tablename__ = "leases"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class AuditEntry(Base):
+    """Who did what to which target: triggers, cancels, retries, config changes."""
+
+    __tablename__ = "audit"
+    __table_args__ = (Index(None, "target", "id"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    principal: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    target: Mapped[str] = mapped_column(String(300))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
