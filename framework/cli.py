@@ -17,6 +17,12 @@ def _agent(args: argparse.Namespace, rest: list[str]) -> int:
     return agent_main(rest)
 
 
+def _collect(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.warehouse.collector.cli import main as collect_main
+
+    return collect_main(rest, config=args.config)
+
+
 def _demo(args: argparse.Namespace, rest: list[str]) -> int:
     from edgebatch.framework.demo import run_demo
 
@@ -34,6 +40,7 @@ Handler = Callable[[argparse.Namespace, list[str]], int]
 # name -> (help, handler, takes the rest of the command line as its own arguments)
 COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "agent": ("run the edge agent (edgebatch agent --config agent.toml)", _agent, True),
+    "collect": ("land what the agents send (edgebatch collect [--help])", _collect, True),
     "demo": ("run the main job end to end on the embedded defaults", _demo, False),
     "tables": ("list the declared Delta tables, their versions and row counts", _tables, False),
 }
