@@ -1,0 +1,74 @@
+"""`edgebatch collect`: parse the flags, build the collector, run it until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from edgebatch.errors import EdgebatchError
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="edgebatch collect",
+        description="Land what the edge agents send: MQTT 5 shared subscription in, durable "
+        "landing files out, acknowledgements and receipts only after landing.",
+    )
+    p.add_argument("--host", help="broker host (default: [mqtt] host)")
+    p.add_argument("--port", type=int, help="broker port (default: [mqtt] port)")
+    p.add_argument(
+        "--client-id",
+        help="stable id of this collector's persistent session (default: [mqtt] client_id, "
+        "else edgebatch-collector-HOSTNAME); give each collector its own",
+    )
+    p.add_argument("--group", help="shared subscription group (default: [mqtt] share_group)")
+    p.add_argument("--root", help="warehouse root URI (default: [warehouse] root)")
+    p.add_argument("--max-messages", type=int, default=5000, help="land after this many")
+    p.add_argument("--max-bytes", type=int, default=8 << 20, help="land after this many bytes")
+    p.add_argument(
+        "--max-age", type=float, default=1.0, help="land a message held this many seconds"
+    )
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: list[str], config: str | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from edgebatch.settings import load_settings
+    from edgebatch.warehouse.collector.buffer import FlushPolicy
+    from edgebatch.warehouse.collector.config import CollectorConfig
+    from edgebatch.warehouse.collector.service import Collector
+    from edgebatch.warehouse.landing import open_zone
+    from edgebatch.warehouse.uri import WarehouseRoot
+
+    try:
+        settings = load_settings(config)
+        collector_config = CollectorConfig.from_settings(
+            settings,
+            host=args.host,
+            port=args.port,
+            client_id=args.client_id,
+            share_group=args.group,
+            policy=FlushPolicy(args.max_messages, args.max_bytes, args.max_age),
+        )
+        root = WarehouseRoot.parse(args.root or settings.warehouse_root)
+        zone = open_zone(
+            root,
+            webhdfs_url=settings.warehouse.webhdfs_url,
+            hdfs_user=settings.warehouse.hdfs_user,
+            writer=collector_config.identity,
+        )
+    except (EdgebatchError, ValueError) as exc:
+        print(f"edgebatch collect: {exc}")
+        return 2
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stats = Collector(collector_config, zone).run(stop)
+    logging.getLogger(__name__).info("collector stopped: %s", stats)
+    return 0

@@ -1,0 +1,61 @@
+"""What one message becomes in a landing file: pure functions, no MQTT and no disk.
+
+An accepted message is landed as the device sent it, inside a small envelope:
+
+    {"received_at":"2026-11-23T10:00:00.123Z","topic":"edgebatch/t/d/batch","payload":{...}}
+
+The payload bytes are copied, not re-encoded: the parser has just proven them a JSON
+object, so the collector spends nothing on serialization and the landing file keeps
+exactly what the device said. A refused message keeps its raw bytes (base64), its
+topic and the parser's reason, so nothing is ever dropped silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+from edgebatch.edge.messages import format_ts
+
+# Refused payloads are kept whole up to this size; beyond it, the head, the size and a digest.
+QUARANTINE_KEEP_BYTES = 1 << 20
+
+
+def envelope(topic: str, payload: bytes, received_at: float) -> bytes:
+    """One landing line for an accepted message (its topic is already validated)."""
+    if b"\n" in payload or b"\r" in payload:
+        # Valid JSON may carry line breaks between tokens; a landing line may not.
+        payload = json.dumps(json.loads(payload), separators=(",", ":")).encode()
+    head = f'{{"received_at":"{format_ts(received_at)}","topic":"{topic}","payload":'
+    return head.encode() + payload + b"}\n"
+
+
+def quarantine_id(topic: str, payload: bytes) -> str:
+    """The same refused bytes on the same topic are one quarantine row, however often resent."""
+    digest = hashlib.sha256(topic.encode("utf-8", "replace"))
+    digest.update(b"\x00")
+    digest.update(payload)
+    return digest.hexdigest()[:32]
+
+
+def quarantine_line(
+    topic: str, payload: bytes, reason: str, received_at: float, collector: str
+) -> bytes:
+    """One landing line for a refused message: topic, raw payload, reason, when and by whom."""
+    kept = payload[:QUARANTINE_KEEP_BYTES]
+    if len(kept) < len(payload):
+        reason = (
+            f"{reason} (payload of {len(payload)} bytes kept to its first {len(kept)}; "
+            f"sha256 {hashlib.sha256(payload).hexdigest()})"
+        )
+    record = {
+        "quarantine_id": quarantine_id(topic, payload),
+        "topic": topic,
+        "payload_b64": base64.b64encode(kept).decode(),
+        "payload_size": len(payload),
+        "reason": reason,
+        "received_at": format_ts(received_at),
+        "collector": collector,
+    }
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
