@@ -30,7 +30,15 @@ class ReceiptCollector:
     """Plays the collector: keeps every batch, alarm and heartbeat it gets, by id, with every
     payload seen for that id, and answers batches and alarms with receipts."""
 
-    def __init__(self, broker: Mosquitto, *, send_receipts: bool = True) -> None:
+    def __init__(
+        self,
+        broker: Mosquitto,
+        *,
+        send_receipts: bool = True,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: Path | None = None,
+    ) -> None:
         self.send_receipts = send_receipts
         self.lock = threading.Lock()
         self.batches: dict[str, Batch] = {}
@@ -47,6 +55,11 @@ class ReceiptCollector:
         self.client.on_connect = self._connected
         self.client.on_message = self._message
         self.client.reconnect_delay_set(0.1, 0.5)
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(ca_certs=str(ca_file))
+        self.times: list[float] = []
         self._subscribed = threading.Event()
         self.client.connect(broker.host, broker.port, keepalive=5)
         self.client.loop_start()
@@ -68,6 +81,7 @@ class ReceiptCollector:
             return
         with self.lock:
             self.received += 1
+            self.times.append(time.monotonic())
             if isinstance(parsed, Batch):
                 self.batches[parsed.batch_id] = parsed
                 self.payloads[parsed.batch_id].add(bytes(msg.payload))

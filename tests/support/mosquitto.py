@@ -32,7 +32,16 @@ def free_port() -> int:
 class Mosquitto:
     """One broker: `start()`, `stop()` (clean, saves its state), `kill()` (SIGKILL)."""
 
-    def __init__(self, workdir: Path, *, port: int | None = None, autosave_interval: int = 1):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        autosave_interval: int = 1,
+        passwords: dict[str, str] | None = None,
+        tls: tuple[Path, Path, Path] | None = None,
+    ):
+        """`passwords` turns anonymous access off; `tls` is `(ca, cert, key)` for the listener."""
         if not Path(BINARY).exists() and shutil.which("mosquitto") is None:
             raise daemon.ServiceStartError(
                 f"{BINARY} is missing: install Debian's mosquitto (make system-test)"
@@ -44,11 +53,21 @@ class Mosquitto:
         self.data.mkdir(parents=True, exist_ok=True)
         self.log = self.dir / "mosquitto.log"
         self.conf = self.dir / "mosquitto.conf"
+        access = ["allow_anonymous true"]
+        if passwords:
+            pw_file = self.dir / "passwords"
+            pw_file.write_text("".join(f"{u}:{p}\n" for u, p in passwords.items()))
+            subprocess.run(["mosquitto_passwd", "-U", str(pw_file)], check=True)
+            pw_file.chmod(0o600)
+            access = ["allow_anonymous false", f"password_file {pw_file}"]
+        if tls:
+            ca, cert, key = tls
+            access += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
         self.conf.write_text(
             "\n".join(
                 [
                     f"listener {self.port} {self.host}",
-                    "allow_anonymous true",
+                    *access,
                     "persistence true",
                     f"persistence_location {self.data}/",
                     f"autosave_interval {autosave_interval}",
@@ -95,3 +114,24 @@ class Mosquitto:
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
+
+
+def make_test_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1, made with openssl."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca_key, ca, key, csr, cert = (
+        directory / n for n in ("ca.key", "ca.pem", "server.key", "server.csr", "server.pem")
+    )
+    ext = directory / "san.ext"
+    ext.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+
+    def run(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        "/CN=edgebatch-test-ca", "-keyout", str(ca_key), "-out", str(ca))  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", str(key), "-out", str(csr))  # fmt: skip
+    run("x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+        "-CAcreateserial", "-days", "2", "-extfile", str(ext), "-out", str(cert))  # fmt: skip
+    return ca, cert, key

@@ -1,0 +1,201 @@
+"""The agent against a real broker: alarms leave at once, heartbeats carry the device and the
+agent, an outage's backlog drains at the configured pace, credentials and TLS come from the
+config, and the CLI and the imports stay device-sized."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from edgebatch.edge.agent import Agent
+from edgebatch.edge.cli import main as agent_main
+from edgebatch.edge.config import from_dict
+from tests.edge.helpers import ReceiptCollector, agent_config, wait_for
+from tests.edge.test_agent_recovery import write_toml
+from tests.support.mosquitto import Mosquitto, make_test_certificates
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def running(config: dict) -> Iterator[Agent]:
+    agent = Agent(from_dict(config, environ={}))
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    try:
+        yield agent
+    finally:
+        agent.stop_requested.set()
+        thread.join(10)
+        assert not thread.is_alive()
+
+
+def test_an_alarm_is_published_at_once_not_at_window_close(broker, collector, tmp_path: Path):
+    config = agent_config(
+        tmp_path,
+        broker,
+        window={"size_s": 3600.0, "idle_timeout_s": 3600.0},
+        source=[{"kind": "simulator", "rate_hz": 50.0,
+                 "metrics": [{"name": "pressure", "unit": "bar", "base": 5.0, "noise": 0.01,
+                              "anomaly_rate": 0.2, "anomaly_size": 3.0}]}],
+        alarm=[{"name": "pressure-high", "metric": "pressure", "above": 7.0, "hysteresis": 0.5,
+                "severity": "critical"}],
+    )  # fmt: skip
+    with running(config) as agent:
+        wait_for(lambda: collector.alarms, 10, "an alarm")
+        alarm = next(iter(collector.alarms.values()))
+        assert (alarm.rule, alarm.metric, alarm.severity) == ("pressure-high", "pressure",
+                                                               "critical")  # fmt: skip
+        assert alarm.value > 7.0 and alarm.threshold == 7.0
+        assert time.time() - alarm.ts < 5
+        assert collector.batches == {}  # the hour-long window is still open
+        wait_for(lambda: agent.outbox.backlog()["backlog"] == 0 or None, 10, "receipts")
+
+
+def test_heartbeats_report_the_device_the_backlog_and_rejected_readings(
+    broker, collector, tmp_path: Path
+):
+    readings = tmp_path / "r.jsonl"
+    now = time.time()
+    lines = [
+        {"ts": now, "metric": "flow", "value": 1.0},
+        {"ts": now, "metric": "flow", "value": "NaN"},
+        {"ts": now, "metric": "bogus", "value": 1.0},
+    ]
+    readings.write_text("".join(json.dumps(x) + "\n" for x in lines) + "not json\n")
+    config = agent_config(
+        tmp_path / "agent",
+        broker,
+        metric=[{"name": "flow", "unit": "l/s"}],
+        source=[{"kind": "file", "path": str(readings)}],
+    )
+    with running(config):
+        beat = wait_for(
+            lambda: [h for h in collector.heartbeats.values() if h.figures["rejected"]],
+            10,
+            "a heartbeat with rejects",
+        )[0]
+    f = beat.figures
+    assert f["rejected"] == {"not_finite": 1, "unknown_metric": 1, "bad_json": 1}
+    assert 0 <= f["cpu_percent"] <= 100 * 64 and 0 < f["memory_percent"] < 100
+    assert 0 < f["disk_percent"] <= 100 and len(f["load"]) == 3 and f["uptime_s"] > 0
+    assert f["process"]["rss_bytes"] > 1_000_000
+    assert set(f["outbox"]) >= {"backlog", "bytes"}
+    assert f["shed"] == {"coarsened": 0, "dropped_heartbeats": 0, "dropped_summaries": 0,
+                         "dropped_readings": 0}  # fmt: skip
+
+
+def test_a_backlog_drains_at_the_configured_pace_after_an_outage(tmp_path: Path):
+    broker = Mosquitto(tmp_path / "mq")  # not started: the agent begins offline
+    total = 600
+    config = agent_config(
+        tmp_path / "agent",
+        broker,
+        window={"size_s": 0.1, "allowed_lateness_s": 0.0},
+        mqtt={"drain_rate_per_s": 20.0, "max_inflight": 5, "receipt_timeout_s": 30.0},
+        health={"interval_s": 3600.0},
+        source=[{"kind": "simulator", "rate_hz": 200.0, "total": total, "metric_count": 1}],
+    )
+    with running(config) as agent:
+        wait_for(lambda: agent.sources[0].exhausted or None, 10, "the simulator to finish")
+        wait_for(lambda: agent.outbox.backlog()["backlog"] >= 30 or None, 10, "a backlog")
+        backlog = agent.outbox.backlog()["backlog"]
+        broker.start()
+        collector = ReceiptCollector(broker)
+        try:
+            wait_for(lambda: collector.readings() == total or None, 20, "the backlog drained")
+        finally:
+            collector.close()
+            broker.stop()
+    batch_times = sorted(collector.times)
+    span = batch_times[-1] - batch_times[0]
+    assert len(collector.batches) >= backlog >= 30
+    # 20 per second after a burst of at most max_inflight: never a flood.
+    assert (len(batch_times) - 5) / span <= 20 * 1.25
+    one_second = max(sum(1 for t in batch_times if t0 <= t < t0 + 1.0) for t0 in batch_times)
+    assert one_second <= 20 + 5 + 1
+
+
+def test_credentials_and_tls_come_from_the_config_and_the_environment(tmp_path: Path):
+    ca, cert, key = make_test_certificates(tmp_path / "certs")
+    broker = Mosquitto(tmp_path / "mq", passwords={"meter": "s3cret"}, tls=(ca, cert, key))
+    broker.start()
+    collector = ReceiptCollector(broker, username="meter", password="s3cret", ca_file=ca)
+    try:
+        base = agent_config(
+            tmp_path / "agent",
+            broker,
+            mqtt={"username": "meter", "tls": True, "ca_file": str(ca)},
+            source=[{"kind": "simulator", "rate_hz": 100.0, "total": 100, "metric_count": 2}],
+        )
+        wrong = from_dict(base, environ={"EDGEBATCH_MQTT_PASSWORD": "nope"})
+        agent = Agent(wrong)
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            agent.step()
+            agent.publisher.loop(0.02)
+        assert not agent.publisher.connected and collector.batches == {}
+        agent.close()
+
+        right = from_dict(base, environ={"EDGEBATCH_MQTT_PASSWORD": "s3cret"})
+        agent = Agent(right)
+        try:
+            deadline = time.monotonic() + 15
+            while collector.readings() < 100 and time.monotonic() < deadline:
+                agent.step()
+                agent.publisher.loop(0.02)
+            assert agent.publisher.connected and collector.readings() == 100
+        finally:
+            agent.close()
+    finally:
+        collector.close()
+        broker.stop()
+
+
+def test_the_cli_exits_when_drained_and_refuses_a_wrong_key(broker, tmp_path: Path, capsys):
+    good = agent_config(
+        tmp_path / "agent",
+        broker,
+        source=[{"kind": "simulator", "rate_hz": 500.0, "total": 500, "metric_count": 2}],
+    )
+    path = write_toml(tmp_path / "agent.toml", good)
+    assert agent_main(["--config", str(path), "--check"]) == 0
+    assert "ok; device acme/" in capsys.readouterr().out
+
+    bad = write_toml(tmp_path / "bad.toml", {**good, "window": {"sise_s": 1.0}})
+    assert agent_main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key 'sise_s'" in err and str(bad) in err and "did you mean 'size_s'" in err
+
+    collector = ReceiptCollector(broker)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "edgebatch.framework.cli", "agent", "--config", str(path),
+             "--until-drained", "--log-level", "WARNING"],
+            capture_output=True, timeout=60, text=True,
+        )  # fmt: skip
+    finally:
+        collector.close()
+    assert done.returncode == 0, done.stderr
+    assert collector.readings() == 500
+
+
+def test_the_agent_imports_no_server_dependencies():
+    code = (
+        "import sys, json; import edgebatch.edge.cli, edgebatch.edge.agent, "
+        "edgebatch.edge.publisher, edgebatch.edge.health; "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout))
+    heavy = {"pyspark", "fastapi", "sqlalchemy", "delta", "uvicorn", "alembic", "pydantic"}
+    assert loaded & heavy == set()
+    assert {"paho", "sqlite3"} <= loaded
