@@ -30,7 +30,8 @@ EDGE_ALARMS = declare(
     alarm_id STRING NOT NULL, tenant STRING NOT NULL, device STRING NOT NULL,
     rule STRING, metric STRING, value DOUBLE, threshold DOUBLE, baseline DOUBLE,
     severity STRING, state STRING, ts TIMESTAMP NOT NULL, detail STRING,
-    received_at TIMESTAMP, landed_file STRING, date DATE NOT NULL
+    received_at TIMESTAMP, landed_file STRING, date DATE NOT NULL,
+    kind STRING, baseline_stddev DOUBLE, agent STRING
     """,
     partition_by=("tenant", "date"),
     keys=("alarm_id",),
@@ -55,9 +56,21 @@ QUARANTINE = declare(
     "quarantine/rejected",
     """
     quarantine_id STRING NOT NULL, topic STRING, payload BINARY, reason STRING NOT NULL,
-    received_at TIMESTAMP NOT NULL, collector STRING, landed_file STRING, date DATE NOT NULL
+    received_at TIMESTAMP NOT NULL, collector STRING, landed_file STRING, date DATE NOT NULL,
+    payload_size BIGINT
     """,
     partition_by=("date",),
     keys=("quarantine_id",),
     comment="Messages the collector refused, with the raw payload and the reason.",
+)
+
+LANDING_LOADS = declare(
+    "bronze/landing_loads",
+    """
+    load_id BIGINT NOT NULL, file STRING NOT NULL, kind STRING NOT NULL, bytes BIGINT,
+    state STRING NOT NULL, planner STRING NOT NULL, recorded_at TIMESTAMP NOT NULL
+    """,
+    keys=("load_id", "file", "state"),
+    comment="The bronze load's log: which landing files each load takes ('planned', one row "
+    "per file, written before any data) and that it finished ('committed', one row per load).",
 )

@@ -2,7 +2,8 @@
 
 An accepted message is landed as the device sent it, inside a small envelope:
 
-    {"received_at":"2026-11-23T10:00:00.123Z","topic":"edgebatch/t/d/batch","payload":{...}}
+    {"received_at":"2026-11-23T10:00:00.123Z","topic":"edgebatch/t/d/batch",
+     "norm":{"ws":1795000000.0,...},"payload":{...}}
 
 The payload bytes are copied, not re-encoded: the parser has just proven them a JSON
 object, so the collector spends nothing on serialization and the landing file keeps
@@ -22,13 +23,14 @@ from edgebatch.edge.messages import format_ts
 QUARANTINE_KEEP_BYTES = 1 << 20
 
 
-def envelope(topic: str, payload: bytes, received_at: float) -> bytes:
-    """One landing line for an accepted message (its topic is already validated)."""
+def envelope(topic: str, payload: bytes, received_at: float, norm: bytes = b"null") -> bytes:
+    """One landing line for an accepted message (its topic is already validated); `norm`
+    holds the times as the parser read them (see `limits.normalized_times`)."""
     if b"\n" in payload or b"\r" in payload:
         # Valid JSON may carry line breaks between tokens; a landing line may not.
         payload = json.dumps(json.loads(payload), separators=(",", ":")).encode()
-    head = f'{{"received_at":"{format_ts(received_at)}","topic":"{topic}","payload":'
-    return head.encode() + payload + b"}\n"
+    head = f'{{"received_at":"{format_ts(received_at)}","topic":"{topic}","norm":'
+    return head.encode() + norm + b',"payload":' + payload + b"}\n"
 
 
 def quarantine_id(topic: str, payload: bytes) -> str:

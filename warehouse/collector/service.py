@@ -36,6 +36,7 @@ from edgebatch.edge.messages import (
 )
 from edgebatch.warehouse.collector.buffer import Held
 from edgebatch.warehouse.collector.config import CollectorConfig
+from edgebatch.warehouse.collector.limits import check_storable, normalized_times
 from edgebatch.warehouse.collector.records import envelope, quarantine_line
 from edgebatch.warehouse.landing import LandingError, LandingFile, LandingZone
 
@@ -156,7 +157,8 @@ class Collector:
                 receipt = None
             else:
                 raise MessageRejected(f"a {parsed.kind} message is not collected on {name!r}")
-            line = envelope(name, payload, now)
+            check_storable(parsed)
+            line = envelope(name, payload, now, normalized_times(parsed))
             self._held.add(parsed.kind, line, time.monotonic(), ack, receipt)
         except MessageRejected as exc:
             self._quarantine(name, payload, exc.reason, now, ack)

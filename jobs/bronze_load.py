@@ -1,0 +1,264 @@
+"""Bronze load: landing files not yet loaded, MERGEd into bronze on their keys, exactly once.
+
+    spark-submit --properties-file spark-defaults.conf jobs/bronze_load.py [--config FILE]
+    load(spark, settings)            # from the framework, in a warm session
+
+Each landing line is the device's payload as sent, in the collector's envelope
+(received_at, topic, normalized times). Tenant and device come from the topic, which
+the collector checked against the payload and a broker ACL can vouch for. Bookkeeping
+and the crash argument: `edgebatch.warehouse.landing.loads` and docs/collector.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from edgebatch.warehouse import catalog
+from edgebatch.warehouse.landing import loads, open_zone
+from edgebatch.warehouse.tables import TableSpec, merge_new_rows
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+    from edgebatch.settings import Settings
+
+_ENVELOPE = "received_at STRING, topic STRING"
+_METRIC = (
+    "name STRING, unit STRING, count BIGINT, sum DOUBLE, min DOUBLE, max DOUBLE, mean DOUBLE, "
+    "m2 DOUBLE, stddev DOUBLE, p50 DOUBLE, p95 DOUBLE, p99 DOUBLE, sketch STRING"
+)
+BATCH_LINE = (
+    f"{_ENVELOPE}, norm STRUCT<ws DOUBLE, we DOUBLE, m ARRAY<ARRAY<DOUBLE>>>, "
+    f"payload STRUCT<batch_id STRING, revision INT, agent STRING, metrics ARRAY<STRUCT<{_METRIC}>>>"
+)
+ALARM_LINE = (
+    f"{_ENVELOPE}, norm STRUCT<ts DOUBLE>, payload STRUCT<alarm_id STRING, rule STRING, "
+    "kind STRING, state STRING, metric STRING, value DOUBLE, threshold DOUBLE, "
+    "baseline STRUCT<mean DOUBLE, stddev DOUBLE, n DOUBLE>, severity STRING, agent STRING>"
+)
+HEALTH_LINE = f"{_ENVELOPE}, norm STRUCT<ts DOUBLE, ls DOUBLE>, payload STRING"
+HEALTH_PAYLOAD = (
+    "agent STRING, uptime_s DOUBLE, cpu_percent DOUBLE, memory_percent DOUBLE, "
+    "disk_percent DOUBLE, load ARRAY<DOUBLE>, temperature_c DOUBLE, "
+    "outbox MAP<STRING, DOUBLE>, shed MAP<STRING, DOUBLE>"
+)
+QUARANTINE_LINE = (
+    "quarantine_id STRING, topic STRING, payload_b64 STRING, payload_size BIGINT, "
+    "reason STRING, received_at STRING, collector STRING"
+)
+
+
+def read_lines(spark: SparkSession, uris: list[str], schema: str) -> DataFrame:
+    """Landing lines with their file's name; FAILFAST, since the collector wrote every line
+    whole and a line Spark cannot read means a bug to fix, not a row to drop."""
+    from pyspark.sql import functions as F
+
+    df = spark.read.schema(schema).option("mode", "FAILFAST").json(uris)
+    landed = F.regexp_extract(F.col("_metadata.file_path"), r"/landing/(.+)$", 1)
+    return df.withColumn("landed_file", landed)
+
+
+def _topic_part(i: int) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.split(F.col("topic"), "/").getItem(i)
+
+
+def _ts(col: Column) -> Column:
+    from pyspark.sql import functions as F
+
+    return F.timestamp_micros(F.round(col * F.lit(1_000_000)).cast("bigint"))
+
+
+def batch_rows(lines: DataFrame) -> DataFrame:
+    """One row per batch and metric; revisions of one window stay separate rows."""
+    from pyspark.sql import functions as F
+
+    exploded = lines.select("*", F.posexplode("payload.metrics").alias("i", "m"))
+    window_start = _ts(F.col("norm.ws"))
+    return exploded.select(
+        F.col("payload.batch_id").alias("batch_id"),
+        F.col("m.name").alias("metric"),
+        _topic_part(1).alias("tenant"),
+        _topic_part(2).alias("device"),
+        window_start.alias("window_start"),
+        _ts(F.col("norm.we")).alias("window_end"),
+        F.col("payload.revision").alias("revision"),
+        *(F.col(f"m.{c}").alias(c) for c in ("unit", "count", "sum", "min", "max", "mean")),
+        *(F.col(f"m.{c}").alias(c) for c in ("m2", "stddev", "p50", "p95", "p99", "sketch")),
+        _ts(F.col("norm.m")[F.col("i")][0]).alias("first_ts"),
+        _ts(F.col("norm.m")[F.col("i")][1]).alias("last_ts"),
+        F.col("payload.agent").alias("agent"),
+        F.to_timestamp("received_at").alias("received_at"),
+        "landed_file",
+        F.to_date(window_start).alias("date"),
+    )
+
+
+def alarm_rows(lines: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    ts = _ts(F.col("norm.ts"))
+    return lines.select(
+        F.col("payload.alarm_id").alias("alarm_id"),
+        _topic_part(1).alias("tenant"),
+        _topic_part(2).alias("device"),
+        *(F.col(f"payload.{c}").alias(c) for c in ("rule", "metric", "value", "threshold")),
+        F.col("payload.baseline.mean").alias("baseline"),
+        F.col("payload.severity").alias("severity"),
+        F.col("payload.state").alias("state"),
+        ts.alias("ts"),
+        F.when(F.col("payload.baseline").isNotNull(), F.to_json("payload.baseline")).alias(
+            "detail"
+        ),
+        F.to_timestamp("received_at").alias("received_at"),
+        "landed_file",
+        F.to_date(ts).alias("date"),
+        F.col("payload.kind").alias("kind"),
+        F.col("payload.baseline.stddev").alias("baseline_stddev"),
+        F.col("payload.agent").alias("agent"),
+    )
+
+
+def health_rows(lines: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    p = F.from_json("payload", HEALTH_PAYLOAD)
+    ts = _ts(F.col("norm.ts"))
+    shed = p["shed"]
+    dropped = (
+        F.coalesce(shed["dropped_heartbeats"], F.lit(0.0))
+        + F.coalesce(shed["dropped_summaries"], F.lit(0.0))
+        + F.coalesce(shed["dropped_readings"], F.lit(0.0))
+    )
+    return lines.select(
+        _topic_part(1).alias("tenant"),
+        _topic_part(2).alias("device"),
+        ts.alias("ts"),
+        p["cpu_percent"].alias("cpu_percent"),
+        p["memory_percent"].alias("memory_percent"),
+        p["disk_percent"].alias("disk_percent"),
+        p["load"][0].alias("load1"),
+        p["uptime_s"].alias("uptime_s"),
+        p["temperature_c"].alias("temperature_c"),
+        p["outbox"]["backlog"].cast("bigint").alias("outbox_backlog"),
+        dropped.cast("bigint").alias("shed_count"),
+        shed["coarsened"].cast("bigint").alias("coarsened_count"),
+        _ts(F.col("norm.ls")).alias("last_send_at"),
+        p["agent"].alias("agent"),
+        F.col("payload"),
+        F.to_timestamp("received_at").alias("received_at"),
+        "landed_file",
+        F.to_date(ts).alias("date"),
+    )
+
+
+def quarantine_rows(lines: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    received = F.to_timestamp("received_at")
+    return lines.select(
+        "quarantine_id",
+        "topic",
+        F.unbase64("payload_b64").alias("payload"),
+        "reason",
+        received.alias("received_at"),
+        "collector",
+        "landed_file",
+        F.to_date(received).alias("date"),
+        "payload_size",
+    )
+
+
+Builder = Callable[["DataFrame"], "DataFrame"]
+# Landing kind -> (table, line schema, rows); the order in which one load MERGEs them.
+TARGETS: tuple[tuple[str, TableSpec, str, Builder], ...] = (
+    ("batch", catalog.EDGE_BATCHES, BATCH_LINE, batch_rows),
+    ("alarm", catalog.EDGE_ALARMS, ALARM_LINE, alarm_rows),
+    ("health", catalog.DEVICE_HEALTH, HEALTH_LINE, health_rows),
+    ("quarantine", catalog.QUARANTINE, QUARANTINE_LINE, quarantine_rows),
+)
+
+
+def load(spark: SparkSession, settings: Settings, files: Iterable[str] | None = None) -> dict:
+    """Load what has landed and is not loaded yet (limited to `files` if given: names or URIs).
+
+    Returns counts: the load id, files taken, and per table the rows read and inserted.
+    Running it again, or over files already loaded, changes no table.
+    """
+    from edgebatch.warehouse.uri import WarehouseRoot
+
+    root = WarehouseRoot.parse(settings.warehouse_root)
+    zone = open_zone(
+        root, webhdfs_url=settings.warehouse.webhdfs_url, hdfs_user=settings.warehouse.hdfs_user
+    )
+    plan = loads.plan(spark, zone, files)
+    if plan is None:
+        return {"load_id": None, "files": 0, "resumed": False, "tables": {}}
+    tables: dict[str, dict[str, int]] = {}
+    run = uuid.uuid4().hex[:12]
+    for kind, spec, schema, rows in TARGETS:
+        uris = plan.uris(kind)
+        if not uris:
+            continue
+        df = rows(read_lines(spark, uris, schema))
+        tables[spec.name] = _merge(spark, root, spec, df, plan.load_id, f"{run}:{spec.name}")
+    loads.commit(spark, zone, plan)
+    return {
+        "load_id": plan.load_id,
+        "files": len(plan.files),
+        "resumed": plan.resumed,
+        "tables": tables,
+    }
+
+
+def _merge(spark, root, spec: TableSpec, df: DataFrame, load_id: int, tag: str) -> dict:
+    """MERGE as this load's Delta transaction; a table that already has it skips it."""
+    from delta.tables import DeltaTable
+
+    conf = "spark.databricks.delta.commitInfo.userMetadata"
+    spark.conf.set(conf, tag)
+    try:
+        merge_new_rows(spark, root, spec, df, app_id=loads.APP_ID, txn_version=load_id)
+    finally:
+        spark.conf.unset(conf)
+    last = DeltaTable.forPath(spark, spec.location(root)).history(1).collect()[0]
+    if last.userMetadata != tag:
+        # No commit of ours: Delta skipped a load it had, or there was nothing new.
+        return {"inserted": 0, "source_rows": 0, "committed": 0}
+    metrics = last.operationMetrics or {}
+    return {
+        "inserted": int(metrics.get("numTargetRowsInserted", 0)),
+        "source_rows": int(metrics.get("numSourceRows", 0)),
+        "committed": 1,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bronze_load", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="project config file (default: $EDGEBATCH_CONFIG)")
+    parser.add_argument("--root", help="warehouse root URI (default: [warehouse] root)")
+    parser.add_argument("files", nargs="*", help="only these landing files (names or URIs)")
+    args = parser.parse_args(argv)
+    import dataclasses
+
+    from edgebatch.framework.session import build_session
+    from edgebatch.settings import load_settings
+
+    settings = load_settings(args.config)
+    if args.root:
+        warehouse = dataclasses.replace(settings.warehouse, root=args.root)
+        settings = dataclasses.replace(settings, warehouse=warehouse)
+    spark = build_session(settings)
+    counts = load(spark, settings, args.files or None)
+    print(json.dumps(counts, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

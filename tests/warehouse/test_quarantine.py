@@ -1,0 +1,95 @@
+"""Bad messages: every kind in tests/data/bad_messages.jsonl is quarantined with its topic,
+raw payload and reason, the collector stays up, and the valid messages around them land."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from edgebatch.warehouse.collector.records import (
+    QUARANTINE_KEEP_BYTES,
+    envelope,
+    quarantine_id,
+    quarantine_line,
+)
+from edgebatch.warehouse.landing import LandingZone
+from tests.support.broker import Broker
+from tests.warehouse.helpers import batch, client, landed_ids, running_collector, wait_for
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_messages.jsonl"
+
+
+def corpus() -> list[tuple[str, str, bytes]]:
+    out = []
+    for line in CORPUS.read_text().splitlines():
+        e = json.loads(line)
+        if "payload" in e:
+            payload = e["payload"].encode()
+        elif "payload_b64" in e:
+            payload = base64.b64decode(e["payload_b64"])
+        else:
+            payload = "".join(text * times for text, times in e["payload_segments"]).encode()
+        out.append((e["kind"], e["topic"], payload))
+    return out
+
+
+def quarantined(zone: LandingZone) -> dict[str, dict]:
+    records = {}
+    for f in zone.list(["quarantine"]):
+        for line in Path(f.uri[len("file://") :]).read_bytes().splitlines():
+            record = json.loads(line)
+            records[record["quarantine_id"]] = record
+    return records
+
+
+def test_the_corpus_has_at_least_thirty_distinct_kinds():
+    kinds = [k for k, _, _ in corpus()]
+    assert len(kinds) == len(set(kinds)) >= 30
+
+
+@pytest.mark.integration
+def test_every_bad_message_is_quarantined_with_a_reason_and_the_good_ones_land(
+    broker: Broker, zone: LandingZone
+):
+    bad = corpus()
+    with running_collector(zone, broker.port, client_id="quarantine") as (collector, _):
+        pub = client("quarantine-pub", broker.port)
+        try:
+            good = []
+            for i, (_, name, payload) in enumerate(bad):
+                batch_id, ok = batch("acme", "dev-good", i)
+                good.append(batch_id)
+                pub.publish("edgebatch/acme/dev-good/batch", ok, qos=1).wait_for_publish(10)
+                pub.publish(name, payload, qos=1).wait_for_publish(10)
+            wait_for(lambda: collector.stats.landed == 2 * len(bad), 30, "every message landed")
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+        assert collector.connected.is_set(), "the collector must still be up"
+    records = quarantined(zone)
+    for kind, name, payload in bad:
+        record = records.get(quarantine_id(name, payload))
+        assert record is not None, f"{kind} was not quarantined"
+        assert record["topic"] == name and record["reason"], kind
+        assert record["payload_size"] == len(payload), kind
+        kept = base64.b64decode(record["payload_b64"])
+        assert kept == payload[:QUARANTINE_KEEP_BYTES], kind
+    assert len(records) == len(bad)
+    assert sorted(landed_ids(zone)) == sorted(good)
+
+
+def test_a_payload_with_line_breaks_lands_on_one_line():
+    line = envelope("edgebatch/t/d/batch", b'{\n"v": 1\r\n}', 0.0)
+    assert line.count(b"\n") == 1 and line.endswith(b"\n")
+    assert json.loads(line)["payload"] == {"v": 1}
+
+
+def test_an_oversized_payload_keeps_its_head_size_and_digest():
+    payload = b"x" * (QUARANTINE_KEEP_BYTES + 10)
+    record = json.loads(quarantine_line("t", payload, "too big", 0.0, "c"))
+    assert record["payload_size"] == len(payload)
+    assert len(base64.b64decode(record["payload_b64"])) == QUARANTINE_KEEP_BYTES
+    assert "sha256" in record["reason"] and record["reason"].startswith("too big")
