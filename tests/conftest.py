@@ -39,3 +39,16 @@ def warehouse_root(tmp_path: Path):
     from edgebatch.warehouse.uri import WarehouseRoot
 
     return WarehouseRoot.parse((tmp_path / "warehouse").as_uri())
+
+
+@pytest.fixture(scope="session")
+def hdfs():
+    """A single-node HDFS (NameNode + DataNode, WebHDFS on) on loopback, for the whole session.
+
+    `.uri` (hdfs://127.0.0.1:N, for Spark and Delta), `.webhdfs_url` (http://127.0.0.1:M,
+    for the `hdfs` package), `.client(user)`, `.startup_seconds`; permission checks off.
+    """
+    from tests.support.hdfs import MiniHdfs
+
+    with MiniHdfs.started() as cluster:
+        yield cluster
