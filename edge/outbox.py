@@ -237,12 +237,8 @@ class Outbox:
         summary that may have reached the broker is never coarsened afterwards."""
         if limit <= 0:
             return []
-        rows = self.db.execute(
-            "SELECT id, kind, topic, payload FROM outbox WHERE priority = ? AND due_at <= ?"
-            " ORDER BY due_at LIMIT ?",
-            (0, now, limit),
-        ).fetchall()
-        for priority in (1, 2):
+        rows: list[tuple[str, str, str, bytes]] = []
+        for priority in sorted(set(PRIORITY.values())):  # one index range scan per priority
             if len(rows) < limit:
                 rows += self.db.execute(
                     "SELECT id, kind, topic, payload FROM outbox WHERE priority = ? AND due_at <= ?"

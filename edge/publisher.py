@@ -77,6 +77,7 @@ class Publisher:
         self._pending: dict[int, tuple[str, str, float]] = {}
         self.bucket = TokenBucket(cfg.drain_rate_per_s, max(1.0, float(cfg.max_inflight)))
         self.last_puback: float | None = None
+        self._closing = False
         self.client = self._make_client()
 
     def _make_client(self) -> mqtt.Client:
@@ -122,9 +123,11 @@ class Publisher:
         client.publish(self.status_topic, b"online", qos=1, retain=True)
 
     def _disconnected(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self._closing:
+            self.connected = False
+            return
         if self.connected:
             log.warning("disconnected from the broker: %s", reason)
-        self.connected = False
         self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:
@@ -205,6 +208,7 @@ class Publisher:
 
     def close(self, timeout: float = 2.0) -> None:
         """Say `offline` (a clean stop is not a failure, so the will is not sent) and leave."""
+        self._closing = True
         if self.connected:
             info = self.client.publish(self.status_topic, b"offline", qos=1, retain=True)
             deadline = time.monotonic() + timeout

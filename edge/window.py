@@ -307,9 +307,9 @@ def metric_summary(stats: MetricStats) -> dict[str, Any]:
         sum=stats.sum,
         min=stats.min,
         max=stats.max,
-        mean=stats.mean,
+        mean=float(f"{stats.mean:.12g}"),  # derivable (sum / count): a shorter form will do
         m2=stats.m2,
-        stddev=stats.stddev,
+        stddev=float(f"{stats.stddev:.9g}"),  # derivable from m2 and count likewise
         p50=p50,
         p95=p95,
         p99=p99,

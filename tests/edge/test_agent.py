@@ -199,3 +199,41 @@ def test_the_agent_imports_no_server_dependencies():
     heavy = {"pyspark", "fastapi", "sqlalchemy", "delta", "uvicorn", "alembic", "pydantic"}
     assert loaded & heavy == set()
     assert {"paho", "sqlite3"} <= loaded
+
+
+def test_readings_piped_on_stdin_are_all_summarised_before_the_agent_exits(
+    broker, collector, tmp_path: Path
+):
+    now = time.time() - 5
+    lines = [json.dumps({"ts": now + i * 0.01, "metric": "flow", "value": i}) for i in range(300)]
+    lines.insert(100, "x" * 10_000)  # oversized: counted and skipped
+    config = agent_config(
+        tmp_path / "agent",
+        broker,
+        metric=[{"name": "flow", "unit": "l/s"}],
+        source=[{"kind": "stdin", "max_line_bytes": 512}],
+    )
+    path = write_toml(tmp_path / "agent.toml", config)
+    done = subprocess.run(
+        [sys.executable, "-m", "edgebatch.edge", "--config", str(path), "--until-drained"],
+        input="\n".join(lines) + "\n", capture_output=True, timeout=60, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "oversized_line" in done.stderr
+    wait_for(lambda: collector.readings() == 300 or None, 10, "300 readings")
+    flow = [m for b in collector.batches.values() for m in b.metrics]
+    assert sum(m.sum for m in flow) == sum(range(300))
+    assert {m.unit for m in flow} == {"l/s"}
+
+
+def test_the_system_source_reads_the_device_through_psutil():
+    from edgebatch.edge.sources import SystemSource, SystemSourceConfig
+    from edgebatch.edge.window import Rejects
+
+    src = SystemSource(SystemSourceConfig(interval_s=60.0), None, Rejects())
+    now = time.time()
+    got = {name: value for _, name, value, _ in src.poll(now, 100)}
+    assert {"sys.cpu_percent", "sys.memory_percent", "sys.disk_percent", "sys.load1"} <= set(got)
+    assert 0 < got["sys.memory_percent"] < 100
+    assert src.poll(now + 1, 100) == []  # not again before its interval
+    assert set(got) <= set(src.metrics())
