@@ -52,3 +52,16 @@ def hdfs():
 
     with MiniHdfs.started() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def spark_master():
+    """A Spark standalone master and one worker (1 core, 1g) on loopback, for the whole session.
+
+    `.master_url` (spark://127.0.0.1:N), `.master_ui_url`, `.env()` (the environment for
+    `spark-submit` against it), `.status()`, `.startup_seconds`.
+    """
+    from tests.support.spark_cluster import SparkStandalone
+
+    with SparkStandalone.started() as cluster:
+        yield cluster
