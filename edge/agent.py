@@ -69,8 +69,7 @@ class Agent:
         )
         self.rejects = Rejects(log)
         self.alarms = AlarmEngine(config.alarms)
-        records = list(self.journal.replay(int(self.outbox.meta("low_water", 0) or 0)))
-        self.sources = self._make_sources(records)
+        self.sources = self._make_sources()
         self.windower = Windower(
             config.window.params(),
             known_metrics=self._known_metrics(),
@@ -94,18 +93,17 @@ class Agent:
                 on_receipt=self._receipt,
                 on_puback=self._puback,
             )
-        self._replay(records)
+        self._replay(int(self.outbox.meta("low_water", 0) or 0))
 
     # ------------------------------------------------------------ start-up
 
-    def _make_sources(self, records: Sequence[tuple[int, int, Any, list[Any]]]) -> list[Source]:
+    def _make_sources(self) -> list[Source]:
         """Build the sources at their resume states: those of the last commit, overridden by
         any journal record written after it."""
         commit_end, states = self.outbox.source_states()
         resume: dict[int, Any] = {int(k): v for k, v in states.items()}
-        for offset, index, state, _ in records:
-            if offset >= commit_end:
-                resume[index] = state
+        for _, index, state, _ in self.journal.replay(commit_end):
+            resume[index] = state
         out = []
         for i, spec in enumerate(self.config.sources):
             cls = REGISTRY[spec.kind][1]
@@ -121,15 +119,15 @@ class Agent:
         known.update({m.name: m.unit for m in self.config.metrics})
         return known
 
-    def _replay(self, records: Sequence[tuple[int, int, Any, list[Any]]]) -> None:
-        """Feed journaled readings that no committed window holds back into the windower."""
-        if not records:
-            return
+    def _replay(self, low_water: int) -> None:
+        """Feed journaled readings that no committed window holds back into the windower;
+        streamed, so a long window's journal is never all in memory."""
         revisions = self.outbox.revisions()
         alarms_through = int(self.outbox.meta("alarms_through", 0) or 0)
         window_start = self.windower.window_start
-        fed = skipped = 0
-        for offset, _, _, readings in records:
+        fed = skipped = records = 0
+        for offset, _, _, readings in self.journal.replay(low_water):
+            records += 1
             keep = []
             for r in readings:
                 ts = r[0]
@@ -144,9 +142,12 @@ class Agent:
                 self._store_alarms(events)
             self.windower.ingest(keep, offset)
             fed += len(keep)
+        if not records:
+            return
+        self.commit_due_windows()
         log.info(
             "replayed %d journal records: %d readings back in open windows, %d already sent",
-            len(records),
+            records,
             fed,
             skipped,
         )
@@ -159,7 +160,11 @@ class Agent:
         busy = False
         batch_max = self.config.agent.batch_max
         for i, src in enumerate(self.sources):
-            readings = src.poll(now, batch_max)
+            try:
+                readings = src.poll(now, batch_max)
+            except OSError as exc:  # a file gone unreadable must not stop the other sources
+                self.rejects("source_error", f"source {i} ({src.kind}): {exc}")
+                continue
             if not readings:
                 continue
             offset = self.journal.append(i, src.state(), readings)
@@ -218,6 +223,7 @@ class Agent:
     def _store_alarms(self, events: Sequence[AlarmEvent]) -> None:
         if not events:
             return
+        self.journal.sync()  # `alarms_through` must not point past what a power cut keeps
         now = time.time()
         rows = []
         for e in events:

@@ -20,7 +20,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--config", required=True, help="the agent's TOML file (EDGEBATCH_* override)")
     p.add_argument("--check", action="store_true", help="check the config and exit")
-    p.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR (default: from config)")
+    p.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        help="default: [agent] log_level of the config",
+    )
     p.add_argument(
         "--until-drained",
         action="store_true",

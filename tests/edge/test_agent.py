@@ -237,3 +237,24 @@ def test_the_system_source_reads_the_device_through_psutil():
     assert 0 < got["sys.memory_percent"] < 100
     assert src.poll(now + 1, 100) == []  # not again before its interval
     assert set(got) <= set(src.metrics())
+
+
+def test_a_source_that_fails_is_counted_and_the_others_keep_going(tmp_path: Path):
+    unreadable = tmp_path / "a-directory"
+    unreadable.mkdir()
+    config = agent_config(
+        tmp_path / "agent",
+        None,
+        source=[
+            {"kind": "file", "path": str(unreadable)},
+            {"kind": "simulator", "rate_hz": 1000.0, "total": 50, "realtime": False},
+        ],
+    )
+    agent = Agent(from_dict(config, environ={}), connect=False)
+    try:
+        agent.step()
+        agent.step()
+        assert agent.rejects.counts["source_error"] == 2
+        assert agent.readings_polled == 50
+    finally:
+        agent.close()
