@@ -71,6 +71,22 @@ class MqttSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class FrameworkSettings:
+    """How runs are executed and watched (`[framework]`)."""
+
+    # Extra job modules or folders to discover beside the package's own `jobs/`.
+    jobs: tuple[str, ...] = ()
+    # A running run's lease lasts this long without a heartbeat; then any edgebatch
+    # process that looks marks it failed. Heartbeats come every `heartbeat_s`.
+    lease_ttl_s: float = 30.0
+    heartbeat_s: float = 10.0
+    # Iterations of one run executing at once in the warm session.
+    max_parallel_iterations: int = 4
+    # How often Spark's status tracker is sampled for progress.
+    progress_interval_s: float = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -83,6 +99,7 @@ class Settings:
     state: StateSettings = dataclasses.field(default_factory=StateSettings)
     mqtt: MqttSettings = dataclasses.field(default_factory=MqttSettings)
     api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
+    framework: FrameworkSettings = dataclasses.field(default_factory=FrameworkSettings)
     # Where relative paths resolve, and where the embedded defaults put their files.
     home: Path = dataclasses.field(default_factory=Path.cwd)
     source: str = "defaults"
@@ -114,6 +131,7 @@ _SECTIONS: dict[str, type] = {
     "state": StateSettings,
     "mqtt": MqttSettings,
     "api": ApiSettings,
+    "framework": FrameworkSettings,
 }
 
 

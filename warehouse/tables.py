@@ -196,20 +196,62 @@ def merge_new_rows(
 
 
 def replace_partition(
-    spark: SparkSession, root: WarehouseRoot, spec: TableSpec, df: DataFrame, where: str
+    spark: SparkSession,
+    root: WarehouseRoot,
+    spec: TableSpec,
+    df: DataFrame,
+    where: str | None,
+    *,
+    user_metadata: str | None = None,
 ) -> None:
-    """Overwrite exactly the rows matching `where` (Delta replaceWhere): idempotent."""
+    """Overwrite exactly the rows matching `where` (Delta replaceWhere): idempotent.
+
+    `where=None` replaces the whole table. `user_metadata` is stored in the commit, so
+    the writer can find its own commit (and its row counts) among concurrent ones.
+    """
     ensure_table(spark, root, spec)
-    (
-        _conform(df, spec)
-        .write.format("delta")
-        .mode("overwrite")
-        .option("replaceWhere", where)
-        .save(spec.location(root))
+    writer = _conform(df, spec).write.format("delta").mode("overwrite")
+    if where is not None:
+        writer = writer.option("replaceWhere", where)
+    if user_metadata:
+        writer = writer.option("userMetadata", user_metadata)
+    writer.save(spec.location(root))
+
+
+def append(
+    spark: SparkSession,
+    root: WarehouseRoot,
+    spec: TableSpec,
+    df: DataFrame,
+    *,
+    user_metadata: str | None = None,
+) -> None:
+    """Append with Delta's own schema enforcement (no silent column additions)."""
+    ensure_table(spark, root, spec)
+    writer = df.write.format("delta").mode("append")
+    if user_metadata:
+        writer = writer.option("userMetadata", user_metadata)
+    writer.save(spec.location(root))
+
+
+def commit_metrics(
+    spark: SparkSession,
+    root: WarehouseRoot,
+    spec: TableSpec,
+    user_metadata: str,
+    *,
+    depth: int = 50,
+) -> dict[str, str] | None:
+    """The operation metrics of the newest commit tagged `user_metadata`, if among the last
+    `depth` commits (Delta keeps e.g. `numOutputRows` there: no recount of the data)."""
+    from delta.tables import DeltaTable
+
+    history = DeltaTable.forPath(spark, spec.location(root)).history(depth)
+    rows = (
+        history.where(history.userMetadata == user_metadata)
+        .orderBy(history.version.desc())
+        .select("operationMetrics")
+        .limit(1)
+        .collect()
     )
-
-
-def append(spark: SparkSession, root: WarehouseRoot, spec: TableSpec, df: DataFrame) -> None:
-    """Append with Delta's schema enforcement (no silent column additions)."""
-    ensure_table(spark, root, spec)
-    df.write.format("delta").mode("append").save(spec.location(root))
+    return dict(rows[0].operationMetrics or {}) if rows else None

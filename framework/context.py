@@ -1,0 +1,199 @@
+"""What a step sees of the run it belongs to: Spark, its partition, its inputs, its log.
+
+A step reads inputs by table name and hands back frames; committing them idempotently
+for the partition (replaceWhere, MERGE) is done here, once, so no job can forget it.
+Log lines written through `ctx.log`, or through any `logging` logger from the thread
+running the iteration, land in the iteration's log in the state store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import random
+import threading
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from edgebatch.framework.errors import OutputSchemaError, StepFailed
+from edgebatch.warehouse.errors import TableError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from edgebatch.framework.definitions import Job
+    from edgebatch.framework.state import StateStore
+    from edgebatch.settings import Settings
+    from edgebatch.warehouse.uri import WarehouseRoot
+
+_current = threading.local()
+# Delta detects conflicting commits optimistically; a partition's replaceWhere or MERGE is
+# idempotent, so meeting a concurrent commit just means doing it again.
+_CONFLICT_RETRIES = 4
+
+
+def _is_conflict(exc: BaseException) -> bool:
+    text = f"{type(exc).__name__} {exc}"
+    return "Concurrent" in type(exc).__name__ or "DELTA_CONCURRENT" in text
+
+
+@dataclasses.dataclass
+class IterationContext:
+    """One attempt of one partition of one run."""
+
+    spark: SparkSession
+    settings: Settings
+    root: WarehouseRoot
+    job: Job
+    run_id: int
+    iteration_id: int
+    partition: str
+    attempt: int
+    params: Mapping[str, Any]
+    store: StateStore
+    rows_out: int = 0
+    rows_in: int | None = None
+
+    def __post_init__(self) -> None:
+        self.log = logging.LoggerAdapter(
+            logging.getLogger(f"edgebatch.job.{self.job.name}"),
+            {"partition": self.partition},
+        )
+
+    @property
+    def bounds(self) -> dict[str, str]:
+        """`partition`, and for time partitions `start` (included) and `end` (excluded)."""
+        return self.job.partitioning.bounds(self.partition)
+
+    def predicate(self, column: str | None = None) -> str:
+        """SQL condition for this partition's rows, on the partition column or `column`."""
+        part = self.job.partitioning
+        if column and column != part.column:
+            part = dataclasses.replace(part, column=column)
+        return part.predicate(self.partition)
+
+    def table(self, name: str) -> DataFrame:
+        """An input table by its registry name (declared in `warehouse.catalog` or a job)."""
+        from edgebatch.warehouse.tables import REGISTRY, read_table
+
+        return read_table(self.spark, self.root, REGISTRY.get(name))
+
+    def count_in(self, rows: int) -> None:
+        """Record how many input rows the iteration read (shown beside rows written)."""
+        self.rows_in = (self.rows_in or 0) + rows
+
+    def write(self, df: DataFrame, table: str | None = None) -> int | None:
+        """Commit `df` to an output table for this partition, as the job's `write` says.
+
+        Idempotent: `replace` overwrites exactly this partition's rows, `merge` inserts
+        only keys the table lacks. Returns the rows Delta reports written, if it does.
+        """
+        from edgebatch.warehouse import tables
+
+        spec = tables.REGISTRY.get(self._output(table))
+        tag = f"edgebatch:{self.job.name}:run={self.run_id}:it={self.iteration_id}:a={self.attempt}"
+        for conflict in range(_CONFLICT_RETRIES + 1):
+            try:
+                self._commit(spec, df, tag)
+                break
+            except Exception as exc:
+                if conflict == _CONFLICT_RETRIES or not _is_conflict(exc):
+                    raise
+                pause = random.uniform(0.1, 0.5) * (conflict + 1)
+                self.log.warning(
+                    "commit to %s met a concurrent commit (%s); trying again in %.1f s",
+                    spec.name,
+                    type(exc).__name__,
+                    pause,
+                )
+                time.sleep(pause)
+        if self.job.write == "merge":
+            return None
+        metrics = tables.commit_metrics(self.spark, self.root, spec, tag) or {}
+        written = int(metrics.get("numOutputRows", 0))
+        self.rows_out += written
+        return written
+
+    def _commit(self, spec, df: DataFrame, tag: str) -> None:
+        from edgebatch.warehouse import tables
+
+        try:
+            if self.job.write == "replace":
+                unpartitioned = self.job.partitioning.column is None
+                where = None if unpartitioned else self.job.partitioning.predicate(self.partition)
+                if not unpartitioned and self.job.partitioning.column not in spec.columns():
+                    raise OutputSchemaError(
+                        f"job {self.job.name!r}: output {spec.name!r} has no column "
+                        f"{self.job.partitioning.column!r} to replace partition {self.partition}"
+                    )
+                tables.replace_partition(self.spark, self.root, spec, df, where, user_metadata=tag)
+            elif self.job.write == "merge":
+                tables.merge_new_rows(self.spark, self.root, spec, df)
+            else:
+                tables.append(self.spark, self.root, spec, df, user_metadata=tag)
+        except TableError as exc:
+            raise OutputSchemaError(
+                f"job {self.job.name!r}, partition {self.partition}: {exc}"
+            ) from None
+        except Exception as exc:  # Delta's own checks arrive as Spark errors
+            if "REPLACE_WHERE_MISMATCH" in str(exc) or "schema mismatch" in str(exc).lower():
+                raise OutputSchemaError(
+                    f"job {self.job.name!r}, partition {self.partition}: output {spec.name!r} "
+                    f"refused the frame: {str(exc).splitlines()[0]}"
+                ) from None
+            raise
+
+    def _output(self, table: str | None) -> str:
+        outputs = self.job.outputs
+        if table is None:
+            if len(outputs) != 1:
+                raise StepFailed(
+                    f"job {self.job.name!r} has {len(outputs)} outputs; "
+                    "name the table: ctx.write(df, table=...) or return {table: df}"
+                )
+            return outputs[0]
+        if table not in outputs:
+            raise OutputSchemaError(
+                f"job {self.job.name!r} writes {table!r}, which it does not declare as output "
+                f"(outputs: {', '.join(outputs) or 'none'})"
+            )
+        return table
+
+
+class IterationLogHandler(logging.Handler):
+    """Routes log records from a thread running an iteration to that iteration's log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        target = getattr(_current, "target", None)
+        if target is None:
+            return
+        store, run_id, iteration_id = target
+        try:
+            store.append_log(
+                run_id,
+                self.format(record),
+                level=record.levelname,
+                logger=record.name,
+                iteration_id=iteration_id,
+            )
+        except Exception:  # a log line must never fail the iteration
+            self.handleError(record)
+
+
+_handler_lock = threading.Lock()
+_handler: IterationLogHandler | None = None
+
+
+def route_logs(store: StateStore | None, run_id: int = 0, iteration_id: int | None = None) -> None:
+    """Send this thread's log records to an iteration's log (None: stop sending them)."""
+    global _handler
+    with _handler_lock:
+        if _handler is None:
+            _handler = IterationLogHandler(level=logging.INFO)
+            _handler.setFormatter(logging.Formatter("%(message)s"))
+            for name in ("edgebatch.job", "edgebatch.jobs"):
+                lg = logging.getLogger(name)
+                lg.addHandler(_handler)
+                lg.setLevel(min(lg.getEffectiveLevel(), logging.INFO))
+    _current.target = None if store is None else (store, run_id, iteration_id)

@@ -1,0 +1,535 @@
+"""The warm runner: one long-lived SparkSession runs many runs and iterations in threads.
+
+Each iteration's thread puts its Spark jobs in the job's fair-scheduler pool
+(`spark.scheduler.pool`) and in a job group of its own, so a critical job overtakes a
+backfill, a cancel or timeout stops exactly that iteration's Spark jobs, and the status
+tracker tells its progress. A watch thread renews each run's lease (no ghost runs: a
+run whose holder dies is failed by whichever edgebatch process looks next), samples
+progress, and reaps other processes' orphans.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import logging
+import subprocess
+import threading
+import time
+import traceback
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from edgebatch.framework.context import IterationContext, route_logs
+from edgebatch.framework.definitions import Job
+from edgebatch.framework.errors import FrameworkError, PartitionError
+from edgebatch.framework.registry import JobRegistry
+from edgebatch.framework.state import (
+    IterationState,
+    LeaseError,
+    Run,
+    RunState,
+    StateError,
+    StateStore,
+    TriggerKind,
+    make_holder,
+)
+from edgebatch.framework.steps import run_step
+from edgebatch.warehouse.uri import WarehouseRoot
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from edgebatch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_POOL = "spark.scheduler.pool"
+_GROUP_PROPS = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
+
+
+@dataclasses.dataclass
+class _ActiveRun:
+    """What this process knows of a run it is executing."""
+
+    run_id: int
+    job: Job
+    partitions: list[str]
+    params: Mapping[str, Any]
+    cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
+    done: threading.Event = dataclasses.field(default_factory=threading.Event)
+    lost: bool = False
+    groups: dict[int, str] = dataclasses.field(default_factory=dict)
+    processes: dict[int, subprocess.Popen] = dataclasses.field(default_factory=dict)
+    timed_out: set[int] = dataclasses.field(default_factory=set)
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+
+def plan_partitions(
+    job: Job,
+    store: StateStore,
+    *,
+    partitions: Iterable[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rerun: bool = False,
+    today: dt.date | None = None,
+) -> list[str]:
+    """The partitions a run of `job` covers.
+
+    Named partitions run as named. A range (`start`..`end`) is a backfill: its
+    partitions not yet loaded, or all of them with `rerun`. Neither: an incremental
+    run, the partitions not yet loaded plus the one still filling up.
+    """
+    part = job.partitioning
+    named = list(partitions or [])
+    try:
+        if named:
+            return list(dict.fromkeys(part.validate(p) for p in named))
+        today = today or dt.datetime.now(dt.UTC).date()
+        if start or end:
+            keys = part.between(start or end or "", end or start or "")
+            current = None
+        else:
+            keys = part.up_to(today)
+            current = part.current(today)
+    except PartitionError as exc:
+        raise PartitionError(f"job {job.name!r}: {exc}") from None
+    if rerun:
+        return keys
+    done = set(store.succeeded_partitions(job.name))
+    return [k for k in keys if k not in done or k == current]
+
+
+class Runner:
+    """Executes runs of registry jobs in this process's SparkSession."""
+
+    def __init__(
+        self,
+        spark: SparkSession,
+        store: StateStore,
+        settings: Settings,
+        registry: JobRegistry,
+        *,
+        holder: str | None = None,
+    ) -> None:
+        self.spark = spark
+        self.store = store
+        self.settings = settings
+        self.registry = registry
+        self.root = WarehouseRoot.parse(settings.warehouse_root)
+        self.holder = holder or make_holder()
+        self._fw = settings.framework
+        self._active: dict[int, _ActiveRun] = {}
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        for job in registry:
+            store.upsert_job(
+                job.name,
+                definition_hash=job.definition_hash(),
+                summary=job.summary(),
+                pool=job.pool,
+                priority=job.priority,
+                tags=job.tags,
+            )
+        self.reap()
+        self._watch = threading.Thread(target=self._watch_loop, name="edgebatch-watch", daemon=True)
+        self._watch.start()
+
+    # -- triggering ------------------------------------------------------------------------
+
+    def submit(
+        self,
+        job_name: str,
+        *,
+        partitions: Iterable[str] | None = None,
+        start: str | None = None,
+        end: str | None = None,
+        rerun: bool = False,
+        trigger: str = TriggerKind.CLI,
+        triggered_by: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        retry_of: int | None = None,
+    ) -> Run:
+        """Plan and start a run in the background; returns it as queued."""
+        job = self.registry.get(job_name)
+        self.reap()
+        keys = plan_partitions(
+            job, self.store, partitions=partitions, start=start, end=end, rerun=rerun
+        )
+        who = triggered_by or getpass.getuser()
+        run = self.store.create_run(
+            job.name,
+            partitions=keys,
+            trigger=trigger,
+            triggered_by=who,
+            params=dict(params or {}),
+            retry_of=retry_of,
+        )
+        self.store.audit(who, "trigger", f"job:{job.name}", {"run": run.id, "trigger": trigger})
+        return self.start(run.id)
+
+    def retry(self, run_id: int, *, triggered_by: str | None = None) -> Run:
+        """A new run of only the partitions of `run_id` that did not succeed."""
+        old = self.store.get_run(run_id)
+        if not old.finished:
+            raise FrameworkError(f"run {run_id} of job {old.job!r} is {old.state}; wait or cancel")
+        keys = self.store.failed_or_unfinished_partitions(run_id)
+        if not keys:
+            raise FrameworkError(f"run {run_id} of job {old.job!r} has nothing left to retry")
+        return self.submit(
+            old.job,
+            partitions=keys,
+            trigger=TriggerKind.RETRY,
+            triggered_by=triggered_by,
+            params=old.params,
+            retry_of=run_id,
+        )
+
+    def start(self, run_id: int) -> Run:
+        """Execute an existing queued run (one the launcher or the API created) here."""
+        run = self.store.get_run(run_id)
+        job = self.registry.get(run.job)
+        active = _ActiveRun(run_id, job, list(run.partitions), run.params)
+        with self._lock:
+            if run_id in self._active:
+                raise FrameworkError(f"run {run_id} is already executing in this process")
+            self._active[run_id] = active
+        threading.Thread(
+            target=self._drive, args=(active,), name=f"edgebatch-run-{run_id}", daemon=True
+        ).start()
+        return run
+
+    def run(self, job_name: str, **kwargs: Any) -> Run:
+        """Submit and wait: the CLI's and spark-submit's way."""
+        run = self.submit(job_name, **kwargs)
+        return self.wait(run.id)
+
+    def wait(self, run_id: int, timeout: float | None = None) -> Run:
+        """Block until the run has finished (here or in another process) or `timeout` passes."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                active = self._active.get(run_id)
+            if active is not None:
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                active.done.wait(left)
+            run = self.store.get_run(run_id)
+            if run.finished and (active is None or active.done.is_set()):
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                return run
+            if active is None:
+                time.sleep(0.5)
+
+    def cancel(self, run_id: int, *, by: str | None = None) -> Run:
+        """Cancel a run: its Spark jobs, commands and waiting retries stop; state `cancelled`.
+
+        A run executing in another process is cancelled through the store: its holder
+        sees that it lost the run at its next heartbeat and stops.
+        """
+        who = by or getpass.getuser()
+        run = self.store.get_run(run_id)
+        if run.finished:
+            return run
+        self.store.audit(who, "cancel", f"run:{run_id}", {"job": run.job})
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is None:
+            return self.store.transition_run(
+                run_id, RunState.CANCELLED, error=f"cancelled by {who}"
+            )
+        self._stop_active(active)
+        active.done.wait(60)
+        return self.store.get_run(run_id)
+
+    def active_runs(self) -> list[int]:
+        with self._lock:
+            return sorted(self._active)
+
+    def reap(self) -> None:
+        """Fail orphaned runs of dead holders (any process may, and should, do this)."""
+        for reaped in self.store.reap_orphans(unleased_grace=self._fw.lease_ttl_s * 2):
+            log.warning("run %s of %s: %s", reaped.run_id, reaped.job, reaped.reason)
+
+    def close(self, *, cancel: bool = True, timeout: float = 60.0) -> None:
+        """Stop watching; cancel (or wait for) what still runs."""
+        with self._lock:
+            active = list(self._active.values())
+        for a in active:
+            if cancel:
+                self._stop_active(a)
+        for a in active:
+            a.done.wait(timeout)
+        self._closed.set()
+        self._watch.join(timeout=5)
+
+    # -- executing -------------------------------------------------------------------------
+
+    def _drive(self, active: _ActiveRun) -> None:
+        run_id, job = active.run_id, active.job
+        try:
+            try:
+                self.store.claim_run(run_id, self.holder, ttl=self._fw.lease_ttl_s)
+            except (StateError, LeaseError) as exc:
+                log.warning("run %s not started: %s", run_id, exc)
+                return
+            iterations = self.store.list_iterations(run_id) or self.store.create_iterations(
+                run_id, active.partitions
+            )
+            self.store.append_log(
+                run_id,
+                f"run {run_id} of {job.name} started by {self.holder}: "
+                f"{len(iterations)} partition(s) in pool {job.pool}",
+            )
+            self._create_outputs(job)
+            pending = [i for i in iterations if i.state == IterationState.QUEUED]
+            if pending:
+                workers = max(1, min(len(pending), self._fw.max_parallel_iterations))
+                with ThreadPoolExecutor(workers, thread_name_prefix=f"run{run_id}") as pool:
+                    list(pool.map(lambda it: self._iterate(active, it.id), pending))
+            self._finish(active)
+        except Exception as exc:  # the framework's own failure: record it, never hide it
+            log.exception("run %s failed in the runner", run_id)
+            self._end_run(run_id, RunState.FAILED, f"runner error: {exc!r}")
+        finally:
+            with self._lock:
+                self._active.pop(run_id, None)
+            active.done.set()
+
+    def _create_outputs(self, job: Job) -> None:
+        """Create missing output tables once, before iterations race to create them."""
+        from edgebatch.warehouse.tables import REGISTRY, ensure_table
+
+        for name in job.outputs:
+            if name in REGISTRY:
+                ensure_table(self.spark, self.root, REGISTRY.get(name))
+
+    def _finish(self, active: _ActiveRun) -> None:
+        if active.lost:
+            return
+        its = self.store.list_iterations(active.run_id)
+        failed = [i for i in its if i.state == IterationState.FAILED]
+        if active.cancel.is_set():
+            self._end_run(active.run_id, RunState.CANCELLED, "cancelled")
+        elif failed:
+            detail = "; ".join(f"{i.partition_key}: {i.error}" for i in failed[:5])
+            self._end_run(
+                active.run_id,
+                RunState.FAILED,
+                f"{len(failed)} of {len(its)} iteration(s) failed: {detail}",
+            )
+        else:
+            self._end_run(active.run_id, RunState.SUCCEEDED, None)
+
+    def _end_run(self, run_id: int, state: RunState, error: str | None) -> None:
+        try:
+            run = self.store.transition_run(run_id, state, error=error)
+        except StateError as exc:
+            log.warning("run %s could not move to %s: %s", run_id, state, exc)
+            return
+        self.store.append_log(
+            run_id,
+            f"run {run_id} {state}" + (f": {error}" if error else ""),
+            level="INFO" if state is RunState.SUCCEEDED else "ERROR",
+        )
+        self.store.release_lease(run_id, self.holder)
+        if state is RunState.FAILED:
+            job = self.registry.get(run.job)
+            if job.contacts:
+                self.store.append_log(
+                    run_id, f"to notify: {', '.join(job.contacts)}", level="WARNING"
+                )
+
+    def _iterate(self, active: _ActiveRun, iteration_id: int) -> None:
+        job = active.job
+        sc = self.spark.sparkContext
+        while True:
+            if active.cancel.is_set() or active.lost:
+                self._safe_move(iteration_id, IterationState.CANCELLED, "cancelled")
+                return
+            try:
+                it = self.store.transition_iteration(iteration_id, IterationState.RUNNING)
+            except StateError as exc:
+                log.warning("iteration %s not started: %s", iteration_id, exc)
+                return
+            group = f"edgebatch-run{active.run_id}-it{it.id}-a{it.attempts}"
+            sc.setLocalProperty(_POOL, job.pool)
+            sc.setJobGroup(group, f"{job.name} {it.partition_key} #{it.attempts}", True)
+            with active.lock:
+                active.groups[it.id] = group
+            route_logs(self.store, active.run_id, it.id)
+            timer = None
+            if job.timeout_s:
+                timer = threading.Timer(job.timeout_s, self._time_out, (active, it.id, group))
+                timer.daemon = True
+                timer.start()
+            ctx = IterationContext(
+                spark=self.spark,
+                settings=self.settings,
+                root=self.root,
+                job=job,
+                run_id=active.run_id,
+                iteration_id=it.id,
+                partition=it.partition_key,
+                attempt=it.attempts,
+                params=active.params,
+                store=self.store,
+            )
+            started = time.monotonic()
+            try:
+                for step in job.steps:
+                    run_step(step, ctx, lambda p, i=it.id: self._track_process(active, i, p))
+                if it.id in active.timed_out:
+                    raise TimeoutError(f"timed out after {job.timeout_s:g} s")
+                self.store.transition_iteration(
+                    it.id, IterationState.SUCCEEDED, rows_in=ctx.rows_in, rows_out=ctx.rows_out
+                )
+                self.store.append_log(
+                    active.run_id,
+                    f"partition {it.partition_key} succeeded in {time.monotonic() - started:.1f} s"
+                    f" (attempt {it.attempts}, rows written {ctx.rows_out})",
+                    iteration_id=it.id,
+                )
+                return
+            except Exception as exc:
+                if not self._after_failure(active, it, exc, started):
+                    return
+            finally:
+                if timer:
+                    timer.cancel()
+                with active.lock:
+                    active.groups.pop(it.id, None)
+                for key in (_POOL, *_GROUP_PROPS):
+                    sc.setLocalProperty(key, None)
+                route_logs(None)
+
+    def _after_failure(self, active: _ActiveRun, it: Any, exc: Exception, started: float) -> bool:
+        """Record a failed attempt; True if another attempt follows (after its backoff)."""
+        job = active.job
+        if it.id in active.timed_out:
+            exc = TimeoutError(f"timed out after {job.timeout_s:g} s")
+        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        if active.cancel.is_set() or active.lost:
+            self._safe_move(it.id, IterationState.CANCELLED, "cancelled")
+            return False
+        self.store.append_log(
+            active.run_id,
+            f"partition {it.partition_key} attempt {it.attempts} failed after "
+            f"{time.monotonic() - started:.1f} s: {message}\n"
+            + "".join(traceback.format_exception(exc)[-8:]),
+            level="ERROR",
+            iteration_id=it.id,
+        )
+        active.timed_out.discard(it.id)
+        if it.attempts < job.retry.attempts:
+            delay = job.retry.delay(it.attempts)
+            self._safe_move(it.id, IterationState.QUEUED, message)
+            self.store.append_log(
+                active.run_id,
+                f"partition {it.partition_key}: attempt {it.attempts + 1} of "
+                f"{job.retry.attempts} in {delay:.1f} s",
+                level="WARNING",
+                iteration_id=it.id,
+            )
+            active.cancel.wait(delay)
+            return True
+        self._safe_move(it.id, IterationState.FAILED, message)
+        return False
+
+    def _safe_move(self, iteration_id: int, to: IterationState, error: str | None) -> None:
+        try:
+            self.store.transition_iteration(iteration_id, to, error=error)
+        except StateError as exc:  # reaped or cancelled from elsewhere meanwhile
+            log.info("iteration %s stays: %s", iteration_id, exc)
+
+    def _track_process(self, active: _ActiveRun, iteration_id: int, proc: Any) -> None:
+        with active.lock:
+            if proc is None:
+                active.processes.pop(iteration_id, None)
+            else:
+                active.processes[iteration_id] = proc
+        if proc is not None and (active.cancel.is_set() or iteration_id in active.timed_out):
+            proc.kill()
+
+    def _time_out(self, active: _ActiveRun, iteration_id: int, group: str) -> None:
+        active.timed_out.add(iteration_id)
+        self.spark.sparkContext.cancelJobGroup(group)
+        with active.lock:
+            proc = active.processes.get(iteration_id)
+        if proc is not None:
+            proc.kill()
+
+    def _stop_active(self, active: _ActiveRun) -> None:
+        active.cancel.set()
+        with active.lock:
+            groups = list(active.groups.values())
+            procs = list(active.processes.values())
+        for group in groups:
+            self.spark.sparkContext.cancelJobGroup(group)
+        for proc in procs:
+            proc.kill()
+
+    # -- watching --------------------------------------------------------------------------
+
+    def _watch_loop(self) -> None:
+        last_beat = time.monotonic()
+        while not self._closed.wait(self._fw.progress_interval_s):
+            try:
+                self._sample_progress()
+                if time.monotonic() - last_beat >= self._fw.heartbeat_s:
+                    last_beat = time.monotonic()
+                    self._heartbeat()
+            except Exception:  # the watcher must outlive a hiccup of the store
+                log.exception("watch loop")
+
+    def _heartbeat(self) -> None:
+        with self._lock:
+            active = list(self._active.values())
+        for a in active:
+            try:
+                self.store.renew_lease(a.run_id, self.holder, ttl=self._fw.lease_ttl_s)
+            except LeaseError as exc:
+                if self.store.get_run(a.run_id).state == RunState.QUEUED:
+                    continue  # not claimed yet
+                log.warning("run %s: lost its lease (%s); stopping it here", a.run_id, exc)
+                a.lost = True
+                self._stop_active(a)
+        self.reap()
+
+    def _sample_progress(self) -> None:
+        sc = self.spark.sparkContext
+        if sc is None:  # the session was stopped under us
+            return
+        tracker = sc.statusTracker()
+        with self._lock:
+            active = list(self._active.values())
+        for a in active:
+            with a.lock:
+                groups = dict(a.groups)
+            for iteration_id, group in groups.items():
+                stages_total = stages_done = tasks_total = tasks_done = 0
+                for job_id in tracker.getJobIdsForGroup(group):
+                    info = tracker.getJobInfo(job_id)
+                    if info is None:
+                        continue
+                    for stage_id in info.stageIds:
+                        stage = tracker.getStageInfo(stage_id)
+                        if stage is None:
+                            continue
+                        stages_total += 1
+                        tasks_total += stage.numTasks
+                        tasks_done += stage.numCompletedTasks
+                        stages_done += int(
+                            stage.numCompletedTasks >= stage.numTasks and not stage.numActiveTasks
+                        )
+                if stages_total:
+                    self.store.record_progress(
+                        iteration_id,
+                        stages_done=stages_done,
+                        stages_total=stages_total,
+                        tasks_done=tasks_done,
+                        tasks_total=tasks_total,
+                    )

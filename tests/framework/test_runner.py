@@ -1,0 +1,128 @@
+"""The warm runner on real Spark and Delta: iterations, retries, pools, schema errors, logs."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from edgebatch.framework.errors import PartitionError, UnknownJobError
+from edgebatch.framework.state import IterationState, RunState
+from edgebatch.warehouse.tables import REGISTRY
+from tests.framework.conftest import MONTHS, table_rows
+
+
+def test_two_failing_partitions_are_retried_alone_and_the_run_succeeds(runner, faults, clean_table):
+    (faults / "meter_monthly.2025-03").write_text("1")
+    (faults / "meter_monthly.2025-08").write_text("1")
+
+    run = runner.run("meter_monthly", start=MONTHS[0], end=MONTHS[1])
+
+    assert run.state == RunState.SUCCEEDED, run.error
+    its = {i.partition_key: i for i in runner.store.list_iterations(run.id)}
+    assert len(its) == 12
+    retried = {
+        k: runner.store.list_attempts(i.id)[0].error for k, i in its.items() if i.attempts == 2
+    }
+    assert set(retried) == {"2025-03", "2025-08"}, retried
+    assert all(i.attempts == 1 for k, i in its.items() if k not in ("2025-03", "2025-08"))
+    assert all(i.state == IterationState.SUCCEEDED and i.rows_out for i in its.values())
+    failed = runner.store.list_attempts(its["2025-03"].id)[0]
+    assert failed.state == "failed" and "injected fault" in failed.error
+    assert table_rows(runner) == clean_table
+
+
+def test_a_failed_run_is_retried_as_a_run_of_only_its_failed_partitions(
+    runner, faults, clean_table
+):
+    (faults / "meter_monthly_once.2025-02").write_text("1")
+    (faults / "meter_monthly_once.2025-11").write_text("1")
+    first = runner.run("meter_monthly_once", start=MONTHS[0], end=MONTHS[1])
+    assert first.state == RunState.FAILED
+    assert "2 of 12 iteration(s) failed" in first.error
+    assert "2025-02" in first.error and "2025-11" in first.error
+
+    second = runner.wait(runner.retry(first.id).id)
+
+    assert second.state == RunState.SUCCEEDED, second.error
+    assert second.retry_of == first.id
+    assert [i.partition_key for i in runner.store.list_iterations(second.id)] == [
+        "2025-02",
+        "2025-11",
+    ]
+    assert table_rows(runner) == clean_table
+
+
+def test_a_backfill_range_skips_loaded_partitions_unless_asked_to_rerun(runner):
+    runner.run("meter_monthly", partitions=["2025-01", "2025-02"])
+    again = runner.run("meter_monthly", start="2025-01", end="2025-03")
+    assert [i.partition_key for i in runner.store.list_iterations(again.id)] == ["2025-03"]
+    rerun = runner.run("meter_monthly", start="2025-01", end="2025-02", rerun=True)
+    assert len(runner.store.list_iterations(rerun.id)) == 2
+
+
+def test_a_critical_job_overtakes_a_running_backfill(runner):
+    long = runner.submit("long_backfill")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # wait until the backfill holds the cores
+        its = runner.store.list_iterations(long.id)
+        if its and its[0].tasks_done >= 4:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("the backfill never started its tasks")
+
+    short = runner.run("short_critical")
+    long_now = runner.store.get_run(long.id)
+    long_done = runner.wait(long.id)
+
+    assert short.state == RunState.SUCCEEDED and long_done.state == RunState.SUCCEEDED
+    assert long_now.state == RunState.RUNNING, "the backfill should still be running"
+    assert short.ended_at < long_done.ended_at
+    its = runner.store.list_iterations(long.id)
+    assert its[0].tasks_total >= 100 and its[0].stages_total >= 1
+
+
+def test_an_output_that_disagrees_with_its_table_fails_naming_job_and_partition(runner):
+    before = table_rows(runner) if _exists(runner) else []
+    run = runner.run("wrong_schema", partitions=["2025-05"])
+    assert run.state == RunState.FAILED
+    (it,) = runner.store.list_iterations(run.id)
+    assert "wrong_schema" in it.error and "2025-05" in it.error and "kwhh" in it.error
+    assert (table_rows(runner) if _exists(runner) else []) == before
+
+
+def _exists(runner) -> bool:
+    from delta.tables import DeltaTable
+
+    return DeltaTable.isDeltaTable(
+        runner.spark, REGISTRY.get("test/meter_monthly").location(runner.root)
+    )
+
+
+def test_bad_requests_are_clear_errors_before_anything_runs(runner):
+    with pytest.raises(UnknownJobError, match="meter_monthly"):
+        runner.submit("meter_montly")
+    with pytest.raises(PartitionError, match="meter_monthly.*2025-13"):
+        runner.submit("meter_monthly", partitions=["2025-13"])
+    assert runner.store.list_runs() == []
+
+
+def test_iteration_logs_and_progress_are_recorded(runner):
+    run = runner.run("meter_monthly", partitions=["2025-04"])
+    lines = runner.store.read_logs(run.id)
+    text = "\n".join(line.message for line in lines)
+    assert "generating readings from 2025-04-01 to 2025-05-01" in text
+    assert "partition 2025-04 succeeded" in text
+    (it,) = runner.store.list_iterations(run.id)
+    assert any(line.iteration_id == it.id for line in lines)
+    assert it.rows_out == 90
+
+
+def test_cancel_stops_a_running_run(runner):
+    run = runner.submit("long_backfill")
+    time.sleep(2)
+    cancelled = runner.cancel(run.id)
+    assert cancelled.state == RunState.CANCELLED
+    (it,) = runner.store.list_iterations(run.id)
+    assert it.state == IterationState.CANCELLED
