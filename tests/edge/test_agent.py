@@ -258,3 +258,58 @@ def test_a_source_that_fails_is_counted_and_the_others_keep_going(tmp_path: Path
         assert agent.readings_polled == 50
     finally:
         agent.close()
+
+
+def test_a_full_outbox_sheds_summaries_and_heartbeats_but_no_alarm_and_says_so(tmp_path: Path):
+    from edgebatch.edge.alarms import AlarmEngine, AlarmRule
+    from edgebatch.edge.sources import SimulatorConfig, SimulatorSource
+    from edgebatch.edge.window import Rejects
+
+    broker = Mosquitto(tmp_path / "mq")  # down while the outbox fills
+    total = 1600
+    sim = {"kind": "simulator", "rate_hz": 400.0, "total": total, "seed": 3,
+           "metrics": [{"name": "a", "base": 10.0, "noise": 1.0},
+                       {"name": "b", "base": 5.0, "noise": 1.0}]}  # fmt: skip
+    rule = {"name": "a-high", "metric": "a", "above": 12.5, "hysteresis": 1.5}
+    config = agent_config(
+        tmp_path / "agent",
+        broker,
+        window={"size_s": 0.1, "allowed_lateness_s": 0.0},
+        outbox={"max_bytes": 8192, "max_coarse_span_s": 0.5},
+        health={"interval_s": 0.2},
+        source=[sim],
+        alarm=[rule],
+    )
+    offline_sim = SimulatorConfig(
+        metrics=from_dict(config, environ={}).sources[0].config.metrics,
+        rate_hz=400.0, total=total, seed=3, realtime=False, start_ts=time.time(),
+    )  # fmt: skip
+    readings = SimulatorSource(offline_sim, None, Rejects()).poll(0, total)
+    expected_alarms = len(AlarmEngine([AlarmRule(**rule)]).check(readings))
+    assert expected_alarms >= 2
+
+    with running(config) as agent:
+        wait_for(lambda: agent.sources[0].exhausted or None, 10, "the simulator to finish")
+        wait_for(lambda: agent.windower.open_windows == 0 or None, 10, "windows to close")
+        shed = agent.outbox.counters()
+        broker.start()
+        collector = ReceiptCollector(broker)
+        try:
+            wait_for(lambda: agent.outbox.backlog()["backlog"] == 0 or None, 20, "a drained outbox")
+            final = agent.outbox.counters()
+            wait_for(
+                lambda: (
+                    any(h.figures["shed"] == final for h in collector.heartbeats.values()) or None
+                ),
+                10,
+                "a heartbeat reporting the shedding",
+            )
+        finally:
+            collector.close()
+            broker.stop()
+    assert shed["coarsened"] > 0 and shed["dropped_heartbeats"] > 0
+    assert final["dropped_summaries"] > 0
+    assert len(collector.alarms) == expected_alarms
+    assert collector.readings() + final["dropped_readings"] == total
+    spans = {round(b.window_end - b.window_start, 3) for b in collector.batches.values()}
+    assert max(spans) > 0.1  # coarsened summaries were delivered as such
