@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import collections
 import itertools
+import json
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -154,3 +156,25 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, dict):
+        raise TypeError("nested tables are written by _write_toml")
+    return json.dumps(value)
+
+
+def write_toml(path: Path, config: dict) -> Path:
+    """Just enough TOML for an agent config: tables of scalars and arrays of such tables."""
+    lines: list[str] = []
+    for name, table in config.items():
+        if isinstance(table, list):
+            for item in table:
+                lines.append(f"[[{name}]]")
+                lines += [f"{k} = {_toml(v)}" for k, v in item.items()]
+        else:
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n")
+    tomllib.loads(path.read_text())
+    return path

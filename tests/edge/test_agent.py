@@ -18,8 +18,7 @@ import pytest
 from edgebatch.edge.agent import Agent
 from edgebatch.edge.cli import main as agent_main
 from edgebatch.edge.config import from_dict
-from tests.edge.helpers import ReceiptCollector, agent_config, wait_for
-from tests.edge.test_agent_recovery import write_toml
+from tests.edge.helpers import ReceiptCollector, agent_config, wait_for, write_toml
 from tests.support.mosquitto import Mosquitto, make_test_certificates
 
 pytestmark = pytest.mark.integration

@@ -6,43 +6,21 @@ produced, and a resend must be byte-for-byte its original."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from tests.edge.helpers import ReceiptCollector, agent_config, wait_for
+from tests.edge.helpers import ReceiptCollector, agent_config, wait_for, write_toml
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _toml(value: object) -> str:
-    if isinstance(value, dict):
-        raise TypeError("nested tables are written by _write_toml")
-    return json.dumps(value)
-
-
-def write_toml(path: Path, config: dict) -> Path:
-    """Just enough TOML for an agent config: tables of scalars and arrays of such tables."""
-    lines: list[str] = []
-    for name, table in config.items():
-        if isinstance(table, list):
-            for item in table:
-                lines.append(f"[[{name}]]")
-                lines += [f"{k} = {_toml(v)}" for k, v in item.items()]
-        else:
-            lines.append(f"[{name}]")
-            lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
-    path.write_text("\n".join(lines) + "\n")
-    tomllib.loads(path.read_text())
-    return path
 
 
 def start_agent(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -101,3 +79,83 @@ def test_every_reading_is_counted_once_through_agent_and_broker_crashes(
     resent_differently = {i: p for i, p in collector.payloads.items() if len(p) > 1}
     assert resent_differently == {}
     assert collector.heartbeats, "heartbeats flowed"
+
+
+def _crash(agent) -> None:
+    """What kill -9 leaves: the files as written so far, nothing flushed or committed later."""
+    agent.journal._fh.close()
+    agent.outbox.db.close()
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    crash_after=st.lists(st.integers(min_value=0, max_value=25), min_size=1, max_size=4),
+    late_every=st.sampled_from([0, 7]),
+)
+def test_replay_counts_each_reading_once_whatever_the_crash_points(
+    tmp_path_factory: pytest.TempPathFactory, crash_after: list[int], late_every: int
+):
+    """In-process and fast: crash the agent after any number of steps, several times; the
+    committed summaries hold every reading exactly once, late ones in corrections."""
+    from edgebatch.edge.agent import Agent
+    from edgebatch.edge.config import from_dict
+    from edgebatch.edge.messages import parse_message
+
+    total = 3000
+    data = tmp_path_factory.mktemp("crashes")
+    config = from_dict(
+        agent_config(
+            data,
+            None,
+            agent={"batch_max": 100},
+            window={"size_s": 0.5, "allowed_lateness_s": 0.0, "idle_timeout_s": 0.02},
+            health={"interval_s": 3600.0},
+            source=[
+                {
+                    "kind": "simulator",
+                    "metric_count": 3,
+                    "rate_hz": 1000.0,
+                    "total": total,
+                    "realtime": False,
+                    "start_ts": time.time() - 10,
+                }
+            ],
+        ),  # fmt: skip
+        environ={},
+    )
+    if late_every:
+        # Every 7th poll re-delivers its first reading a window late, as a straggler would.
+        from edgebatch.edge.sources import SimulatorSource
+
+        original = SimulatorSource.poll
+
+        def poll(self, now, max_n):
+            out = original(self, now, max_n)
+            if out and self.i // 100 % late_every == 0:
+                ts, name, value, unit = out[0]
+                out[0] = (ts - 1.0, name, value, unit)
+            return out
+
+        SimulatorSource.poll = poll
+    try:
+        for steps in crash_after:
+            agent = Agent(config, connect=False)
+            for _ in range(steps):
+                agent.step()
+            _crash(agent)
+        agent = Agent(config, connect=False)
+        while not agent.sources[0].exhausted or agent.windower.open_windows:
+            agent.step()
+            time.sleep(0.005)
+        rows = agent.outbox.db.execute(
+            "SELECT topic, payload FROM outbox WHERE kind = 'batch'"
+        ).fetchall()
+        agent.close()
+    finally:
+        if late_every:
+            SimulatorSource.poll = original
+    batches = [parse_message(t, bytes(p)) for t, p in rows]
+    assert len({b.batch_id for b in batches}) == len(batches)
+    assert sum(m.count for b in batches for m in b.metrics) == total
+    if late_every:
+        assert any(b.revision > 0 for b in batches)
