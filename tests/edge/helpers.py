@@ -6,6 +6,9 @@ from __future__ import annotations
 import collections
 import itertools
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -178,3 +181,13 @@ def write_toml(path: Path, config: dict) -> Path:
     path.write_text("\n".join(lines) + "\n")
     tomllib.loads(path.read_text())
     return path
+
+
+def start_agent(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
+    out = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "edgebatch.edge", "--config", str(config_path)],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )

@@ -6,10 +6,7 @@ produced, and a resend must be byte-for-byte its original."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,20 +14,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.edge.helpers import ReceiptCollector, agent_config, wait_for, write_toml
+from tests.edge.helpers import (
+    ReceiptCollector,
+    agent_config,
+    start_agent,
+    wait_for,
+    write_toml,
+)
 from tests.support.mosquitto import Mosquitto
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def start_agent(config_path: Path, log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("ab")
-    return subprocess.Popen(
-        [sys.executable, "-m", "edgebatch.edge", "--config", str(config_path)],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
 
 
 def test_every_reading_is_counted_once_through_agent_and_broker_crashes(

@@ -1,0 +1,99 @@
+"""The publisher's decisions (backoff, pace) and its status topic: `online` when connected,
+`offline` from the last will when the agent dies, retained for whoever looks later."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from edgebatch.edge.messages import topic
+from edgebatch.edge.publisher import TokenBucket, backoff_delay
+from tests.edge.helpers import agent_config, start_agent, wait_for, write_toml
+
+
+def test_backoff_grows_to_its_cap_and_is_jittered():
+    rng = random.Random(1)
+    delays = [[backoff_delay(a, 0.5, 60.0, rng) for _ in range(200)] for a in range(10)]
+    for attempt, ds in enumerate(delays):
+        ceiling = min(60.0, 0.5 * 2**attempt)
+        assert all(ceiling / 2 <= d <= ceiling for d in ds)
+        assert max(ds) - min(ds) > ceiling / 4  # spread: a fleet does not reconnect in step
+    assert backoff_delay(10_000, 0.5, 60.0, rng) <= 60.0
+
+
+def test_token_bucket_paces_after_its_burst():
+    now = [0.0]
+    bucket = TokenBucket(rate=10.0, burst=5.0, clock=lambda: now[0])
+    assert bucket.available() == 5
+    bucket.spend(5)
+    assert bucket.available() == 0
+    now[0] += 0.35
+    assert bucket.available() == 3
+    now[0] += 100.0
+    assert bucket.available() == 5
+
+
+class StatusWatcher:
+    def __init__(self, broker, status_topic: str) -> None:
+        self.seen: list[tuple[bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_message = self._message
+        self.client.connect(broker.host, broker.port)
+        self.client.subscribe(status_topic, 1)
+        self.client.loop_start()
+
+    def _message(self, _c, _u, msg: mqtt.MQTTMessage) -> None:
+        with self.lock:
+            self.seen.append((bytes(msg.payload), bool(msg.retain)))
+
+    def last(self) -> bytes | None:
+        with self.lock:
+            return self.seen[-1][0] if self.seen else None
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.mark.integration
+def test_status_is_online_then_offline_by_last_will_after_kill_and_by_the_agent_on_stop(
+    broker, tmp_path: Path
+):
+    config = agent_config(
+        tmp_path / "agent", broker, mqtt={"keepalive_s": 1},
+        source=[{"kind": "simulator", "rate_hz": 10.0}],
+    )  # fmt: skip
+    path = write_toml(tmp_path / "agent.toml", config)
+    status = topic("acme", config["agent"]["device"], "status")
+    watcher = StatusWatcher(broker, status)
+    log = tmp_path / "agent.log"
+    agent = start_agent(path, log)
+    try:
+        wait_for(lambda: watcher.last() == b"online" or None, 15, "online")
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(10)
+        started = time.monotonic()
+        wait_for(lambda: watcher.last() == b"offline" or None, 10, "the last will")
+        assert time.monotonic() - started < 5  # 1.5 keepalives, give or take
+        agent = start_agent(path, log)
+        wait_for(lambda: watcher.last() == b"online" or None, 15, "online again")
+        agent.send_signal(signal.SIGTERM)
+        assert agent.wait(15) == 0
+        wait_for(lambda: watcher.last() == b"offline" or None, 5, "offline on a clean stop")
+    finally:
+        if agent.poll() is None:
+            agent.kill()
+        watcher.close()
+    late = StatusWatcher(broker, status)  # a newcomer sees the retained state
+    try:
+        wait_for(lambda: late.seen or None, 5, "the retained status")
+        assert late.seen[0] == (b"offline", True)
+    finally:
+        late.close()
