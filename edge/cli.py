@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 
 from edgebatch.errors import ConfigError, EdgebatchError
@@ -62,6 +63,9 @@ def main(argv: list[str]) -> int:
     try:
         agent = Agent(config)
         return agent.run(until_drained=args.until_drained)
-    except EdgebatchError as exc:
-        logging.getLogger("edgebatch.edge").error("agent stopped: %s", exc)
+    except (EdgebatchError, OSError, sqlite3.Error) as exc:
+        # A data_dir that cannot be written, a full disk: say so in one line for the journal.
+        logging.getLogger("edgebatch.edge").error(
+            "agent stopped (data_dir %s): %s", config.agent.data_dir, exc
+        )
         return 1

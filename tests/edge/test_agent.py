@@ -312,3 +312,14 @@ def test_a_full_outbox_sheds_summaries_and_heartbeats_but_no_alarm_and_says_so(t
     assert collector.readings() + final["dropped_readings"] == total
     spans = {round(b.window_end - b.window_start, 3) for b in collector.batches.values()}
     assert max(spans) > 0.1  # coarsened summaries were delivered as such
+
+
+def test_an_unwritable_data_dir_stops_the_agent_with_one_clear_line(tmp_path: Path, caplog):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the data_dir should be")
+    path = write_toml(
+        tmp_path / "agent.toml",
+        agent_config(blocker / "state", None, source=[{"kind": "simulator"}]),
+    )
+    assert agent_main(["--config", str(path)]) == 1
+    assert any("agent stopped (data_dir" in r.getMessage() for r in caplog.records)
