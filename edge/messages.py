@@ -44,6 +44,7 @@ KINDS = ("batch", "alarm", "health", "status", "receipt")
 NAME_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 METRIC_RE = re.compile(r"[A-Za-z0-9_.:/-]{1,128}")
 ID_RE = re.compile(r"[0-9a-f]{32}")
+TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
 MAX_PAYLOAD_BYTES = 1 << 20
 MAX_METRICS = 1024
 MAX_SKETCH_BUCKETS = 8192
@@ -90,9 +91,12 @@ def format_ts(epoch: float) -> str:
 
 
 def parse_ts(text: str) -> float:
-    """Epoch seconds of an RFC 3339 UTC time; raises ValueError otherwise."""
-    if not isinstance(text, str) or len(text) > 40 or "T" not in text:
-        raise ValueError("not an RFC 3339 time")
+    """Epoch seconds of an RFC 3339 UTC time; raises ValueError otherwise.
+
+    Only the extended form (`2026-01-01T00:00:00.5Z`, or `+00:00`): Python would also read
+    ISO 8601's basic form, which Spark and most consumers downstream do not."""
+    if not isinstance(text, str) or not TS_RE.fullmatch(text):
+        raise ValueError("not an RFC 3339 time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
     stamp = dt.datetime.fromisoformat(text)
     if stamp.tzinfo is None or stamp.utcoffset() != dt.timedelta(0):
         raise ValueError("not UTC")

@@ -195,6 +195,14 @@ def test_times_round_trip_at_millisecond_precision(ms):
     assert round(parse_ts(text) * 1000) == ms
 
 
+def test_parse_ts_takes_the_extended_utc_form_only():
+    assert parse_ts("2026-01-01T00:00:00Z") == T0
+    assert parse_ts("2026-01-01T00:00:00.250+00:00") == T0 + 0.25
+    for text in ("20260101T000000Z", "2026-01-01", "2026-01-01T00:00Z", "1767225600", ""):
+        with pytest.raises(ValueError):
+            parse_ts(text)
+
+
 def test_format_ts_never_moves_a_time_past_the_next_millisecond():
     assert format_ts(T0 + 59.9999) == "2026-01-01T00:00:59.999Z"
     assert format_ts(T0 + 0.3) == "2026-01-01T00:00:00.300Z"
@@ -237,6 +245,9 @@ def _without(key: str) -> bytes:
         (BATCH, batch_payload(window_end=format_ts(T0)), "window_start must be before"),
         (BATCH, batch_payload(window_start="yesterday"), "window_start' must be an RFC 3339"),
         (BATCH, batch_payload(window_start="2026-01-01T00:00:00"), "window_start"),
+        (BATCH, batch_payload(window_start="20260101T000000Z"), "window_start"),
+        (BATCH, batch_payload(window_start="2026-01-01 00:00:00Z"), "window_start"),
+        (BATCH, batch_payload(window_start="2026-01-01T00:00:00+02:00"), "window_start"),
         (BATCH, batch_payload(revision=-1), "field 'revision' must be >= 0"),
         (BATCH, batch_payload(metrics=[]), "non-empty list"),
         (BATCH, _mutated_metric(count=0), "metrics[0] (temperature): field 'count'"),
