@@ -128,13 +128,14 @@ def parse_line(line: bytes, fmt: str, rejects: Rejects) -> Reading | None:
 
 
 def _number(x: Any) -> float | None:
-    if type(x) in (int, float):
-        return float(x)
-    if isinstance(x, str):
+    """A float, or None; an integer too large for a float becomes infinity (refused later)."""
+    if type(x) in (int, float) or isinstance(x, str):
         try:
             return float(x)
         except ValueError:
             return None
+        except OverflowError:
+            return math.inf
     return None
 
 

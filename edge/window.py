@@ -31,6 +31,9 @@ from edgebatch.edge.stats import MetricAccumulator, MetricStats
 log = logging.getLogger(__name__)
 
 MAX_UNIT_LEN = 32
+MAX_ABS_VALUE = 1e100
+"""Beyond this, sums of squares (m2) over a window could overflow to infinity, which JSON
+cannot carry: such a reading is refused rather than allowed to spoil its window."""
 Reading = tuple[float, str, float, str | None]
 """`(ts, metric, value, unit)`: epoch seconds, metric name, value, unit or None."""
 
@@ -146,7 +149,7 @@ class Windower:
                     c is not None
                     and c[0] <= ts < c[1]
                     and value.__class__ is float
-                    and value - value == 0.0
+                    and -MAX_ABS_VALUE < value < MAX_ABS_VALUE
                 ):
                     c[2](value)
                     c[3](ts)
@@ -163,10 +166,16 @@ class Windower:
         if type(value) not in (float, int):
             self.rejects("not_numeric", f"{name!r}: value {value!r:.60} is not a number")
             return
-        if not math.isfinite(value):
+        if type(value) is float and not math.isfinite(value):
             self.rejects("not_finite", f"{name!r}: value {value!r} is not finite")
             return
-        if type(ts) not in (float, int) or not math.isfinite(ts):
+        if not -MAX_ABS_VALUE < value < MAX_ABS_VALUE:
+            self.rejects(
+                "out_of_range",
+                f"{name!r}: |value| {value!r:.40} > {MAX_ABS_VALUE:g} would overflow",
+            )
+            return
+        if type(ts) not in (float, int) or not -1e12 < ts < 1e12:
             self.rejects("bad_timestamp", f"{name!r}: timestamp {ts!r:.60} is not a number")
             return
         if ts > self._now_wall + p.max_future_s:

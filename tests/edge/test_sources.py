@@ -96,6 +96,13 @@ def test_bad_lines_are_counted_with_a_reason_and_good_ones_still_read(tmp_path: 
     }
 
 
+def test_a_json_integer_too_large_for_a_float_is_read_as_infinity_not_a_crash(tmp_path: Path):
+    path = tmp_path / "r.jsonl"
+    path.write_text('{"ts": 1767225600, "metric": "flow", "value": 1%s}\n' % ("0" * 400))
+    (reading,) = drain(FileSource(FileSourceConfig(str(path)), None, Rejects()))
+    assert reading[2] == float("inf")  # the windower counts it as not_finite
+
+
 def test_a_fifo_is_read_as_lines_arrive(tmp_path: Path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)

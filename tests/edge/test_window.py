@@ -239,18 +239,23 @@ def test_bad_readings_are_counted_by_reason_and_never_reach_a_window():
             (now, 7, 1.0, None),
             (now, "b", 2.0, "x" * 100),
             (now, "b", 2.0, 5),
+            (now, "a", 1e300, None),
+            (now, "a", -(10**200), None),
+            (now, "a", 10**400, None),
+            (10**400, "a", 1.0, None),
             (now + 1, "a", 3.0, None),
         ]
     )
     assert dict(w.rejects.counts) == {
         "not_numeric": 3,
         "not_finite": 3,
-        "bad_timestamp": 2,
+        "bad_timestamp": 3,
         "too_far_future": 1,
         "too_far_past": 1,
         "unknown_metric": 1,
         "bad_metric_name": 2,
         "bad_unit": 2,
+        "out_of_range": 3,
     }
     (closed,) = close_all(w, clock)
     (a,) = closed.metrics
