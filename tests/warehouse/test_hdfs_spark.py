@@ -28,6 +28,18 @@ READINGS = TableSpec(
 
 
 @pytest.fixture
+def delta_spark(spark):
+    """The shared session's SQL twin with tiny Delta snapshots (2 partitions, not 50).
+
+    Delta rebuilds a table's state in `snapshotPartitions` tasks at its first read; for
+    a tiny table on 2 busy cores the default 50 costs 15-30 s (docs/services.md).
+    """
+    session = spark.newSession()
+    session.conf.set("spark.databricks.delta.snapshotPartitions", "2")
+    return session
+
+
+@pytest.fixture
 def hdfs_root(hdfs) -> WarehouseRoot:
     """A fresh warehouse root on HDFS per test."""
     return WarehouseRoot.parse(f"{hdfs.uri}/warehouse-{uuid.uuid4().hex[:8]}")
@@ -54,7 +66,8 @@ def test_webhdfs_takes_writes_from_any_user(hdfs):
     assert hdfs.startup_seconds > 0
 
 
-def test_delta_table_on_hdfs_append_merge_time_travel(spark, hdfs, hdfs_root):
+def test_delta_table_on_hdfs_append_merge_time_travel(delta_spark, hdfs, hdfs_root):
+    spark = delta_spark
     location = READINGS.location(hdfs_root)
     assert location.startswith(f"{hdfs.uri}/warehouse-")
 
