@@ -126,6 +126,8 @@ class Agent:
         alarms_through = int(self.outbox.meta("alarms_through", 0) or 0)
         window_start = self.windower.window_start
         fed = skipped = records = 0
+        w, now = self.config.window, time.time()
+        ts_min, ts_max = now - w.max_past_s, now + w.max_future_s
         for offset, _, _, readings in self.journal.replay(low_water):
             records += 1
             keep = []
@@ -137,7 +139,7 @@ class Agent:
                         skipped += 1
                         continue
                 keep.append(r)
-            events = self.alarms.check(readings)
+            events = self.alarms.check(readings, ts_min, ts_max)
             if offset >= alarms_through:
                 self._store_alarms(events)
             self.windower.ingest(keep, offset)
@@ -169,7 +171,8 @@ class Agent:
                 continue
             offset = self.journal.append(i, src.state(), readings)
             self.readings_polled += len(readings)
-            events = self.alarms.check(readings)
+            w = self.config.window
+            events = self.alarms.check(readings, now - w.max_past_s, now + w.max_future_s)
             if events:
                 self._store_alarms(events)
             self.windower.ingest(readings, offset)

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from edgebatch.edge.window import MAX_ABS_VALUE, MAX_TS
 from edgebatch.errors import ConfigError
 
 
@@ -168,7 +169,11 @@ class AlarmEngine:
         for rule in rules:
             self.by_metric.setdefault(rule.metric, []).append(RuleState(rule))
 
-    def check(self, batch: Sequence[Sequence[Any]]) -> list[AlarmEvent]:
+    def check(
+        self, batch: Sequence[Sequence[Any]], ts_min: float = 0.0, ts_max: float = MAX_TS
+    ) -> list[AlarmEvent]:
+        """Events for the readings the windower would also accept (same value bound, event
+        times in `[ts_min, ts_max]`), so a wild reading cannot raise an unsendable alarm."""
         if not self.by_metric:
             return []
         out: list[AlarmEvent] = []
@@ -180,9 +185,9 @@ class AlarmEngine:
             ts, value = r[0], r[2]
             if (
                 type(value) not in (float, int)
-                or not math.isfinite(value)
+                or not -MAX_ABS_VALUE < value < MAX_ABS_VALUE
                 or type(ts) not in (int, float)
-                or not math.isfinite(ts)
+                or not ts_min <= ts <= ts_max
             ):
                 continue
             for state in states:

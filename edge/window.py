@@ -31,6 +31,7 @@ from edgebatch.edge.stats import MetricAccumulator, MetricStats
 log = logging.getLogger(__name__)
 
 MAX_UNIT_LEN = 32
+MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time RFC 3339 can write
 MAX_ABS_VALUE = 1e100
 """Beyond this, sums of squares (m2) over a window could overflow to infinity, which JSON
 cannot carry: such a reading is refused rather than allowed to spoil its window."""
@@ -175,7 +176,7 @@ class Windower:
                 f"{name!r}: |value| {value!r:.40} > {MAX_ABS_VALUE:g} would overflow",
             )
             return
-        if type(ts) not in (float, int) or not -1e12 < ts < 1e12:
+        if type(ts) not in (float, int) or not 0.0 <= ts < MAX_TS:
             self.rejects("bad_timestamp", f"{name!r}: timestamp {ts!r:.60} is not a number")
             return
         if ts > self._now_wall + p.max_future_s:

@@ -57,8 +57,17 @@ def test_zscore_flags_an_injected_anomaly_and_keeps_its_baseline():
 
 def test_bad_values_and_other_metrics_are_ignored_by_rules():
     engine = AlarmEngine([AlarmRule("hot", "temp", above=1.0)])
-    batch = [(T0, "temp", float("nan"), None), (T0, "temp", "9", None), (T0, "other", 9.0, None)]
-    assert engine.check(batch) == []
+    batch = [
+        (T0, "temp", float("nan"), None),
+        (T0, "temp", "9", None),
+        (T0, "other", 9.0, None),
+        (T0, "temp", 1e300, None),  # the windower refuses it too: no alarm it cannot send
+        (T0 + 1e9, "temp", 9.0, None),
+        (float("inf"), "temp", 9.0, None),
+    ]
+    assert engine.check(batch, T0 - 60, T0 + 60) == []
+    (event,) = engine.check([(T0, "temp", 9.0, None)], T0 - 60, T0 + 60)
+    assert event.state == "raised"
 
 
 @pytest.mark.parametrize(
