@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from edgebatch.edge.messages import format_ts
+
+T = TypeVar("T")
 
 
 class HealthProbe:
@@ -41,25 +43,21 @@ class HealthProbe:
         """The health fields after `agent` (see `edgebatch.edge.messages`)."""
         from edgebatch.edge.sources import device_temperature
 
-        ps = self.psutil
-        try:
-            disk = ps.disk_usage(self.disk_path).percent
-        except OSError:
-            disk = 0.0
-        with self.process.oneshot():
+        ps, me = self.psutil, self.process
+        with me.oneshot():
             process = {
-                "rss_bytes": self.process.memory_info().rss,
-                "cpu_percent": self.process.cpu_percent(None),
+                "rss_bytes": _safe(lambda: me.memory_info().rss, 0),
+                "cpu_percent": _safe(lambda: me.cpu_percent(None), 0.0),
                 "uptime_s": round(time.time() - self.started, 3),
-                "threads": self.process.num_threads(),
+                "threads": _safe(me.num_threads, 0),
             }
         process.update(extra or {})
         return {
-            "uptime_s": round(max(0.0, time.time() - ps.boot_time()), 3),
-            "cpu_percent": float(ps.cpu_percent(None)),
-            "memory_percent": float(ps.virtual_memory().percent),
-            "disk_percent": float(disk),
-            "load": [round(x, 3) for x in os.getloadavg()],
+            "uptime_s": round(max(0.0, time.time() - _safe(ps.boot_time, time.time())), 3),
+            "cpu_percent": float(_safe(lambda: ps.cpu_percent(None), 0.0)),
+            "memory_percent": float(_safe(lambda: ps.virtual_memory().percent, 0.0)),
+            "disk_percent": float(_safe(lambda: ps.disk_usage(self.disk_path).percent, 0.0)),
+            "load": [round(x, 3) for x in _safe(os.getloadavg, (0.0, 0.0, 0.0))],
             "temperature_c": device_temperature(ps),
             "process": process,
             "outbox": dict(outbox),
@@ -67,3 +65,12 @@ class HealthProbe:
             "rejected": dict(rejected),
             "last_send": None if last_send is None else format_ts(last_send),
         }
+
+
+def _safe(read: Callable[[], T], default: T) -> T:
+    """A figure the platform cannot give (a container without /proc/stat, a disk gone) must
+    not cost the heartbeat: report the default instead."""
+    try:
+        return read()
+    except Exception:  # psutil.Error, OSError, and platform quirks alike
+        return default
