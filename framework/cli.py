@@ -35,6 +35,15 @@ def _tables(args: argparse.Namespace, rest: list[str]) -> int:
     return print_tables(config=args.config)
 
 
+def _job_command(name: str) -> Handler:
+    def handler(args: argparse.Namespace, rest: list[str]) -> int:
+        from edgebatch.framework import commands
+
+        return getattr(commands, name)(rest, args.config)
+
+    return handler
+
+
 Handler = Callable[[argparse.Namespace, list[str]], int]
 
 # name -> (help, handler, takes the rest of the command line as its own arguments)
@@ -43,6 +52,13 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "collect": ("land what the agents send (edgebatch collect [--help])", _collect, True),
     "demo": ("run the main job end to end on the embedded defaults", _demo, False),
     "tables": ("list the declared Delta tables, their versions and row counts", _tables, False),
+    "jobs": ("list the jobs the registry discovers", _job_command("jobs"), True),
+    "run": ("run a job in this process (--partition, --from/--to)", _job_command("run"), True),
+    "submit": ("run a job as its own spark-submit application", _job_command("submit"), True),
+    "runs": ("list runs (--job, --state)", _job_command("runs"), True),
+    "logs": ("print a run's log (--follow)", _job_command("logs"), True),
+    "retry": ("run again only the partitions a run did not finish", _job_command("retry"), True),
+    "cancel": ("cancel a queued or running run", _job_command("cancel"), True),
 }
 
 

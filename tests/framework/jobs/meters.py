@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from edgebatch.framework.definitions import Retry, job
+from edgebatch.framework.entry import main
 from edgebatch.framework.partitions import Monthly, Unpartitioned
 from edgebatch.warehouse.tables import declare
 
@@ -99,3 +100,7 @@ def short_critical(ctx):
 def wrong_schema(ctx):
     """Produces a column its output does not have."""
     return _readings(ctx).withColumnRenamed("kwh", "kwhh")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(meter_monthly, meter_monthly_once, wrong_schema))

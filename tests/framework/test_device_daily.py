@@ -1,0 +1,73 @@
+"""The first silver job: a day's statistics from windows equal the exact statistics of
+all the day's readings (count, sum, min, max, mean, stddev), revisions included."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import statistics
+
+from edgebatch.framework.state import RunState
+from edgebatch.warehouse.catalog import EDGE_BATCHES
+from edgebatch.warehouse.tables import REGISTRY, merge_new_rows, read_table
+
+
+def _window_row(device: str, start: dt.datetime, revision: int, values: list[float]) -> dict:
+    mean = statistics.fmean(values)
+    return {
+        "batch_id": f"{device}-{start:%H%M}-{revision}",
+        "metric": "flow",
+        "tenant": "acme",
+        "device": device,
+        "window_start": start,
+        "window_end": start + dt.timedelta(hours=1),
+        "revision": revision,
+        "unit": "l/min",
+        "count": len(values),
+        "sum": math.fsum(values),
+        "min": min(values),
+        "max": max(values),
+        "mean": mean,
+        "m2": math.fsum((v - mean) ** 2 for v in values),
+        "first_ts": start,
+        "last_ts": start + dt.timedelta(minutes=59),
+        "date": start.date(),
+    }
+
+
+def test_daily_rollup_equals_exact_statistics_of_the_readings(runner):
+    rng = random.Random(42)
+    day = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    readings: dict[str, list[float]] = {}
+    rows = []
+    for device in ("m1", "m2"):
+        for hour in range(0, 24, 3):
+            start = day + dt.timedelta(hours=hour)
+            values = [rng.gauss(50 + hour, 7) for _ in range(rng.randint(5, 40))]
+            late = [rng.gauss(50, 30) for _ in range(rng.randint(0, 3))]
+            rows.append(_window_row(device, start, 0, values))
+            if late:  # a correction carrying readings that arrived after the window closed
+                rows.append(_window_row(device, start, 1, late))
+            readings.setdefault(device, []).extend(values + late)
+    other_day = _window_row("m1", day + dt.timedelta(days=1), 0, [1e6])
+    spark = runner.spark
+    df = spark.createDataFrame([*rows, other_day], schema=EDGE_BATCHES.struct())
+    merge_new_rows(spark, runner.root, EDGE_BATCHES, df)
+
+    run = runner.run("device_daily", partitions=["2026-11-02"])
+
+    assert run.state == RunState.SUCCEEDED, run.error
+    got = {
+        r.device: r
+        for r in read_table(spark, runner.root, REGISTRY.get("silver/device_daily")).collect()
+    }
+    assert set(got) == {"m1", "m2"}
+    for device, values in readings.items():
+        r = got[device]
+        assert r["count"] == len(values)  # Row.count is tuple.count
+        assert math.isclose(r["sum"], math.fsum(values), rel_tol=1e-12)
+        assert (r.min, r.max) == (min(values), max(values))
+        assert math.isclose(r.mean, statistics.fmean(values), rel_tol=1e-12)
+        assert math.isclose(r.stddev, statistics.stdev(values), rel_tol=1e-9)
+        assert r.date == day.date()
