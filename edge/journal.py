@@ -40,6 +40,7 @@ class Journal:
         if not bases:
             bases = [0]
             (self.dir / _name(0)).touch()
+            _fsync_dir(self.dir)
         self._base = bases[-1]
         path = self.dir / _name(self._base)
         valid = self._valid_length(path)
