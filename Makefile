@@ -46,10 +46,10 @@ $(STAMP): pyproject.toml
 
 jars: $(JARS) $(HADOOP)
 
-$(JARS): deps/delta.pom.xml deps/fetch_jars.py $(STAMP)
+$(JARS): deps/delta.pom.xml deps/fetch_jars.py | $(STAMP)
 	$(PY) deps/fetch_jars.py deps/delta.pom.xml .cache/jars/delta
 
-$(HADOOP): deps/hadoop-minicluster.pom.xml deps/fetch_jars.py $(STAMP)
+$(HADOOP): deps/hadoop-minicluster.pom.xml deps/fetch_jars.py | $(STAMP)
 	$(PY) deps/fetch_jars.py deps/hadoop-minicluster.pom.xml .cache/jars/hadoop --keep-all
 
 # Debian packages for what runs (Java, Maven for the jars, Mosquitto) and what the tests start.
