@@ -60,6 +60,9 @@ def main(*jobs: Job, argv: list[str] | None = None) -> int:
         from pyspark.sql import SparkSession
 
         spark = SparkSession.builder.getOrCreate()
+        archive = spark.conf.get("spark.edgebatch.executorArchive", None)
+        if archive:  # the project for the executors; this driver imports the installed one
+            spark.sparkContext.addPyFile(archive)
     else:
         from edgebatch.framework.session import build_session
 

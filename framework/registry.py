@@ -189,6 +189,8 @@ def _allocation_file(settings) -> Path | None:
     from edgebatch.framework.session import defaults_file, read_properties
 
     source = defaults_file(settings)
+    if not source.is_file():  # e.g. imported from an executor's copy of the project archive
+        return None
     value = read_properties(source).get("spark.scheduler.allocation.file")
     if not value:
         return None

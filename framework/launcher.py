@@ -1,0 +1,234 @@
+"""Isolated runs: `edgebatch submit JOB` as a spark-submit application of its own.
+
+The launcher records the run first, writes the session's layered configuration
+(spark-defaults.conf, project config, per-run overrides) into one properties file with
+absolute paths, packs the project for the executors (the driver adds it with
+`addPyFile`), starts spark-submit on the job's module, copies the driver's output
+into the run's log while it runs, and maps the exit status to the run's state. The
+driver itself claims the run (and its lease) and records iterations, as the warm runner does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from edgebatch.framework.definitions import Job
+from edgebatch.framework.errors import FrameworkError
+from edgebatch.framework.runner import plan_partitions
+from edgebatch.framework.session import spark_conf
+from edgebatch.framework.state import NewLogLine, Run, RunState, StateStore, TriggerKind
+from edgebatch.settings import Settings
+
+PACKAGE_DIRS = {"core": "", "edge": "edge", "warehouse": "warehouse", "framework": "framework"}
+PACKAGE_DIRS |= {"jobs": "jobs", "api": "api"}
+REPO_ROOT = Path(__file__).resolve().parents[1]
+_LEVELS = ("ERROR", "WARN", "INFO", "DEBUG")
+EXECUTOR_ARCHIVE_CONF = "spark.edgebatch.executorArchive"
+
+
+def spark_submit_program() -> str:
+    """spark-submit of `$SPARK_HOME`, else the one the pyspark wheel carries."""
+    if os.environ.get("SPARK_HOME"):
+        return str(Path(os.environ["SPARK_HOME"]) / "bin" / "spark-submit")
+    import pyspark
+
+    return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
+
+
+def package_archive(dest_dir: Path) -> Path:
+    """`edgebatch.zip` of the project's Python files laid out as the installed package.
+
+    Named by content hash, so executors of different versions never mix and an
+    unchanged project is not packed again.
+    """
+    files: list[tuple[Path, str]] = []
+    for folder, inside in PACKAGE_DIRS.items():
+        base = REPO_ROOT / folder
+        for path in sorted(base.rglob("*.py")):
+            rel = path.relative_to(base)
+            if folder == "core" and len(rel.parts) > 1:
+                continue
+            if "__pycache__" in rel.parts or "migrations" in rel.parts:
+                continue
+            files.append((path, "/".join(["edgebatch", *filter(None, [inside]), *rel.parts])))
+    digest = hashlib.sha256()
+    for path, name in files:
+        digest.update(name.encode())
+        digest.update(path.read_bytes())
+    target = dest_dir / f"edgebatch-{digest.hexdigest()[:12]}.zip"
+    if not target.exists():
+        dest_dir.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for path, name in files:
+                zf.write(path, name)
+        tmp.replace(target)
+    return target
+
+
+@dataclasses.dataclass(frozen=True)
+class Submission:
+    """A spark-submit command line for one run, and where its pieces live."""
+
+    argv: list[str]
+    properties_file: Path
+    archive: Path
+    env: dict[str, str]
+
+
+def build_submission(
+    job: Job,
+    run: Run,
+    settings: Settings,
+    *,
+    master: str | None = None,
+    deploy_mode: str = "client",
+    conf: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+) -> Submission:
+    if not job.source_file or not Path(job.source_file).exists():
+        raise FrameworkError(f"job {job.name!r} has no module file to submit ({job.source_file!r})")
+    if deploy_mode != "client":
+        raise FrameworkError(
+            "edgebatch submits Python drivers in client mode (Spark standalone runs Python "
+            "applications only so); use --deploy-mode client"
+        )
+    merged = spark_conf(settings, conf)
+    master = master or merged.pop("spark.master", "local[*]")
+    merged.pop("spark.master", None)
+    merged["spark.app.name"] = f"edgebatch:{job.name}:run-{run.id}"
+    merged.setdefault("spark.pyspark.python", sys.executable)
+    merged.setdefault("spark.pyspark.driver.python", sys.executable)
+    out = settings.var_dir / "submit"
+    out.mkdir(parents=True, exist_ok=True)
+    archive = package_archive(settings.var_dir / "dist")
+    # Not --py-files: that would put the archive before the installed package on the
+    # driver's path, where the state store's migrations and the config files are not.
+    # The driver adds it for the executors once edgebatch is imported (entry.py).
+    merged[EXECUTOR_ARCHIVE_CONF] = str(archive)
+    props = out / f"run-{run.id}.conf"
+    props.write_text("".join(f"{k} {v}\n" for k, v in sorted(merged.items())))
+    argv = [
+        spark_submit_program(),
+        "--master",
+        master,
+        "--deploy-mode",
+        deploy_mode,
+        "--properties-file",
+        str(props),
+        job.source_file,
+        "--run-id",
+        str(run.id),
+        "--job",
+        job.name,
+    ]
+    if config_file:
+        argv += ["--config", str(config_file)]
+    env = {**os.environ, "EDGEBATCH_HOME": str(settings.home), "PYSPARK_PYTHON": sys.executable}
+    if settings.state.url:
+        env["EDGEBATCH_STATE_URL"] = settings.state.url
+    if settings.warehouse.root:
+        env["EDGEBATCH_WAREHOUSE_ROOT"] = settings.warehouse.root
+    return Submission(argv=argv, properties_file=props, archive=archive, env=env)
+
+
+def _level(line: str) -> str:
+    head = line[:40]
+    for level in _LEVELS:
+        if f" {level} " in head:
+            return "WARNING" if level == "WARN" else level
+    return "INFO"
+
+
+class _LogPump:
+    """Copies a process's output into the run's log in small batches."""
+
+    def __init__(self, store: StateStore, run_id: int, echo: bool) -> None:
+        self.store, self.run_id, self.echo = store, run_id, echo
+        self.tail: list[str] = []
+
+    def follow(self, proc: subprocess.Popen) -> None:
+        assert proc.stdout is not None
+        batch: list[NewLogLine] = []
+        last = time.monotonic()
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            if self.echo:
+                print(line, flush=True)
+            self.tail = [*self.tail[-19:], line]
+            batch.append(NewLogLine(line, level=_level(line), logger="driver"))
+            if len(batch) >= 200 or time.monotonic() - last > 0.5:
+                self.store.append_logs(self.run_id, batch)
+                batch, last = [], time.monotonic()
+        if batch:
+            self.store.append_logs(self.run_id, batch)
+
+
+def submit(
+    job: Job,
+    settings: Settings,
+    store: StateStore,
+    *,
+    partitions: Iterable[str] | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    rerun: bool = False,
+    master: str | None = None,
+    conf: Mapping[str, str] | None = None,
+    config_file: str | None = None,
+    triggered_by: str | None = None,
+    echo: bool = False,
+) -> tuple[Run, int]:
+    """Create the run, spark-submit it, follow it; returns the finished run and the exit code."""
+    keys = plan_partitions(job, store, partitions=partitions, start=start, end=end, rerun=rerun)
+    who = triggered_by or getpass.getuser()
+    store.upsert_job(
+        job.name,
+        definition_hash=job.definition_hash(),
+        summary=job.summary(),
+        pool=job.pool,
+        priority=job.priority,
+        tags=job.tags,
+    )
+    run = store.create_run(job.name, partitions=keys, trigger=TriggerKind.SUBMIT, triggered_by=who)
+    store.audit(who, "submit", f"job:{job.name}", {"run": run.id, "master": master or ""})
+    sub = build_submission(job, run, settings, master=master, conf=conf, config_file=config_file)
+    store.append_log(run.id, "spark-submit: " + " ".join(sub.argv), logger="launcher")
+    proc = subprocess.Popen(
+        sub.argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        env=sub.env,
+        cwd=str(settings.home),
+    )
+    pump = _LogPump(store, run.id, echo)
+    reader = threading.Thread(target=pump.follow, args=(proc,), daemon=True)
+    reader.start()
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        code = proc.wait()
+    reader.join(timeout=10)
+    final = store.get_run(run.id)
+    if not final.finished:
+        reason = f"spark-submit exited with status {code} before the run finished"
+        if pump.tail:
+            reason += f"; last output: {pump.tail[-1][:300]}"
+        final = store.transition_run(run.id, RunState.FAILED, error=reason)
+        store.append_log(run.id, reason, level="ERROR", logger="launcher")
+    elif code == 0 and final.state != RunState.SUCCEEDED:
+        code = 1
+    return final, code
