@@ -141,8 +141,11 @@ class WebHdfsStore:
         tmp = tmp_name(path)
         try:
             self.client.write(tmp, data=data, overwrite=False)
+            # HDFS refuses to rename onto an existing name: never a replaced file.
             self.client.rename(tmp, path)
         except (HdfsError, OSError) as exc:
+            with contextlib.suppress(HdfsError, OSError):
+                self.client.delete(tmp)
             raise LandingError(f"could not land {path} through WebHDFS {self.url}: {exc}") from exc
 
     def list_files(self, folder: str) -> list[StoredFile]:
