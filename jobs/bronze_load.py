@@ -18,6 +18,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from edgebatch.framework.definitions import Retry, job
+from edgebatch.framework.partitions import Unpartitioned
 from edgebatch.warehouse import catalog
 from edgebatch.warehouse.landing import loads, open_zone
 from edgebatch.warehouse.tables import TableSpec, merge_new_rows
@@ -258,6 +260,23 @@ def main(argv: list[str] | None = None) -> int:
     counts = load(spark, settings, args.files or None)
     print(json.dumps(counts, sort_keys=True))
     return 0
+
+
+@job(
+    outputs=[spec.name for _, spec, _, _ in TARGETS],
+    write="merge",
+    partitions=Unpartitioned(),
+    pool="critical",
+    priority=90,
+    retry=Retry(attempts=3, backoff_s=5),
+    tags=("bronze", "ingest"),
+)
+def bronze_load(ctx) -> None:
+    """Landing files not yet loaded, MERGEd into bronze exactly once (see `load`)."""
+    counts = load(ctx.spark, ctx.settings)
+    ctx.count_in(counts["files"])
+    ctx.rows_out += sum(t.get("inserted", 0) for t in counts["tables"].values())
+    ctx.log.info("bronze load %s", json.dumps(counts, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ DEVICE_DAILY = declare(
     priority=50,
     retry=Retry(attempts=3, backoff_s=10),
     timeout_s=3600,
+    upstream=("bronze_load",),
     tags=("silver", "rollup"),
 )
 def device_daily(ctx):
