@@ -151,3 +151,32 @@ def test_kill_9_of_the_broker_loses_nothing_the_agents_produced(tmp_path: Path, 
     assert len(produced) == 450
     assert set(landed_ids(zone)) == produced
     assert collector.stats.connects >= 2
+
+
+def test_nothing_is_acknowledged_while_landing_fails_and_all_lands_once_it_works(
+    broker: Broker, tmp_path: Path
+):
+    """A landing folder that cannot be made (a file in its place) stands in for HDFS down."""
+    from edgebatch.warehouse.landing import LandingZone, LocalStore
+    from edgebatch.warehouse.uri import WarehouseRoot
+
+    root = WarehouseRoot.parse((tmp_path / "wh").as_uri())
+    blocker = Path(root.resolve("landing"))
+    blocker.parent.mkdir(parents=True)
+    blocker.write_bytes(b"not a folder")
+    zone = LandingZone(root, LocalStore(), writer="blocked")
+    with running_collector(zone, broker.port, client_id="blocked") as (collector, _):
+        pub = client("blocked-pub", broker.port)
+        try:
+            for i in range(20):
+                pub.publish("edgebatch/acme/dev-4/batch", batch("acme", "dev-4", i)[1], qos=1)
+            wait_for(lambda: collector.stats.landing_failures >= 2, 20, "failed landings")
+            assert collector.stats.received == 20
+            assert collector.stats.acked == 0 and collector.stats.landed == 0
+            blocker.unlink()
+            wait_for(lambda: collector.stats.landed == 20, 30, "landing once it works")
+        finally:
+            pub.loop_stop()
+            pub.disconnect()
+    assert collector.stats.acked == 20
+    assert sorted(landed_ids(zone)) == sorted(batch("acme", "dev-4", i)[0] for i in range(20))

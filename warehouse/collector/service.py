@@ -193,11 +193,12 @@ class Collector:
         for kind in list(held.lines):
             try:
                 files.append(self.zone.write(kind, b"".join(held.lines[kind])))
-            except LandingError as exc:
+            except Exception as exc:  # LandingError, or a store's surprise: retry, never die
                 self.stats.landing_failures += 1
-                self._retry_at = time.monotonic() + self._backoff
-                self._backoff = min(_MAX_BACKOFF_S, self._backoff * 2)
-                log.error("landing failed, retrying in %.1f s: %s", self._backoff, exc)
+                wait, self._backoff = self._backoff, min(_MAX_BACKOFF_S, self._backoff * 2)
+                self._retry_at = time.monotonic() + wait
+                level = logging.ERROR if isinstance(exc, LandingError) else logging.CRITICAL
+                log.log(level, "landing failed, retrying in %.1f s: %r", wait, exc)
                 return
             del held.lines[kind]
         self._backoff = 0.5

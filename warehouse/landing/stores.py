@@ -74,7 +74,7 @@ class LocalStore:
         except OSError as exc:
             raise LandingError(f"could not land {path}: {exc}") from exc
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
 
     def _makedirs(self, folder: str) -> None:
