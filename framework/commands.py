@@ -72,12 +72,20 @@ def run(argv: list[str], config: str | None) -> int:
     _range_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    from edgebatch.framework.runner import Runner
+    from edgebatch.framework.runner import Runner, plan_partitions
     from edgebatch.framework.session import build_session
 
     settings, store = _context(config)
     registry = _registry(settings)
-    registry.get(args.job)
+    # Refuse an unknown job or a bad partition before paying for a Spark session.
+    plan_partitions(
+        registry.get(args.job),
+        store,
+        partitions=args.partition,
+        start=args.start,
+        end=args.end,
+        rerun=args.rerun,
+    )
     spark = build_session(settings)
     spark.sparkContext.setLogLevel("ERROR")
     runner = Runner(spark, store, settings, registry)
