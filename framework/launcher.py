@@ -24,6 +24,7 @@ from pathlib import Path
 
 from edgebatch.framework.definitions import Job
 from edgebatch.framework.errors import FrameworkError
+from edgebatch.framework.registry import record_job
 from edgebatch.framework.runner import plan_partitions
 from edgebatch.framework.session import spark_conf
 from edgebatch.framework.state import NewLogLine, Run, RunState, StateStore, TriggerKind
@@ -192,14 +193,7 @@ def submit(
     """Create the run, spark-submit it, follow it; returns the finished run and the exit code."""
     keys = plan_partitions(job, store, partitions=partitions, start=start, end=end, rerun=rerun)
     who = triggered_by or getpass.getuser()
-    store.upsert_job(
-        job.name,
-        definition_hash=job.definition_hash(),
-        summary=job.summary(),
-        pool=job.pool,
-        priority=job.priority,
-        tags=job.tags,
-    )
+    record_job(store, job)
     run = store.create_run(job.name, partitions=keys, trigger=TriggerKind.SUBMIT, triggered_by=who)
     store.audit(who, "submit", f"job:{job.name}", {"run": run.id, "master": master or ""})
     sub = build_submission(job, run, settings, master=master, conf=conf, config_file=config_file)

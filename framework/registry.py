@@ -116,6 +116,18 @@ class JobRegistry:
         return seen
 
 
+def record_job(store, job: Job) -> None:
+    """Tell the state store (and through it the API) the definition as it is now."""
+    store.upsert_job(
+        job.name,
+        definition_hash=job.definition_hash(),
+        summary=job.summary(),
+        pool=job.pool,
+        priority=job.priority,
+        tags=job.tags,
+    )
+
+
 def jobs_in(module: ModuleType) -> list[Job]:
     return [v for k, v in vars(module).items() if isinstance(v, Job) and not k.startswith("_")]
 

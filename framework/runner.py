@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from edgebatch.framework.context import IterationContext, route_logs
 from edgebatch.framework.definitions import Job
 from edgebatch.framework.errors import FrameworkError, PartitionError
-from edgebatch.framework.registry import JobRegistry
+from edgebatch.framework.registry import JobRegistry, record_job
 from edgebatch.framework.state import (
     IterationState,
     LeaseError,
@@ -126,14 +126,7 @@ class Runner:
         self._lock = threading.Lock()
         self._closed = threading.Event()
         for job in registry:
-            store.upsert_job(
-                job.name,
-                definition_hash=job.definition_hash(),
-                summary=job.summary(),
-                pool=job.pool,
-                priority=job.priority,
-                tags=job.tags,
-            )
+            record_job(store, job)
         self.reap()
         self._watch = threading.Thread(target=self._watch_loop, name="edgebatch-watch", daemon=True)
         self._watch.start()
