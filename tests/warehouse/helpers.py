@@ -7,6 +7,7 @@ batch and alarm until a receipt names it, and resends what has no receipt.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import subprocess
@@ -28,6 +29,21 @@ from edgebatch.warehouse.landing import LandingZone
 
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed window origin
 REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "tests" / "data" / "bad_messages.jsonl"
+
+
+def corpus() -> list[tuple[str, str, bytes]]:
+    out = []
+    for line in CORPUS.read_text().splitlines():
+        e = json.loads(line)
+        if "payload" in e:
+            payload = e["payload"].encode()
+        elif "payload_b64" in e:
+            payload = base64.b64decode(e["payload_b64"])
+        else:
+            payload = "".join(text * times for text, times in e["payload_segments"]).encode()
+        out.append((e["kind"], e["topic"], payload))
+    return out
 
 
 def metric(name: str, value: float, start: float, count: int = 3) -> dict:

@@ -33,11 +33,11 @@ from tests.warehouse.helpers import (
     alarm,
     batch,
     client,
+    corpus,
     health,
     running_collector,
     wait_for,
 )
-from tests.warehouse.test_quarantine import corpus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -17,23 +17,14 @@ from edgebatch.warehouse.collector.records import (
 )
 from edgebatch.warehouse.landing import LandingZone
 from tests.support.broker import Broker
-from tests.warehouse.helpers import batch, client, landed_ids, running_collector, wait_for
-
-CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad_messages.jsonl"
-
-
-def corpus() -> list[tuple[str, str, bytes]]:
-    out = []
-    for line in CORPUS.read_text().splitlines():
-        e = json.loads(line)
-        if "payload" in e:
-            payload = e["payload"].encode()
-        elif "payload_b64" in e:
-            payload = base64.b64decode(e["payload_b64"])
-        else:
-            payload = "".join(text * times for text, times in e["payload_segments"]).encode()
-        out.append((e["kind"], e["topic"], payload))
-    return out
+from tests.warehouse.helpers import (
+    batch,
+    client,
+    corpus,
+    landed_ids,
+    running_collector,
+    wait_for,
+)
 
 
 def quarantined(zone: LandingZone) -> dict[str, dict]:

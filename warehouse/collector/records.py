@@ -29,8 +29,19 @@ def envelope(topic: str, payload: bytes, received_at: float, norm: bytes = b"nul
     if b"\n" in payload or b"\r" in payload:
         # Valid JSON may carry line breaks between tokens; a landing line may not.
         payload = json.dumps(json.loads(payload), separators=(",", ":")).encode()
-    head = f'{{"received_at":"{format_ts(received_at)}","topic":"{topic}","norm":'
+    head = f'{{"received_at":"{_stamp(received_at)}","topic":"{topic}","norm":'
     return head.encode() + norm + b',"payload":' + payload + b"}\n"
+
+
+_last_stamp: list = [None, ""]
+
+
+def _stamp(now: float) -> str:
+    """`format_ts(now)`, reusing the previous message's text within the same millisecond."""
+    ms = int(now * 1000)
+    if _last_stamp[0] != ms:
+        _last_stamp[0], _last_stamp[1] = ms, format_ts(now)
+    return _last_stamp[1]
 
 
 def quarantine_id(topic: str, payload: bytes) -> str:

@@ -146,7 +146,9 @@ class Collector:
         self.stats.received += 1
         ack = (message.mid, message.qos) if message.qos > 0 else None
         name = message._topic.decode("utf-8", "replace")
-        payload = bytes(message.payload)
+        payload = message.payload
+        if not isinstance(payload, bytes):
+            payload = bytes(payload)
         try:
             parsed = parse_message(name, payload)
             if isinstance(parsed, Batch):
