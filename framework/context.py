@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -94,8 +95,9 @@ class IterationContext:
         spec = tables.REGISTRY.get(self._output(table))
         tag = f"edgebatch:{self.job.name}:run={self.run_id}:it={self.iteration_id}:a={self.attempt}"
         for conflict in range(_CONFLICT_RETRIES + 1):
+            observation, observed = self._observe(df)
             try:
-                self._commit(spec, df, tag)
+                self._commit(spec, observed, tag)
                 break
             except Exception as exc:
                 if conflict == _CONFLICT_RETRIES or not _is_conflict(exc):
@@ -110,10 +112,22 @@ class IterationContext:
                 time.sleep(pause)
         if self.job.write == "merge":
             return None
-        metrics = tables.commit_metrics(self.spark, self.root, spec, tag) or {}
-        written = int(metrics.get("numOutputRows", 0))
+        written = _observed_rows(observation)
+        if written is None:  # not seen by the observation: ask Delta's history
+            metrics = tables.commit_metrics(self.spark, self.root, spec, tag) or {}
+            written = int(metrics.get("numOutputRows", 0))
         self.rows_out += written
         return written
+
+    def _observe(self, df: DataFrame) -> tuple[Any, DataFrame]:
+        """Count the rows as the write passes them: no second pass, no history lookup."""
+        if self.job.write == "merge":
+            return None, df
+        from pyspark.sql import Observation
+        from pyspark.sql import functions as F
+
+        observation = Observation(f"edgebatch-rows-{uuid.uuid4().hex}")
+        return observation, df.observe(observation, F.count(F.lit(1)).alias("rows"))
 
     def _commit(self, spec, df: DataFrame, tag: str) -> None:
         from edgebatch.warehouse import tables
@@ -159,6 +173,20 @@ class IterationContext:
                 f"(outputs: {', '.join(outputs) or 'none'})"
             )
         return table
+
+
+def _observed_rows(observation: Any, timeout: float = 5.0) -> int | None:
+    """The observed row count; None if the write's plan did not carry the observation
+    (`Observation.get` would then wait forever, hence the thread and the timeout)."""
+    if observation is None:
+        return None
+    box: list[Any] = []
+    reader = threading.Thread(target=lambda: box.append(observation.get), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if not box:
+        return None
+    return int(box[0].get("rows", 0))
 
 
 class IterationLogHandler(logging.Handler):
