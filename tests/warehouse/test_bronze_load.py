@@ -215,6 +215,7 @@ def test_a_second_load_takes_nothing_and_commits_nothing(delta, loaded: Loaded, 
     assert after == before
     zone = LandingZone(loaded.clean, LocalStore())
     assert loads.backlog(delta, zone).files == 0
+    assert zone.backlog().files == 0  # from the load markers, without Spark
 
 
 def test_replaying_every_landing_file_changes_no_table(delta, loaded: Loaded, tmp_path):

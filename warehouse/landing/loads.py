@@ -90,6 +90,10 @@ def plan(
     """
     loads = _log(spark, zone)
     planner = uuid.uuid4().hex
+    marked = zone.marked_loads()
+    for load_id, load in loads.items():
+        if load.committed and load_id not in marked:
+            zone.mark_loaded(load_id, load.files)
     unfinished = sorted(i for i, load in loads.items() if not load.committed)
     if unfinished:
         load_id = unfinished[0]
@@ -116,6 +120,7 @@ def plan(
 def commit(spark: SparkSession, zone: LandingZone, load: LoadPlan) -> None:
     """Mark the load done: its files count as loaded from now on."""
     _record(spark, zone, load.load_id, load.planner, COMMITTED, [])
+    zone.mark_loaded(load.load_id, (f.name for f in load.files))
 
 
 def _record(

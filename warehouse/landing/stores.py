@@ -39,6 +39,8 @@ class Store(Protocol):
 
     def list_files(self, folder: str) -> list[StoredFile]: ...
 
+    def read(self, path: str) -> bytes: ...
+
     def remove(self, path: str) -> None: ...
 
 
@@ -106,6 +108,13 @@ class LocalStore:
                 found.append(StoredFile(full, st.st_size, st.st_mtime))
         return found
 
+    def read(self, path: str) -> bytes:
+        try:
+            with open(path, "rb") as fh:
+                return fh.read()
+        except OSError as exc:
+            raise LandingError(f"could not read {path}: {exc}") from exc
+
     def remove(self, path: str) -> None:
         try:
             os.unlink(path)
@@ -169,6 +178,15 @@ class WebHdfsStore:
         except (HdfsError, OSError) as exc:
             raise LandingError(f"could not list {folder} via WebHDFS {self.url}: {exc}") from exc
         return found
+
+    def read(self, path: str) -> bytes:
+        from hdfs.util import HdfsError
+
+        try:
+            with self.client.read(path) as reader:
+                return reader.read()
+        except (HdfsError, OSError) as exc:
+            raise LandingError(f"could not read {path} via WebHDFS {self.url}: {exc}") from exc
 
     def remove(self, path: str) -> None:
         from hdfs.util import HdfsError
