@@ -82,8 +82,9 @@ class FrameworkSettings:
     heartbeat_s: float = 10.0
     # Iterations of one run executing at once in the warm session.
     max_parallel_iterations: int = 4
-    # How often Spark's status tracker is sampled for progress.
-    progress_interval_s: float = 1.0
+    # How often Spark's status tracker is sampled for progress (iterations running at
+    # least this long): sampling competes with the driver, so not too often.
+    progress_interval_s: float = 2.0
 
 
 @dataclasses.dataclass(frozen=True)

@@ -62,6 +62,8 @@ class _ActiveRun:
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     lost: bool = False
     groups: dict[int, str] = dataclasses.field(default_factory=dict)
+    group_started: dict[int, float] = dataclasses.field(default_factory=dict)
+    last_progress: dict[int, tuple[int, int, int, int]] = dataclasses.field(default_factory=dict)
     processes: dict[int, subprocess.Popen] = dataclasses.field(default_factory=dict)
     timed_out: set[int] = dataclasses.field(default_factory=set)
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
@@ -353,6 +355,7 @@ class Runner:
             sc.setJobGroup(group, f"{job.name} {it.partition_key} #{it.attempts}", True)
             with active.lock:
                 active.groups[it.id] = group
+                active.group_started[it.id] = time.monotonic()
             route_logs(self.store, active.run_id, it.id)
             timer = None
             if job.timeout_s:
@@ -395,6 +398,7 @@ class Runner:
                     timer.cancel()
                 with active.lock:
                     active.groups.pop(it.id, None)
+                    active.group_started.pop(it.id, None)
                 for key in (_POOL, *_GROUP_PROPS):
                     sc.setLocalProperty(key, None)
                 route_logs(None)
@@ -493,15 +497,25 @@ class Runner:
         self.reap()
 
     def _sample_progress(self) -> None:
+        """Spark's stage and task counts per running iteration, stored when they change.
+
+        An iteration younger than one interval is not sampled: short iterations pay
+        nothing for progress (the sampler's Py4J calls compete with the job's driver).
+        """
         sc = self.spark.sparkContext
         if sc is None:  # the session was stopped under us
             return
         tracker = sc.statusTracker()
+        now = time.monotonic()
         with self._lock:
             active = list(self._active.values())
         for a in active:
             with a.lock:
-                groups = dict(a.groups)
+                groups = {
+                    i: g
+                    for i, g in a.groups.items()
+                    if now - a.group_started.get(i, now) >= self._fw.progress_interval_s
+                }
             for iteration_id, group in groups.items():
                 stages_total = stages_done = tasks_total = tasks_done = 0
                 for job_id in tracker.getJobIdsForGroup(group):
@@ -518,7 +532,9 @@ class Runner:
                         stages_done += int(
                             stage.numCompletedTasks >= stage.numTasks and not stage.numActiveTasks
                         )
-                if stages_total:
+                figures = (stages_done, stages_total, tasks_done, tasks_total)
+                if stages_total and a.last_progress.get(iteration_id) != figures:
+                    a.last_progress[iteration_id] = figures
                     self.store.record_progress(
                         iteration_id,
                         stages_done=stages_done,
