@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import json
 import math
@@ -53,6 +54,7 @@ ALARM_KINDS = ("threshold", "rate", "zscore")
 ALARM_STATES = ("raised", "cleared")
 SEVERITIES = ("info", "warning", "critical")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ZERO = dt.timedelta(0)
 
 
 class MessageRejected(EdgeError):
@@ -95,10 +97,10 @@ def parse_ts(text: str) -> float:
 
     Only the extended form (`2026-01-01T00:00:00.5Z`, or `+00:00`): Python would also read
     ISO 8601's basic form, which Spark and most consumers downstream do not."""
-    if not isinstance(text, str) or not TS_RE.fullmatch(text):
+    if type(text) is not str or not TS_RE.fullmatch(text):
         raise ValueError("not an RFC 3339 time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
     stamp = dt.datetime.fromisoformat(text)
-    if stamp.tzinfo is None or stamp.utcoffset() != dt.timedelta(0):
+    if stamp.utcoffset() != _ZERO:  # None, for a time without an offset, is not zero either
         raise ValueError("not UTC")
     return (stamp - _EPOCH).total_seconds()
 
@@ -358,10 +360,14 @@ def parse_message(topic_: str, payload: bytes) -> Message:
         if payload == b"offline":
             return Status(tenant, device, False)
         raise MessageRejected(f"status payload {bytes(payload[:40])!r} is not online/offline")
+    if kind == "batch" and (fast := _fast_batches()) is not None:
+        message = fast(tenant, device, payload)
+        if message is not None:
+            return message
     obj = _json_object(payload)
     version = obj.get("v")
     if type(version) is not int or version != VERSION:
-        raise MessageRejected(f"field 'v' must be {VERSION}, got {version!r}")
+        raise MessageRejected(f"field 'v' must be {VERSION}, got {_kind(version)} {version!r}")
     if kind == "receipt":
         return _parse_receipt(tenant, device, obj)
     for key in ("tenant", "device"):
@@ -376,15 +382,22 @@ def parse_message(topic_: str, payload: bytes) -> Message:
     return _parse_health(tenant, device, obj)
 
 
+_fast: list = []
+
+
+def _fast_batches():
+    """`edge.fastparse.parse_batch` where msgspec is installed (the collector), else None."""
+    if not _fast:
+        try:
+            from edgebatch.edge.fastparse import parse_batch
+        except ImportError:
+            parse_batch = None
+        _fast.append(parse_batch)
+    return _fast[0]
+
+
 def _reject_constant(name: str) -> float:
     raise MessageRejected(f"JSON constant {name} is not allowed (no NaN or infinities)")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise MessageRejected(f"number {text[:40]} overflows to infinity")
-    return value
 
 
 def _json_object(payload: bytes) -> dict[str, Any]:
@@ -393,7 +406,9 @@ def _json_object(payload: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         raise MessageRejected(f"payload is not UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        obj = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        # No parse_float hook (it would call Python for every number): a literal that
+        # overflows to infinity is caught by the finite-number check of its field.
+        obj = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise MessageRejected(f"payload is not JSON: {exc.msg} at char {exc.pos}") from None
     except ValueError as exc:  # an integer of more than 4300 digits, for one
@@ -408,7 +423,12 @@ def _json_object(payload: bytes) -> dict[str, Any]:
 def _fields(
     obj: Mapping[str, Any], required: Iterable[str], optional: Iterable[str], where: str
 ) -> None:
-    required = tuple(required)
+    required, optional = tuple(required), tuple(optional)
+    keys = obj.keys()
+    if keys == _keyset(required) or (
+        optional and _keyset(required) <= keys <= _keyset(required + optional)
+    ):
+        return
     allowed = set(required) | set(optional)
     missing = [k for k in required if k not in obj]
     if missing:
@@ -416,6 +436,11 @@ def _fields(
     extra = sorted(k for k in obj if k not in allowed)
     if extra:
         raise MessageRejected(f"{where}unknown field(s) {', '.join(map(str, extra[:5]))}")
+
+
+@functools.cache
+def _keyset(keys: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(keys)
 
 
 def _num(obj: Mapping[str, Any], key: str, where: str) -> float:
@@ -469,17 +494,37 @@ def _str(
     return value
 
 
+# Times already read, by text: a stream repeats them (every device closes the same windows),
+# and reading one costs a regex and a datetime. Bounded; emptied when full.
+_SEEN_TIMES: dict[str, float] = {}
+_SEEN_TIMES_MAX = 4096
+
+
 def _time(obj: Mapping[str, Any], key: str, where: str) -> float:
-    value = obj[key]
+    return epoch_of(obj[key], key, where)
+
+
+def epoch_of(value: Any, key: str, where: str = "") -> float:
+    """Epoch seconds of field `key`'s RFC 3339 text, or `MessageRejected` naming it."""
+    if type(value) is str:
+        seen = _SEEN_TIMES.get(value)
+        if seen is not None:
+            return seen
     try:
-        return parse_ts(value)
+        epoch = parse_ts(value)
     except (ValueError, TypeError):
         raise MessageRejected(
             f"{where}field '{key}' must be an RFC 3339 UTC time, got {str(value)[:60]!r}"
         ) from None
+    if len(_SEEN_TIMES) >= _SEEN_TIMES_MAX:
+        _SEEN_TIMES.clear()
+    _SEEN_TIMES[value] = epoch
+    return epoch
 
 
 def _kind(value: Any) -> str:
+    if type(value) is float and math.isinf(value):
+        return "a number that overflows to infinity"
     return "null" if value is None else type(value).__name__
 
 
@@ -499,6 +544,9 @@ _METRIC_REQUIRED = (
     "first_ts",
     "last_ts",
 )
+
+
+_METRIC_NUMBERS = ("sum", "min", "max", "mean", "m2", "stddev", "p50", "p95", "p99")
 
 
 def _parse_batch(tenant: str, device: str, obj: dict[str, Any]) -> Batch:
@@ -553,42 +601,29 @@ def _parse_metric(m: Any, where: str, start: float, end: float) -> MetricSummary
     if unit is not None and (not isinstance(unit, str) or len(unit) > 32):
         raise MessageRejected(f"{where}field 'unit' must be a string of at most 32 characters")
     count = _int(m, "count", where, minimum=1)
-    values = {
-        k: _num(m, k, where)
-        for k in ("sum", "min", "max", "mean", "m2", "stddev", "p50", "p95", "p99")
-    }
-    lo, hi = values["min"], values["max"]
-    if lo > hi:
-        raise MessageRejected(f"{where}min {lo} is greater than max {hi}")
-    slack = 1e-9 * max(abs(lo), abs(hi), 1e-300)
-    if not lo - slack <= values["mean"] <= hi + slack:
-        raise MessageRejected(f"{where}mean {values['mean']} is outside [min, max]")
-    if values["m2"] < 0 or values["stddev"] < 0:
-        raise MessageRejected(f"{where}m2 and stddev must not be negative")
-    if not values["p50"] <= values["p95"] <= values["p99"]:
-        raise MessageRejected(f"{where}quantiles must satisfy p50 <= p95 <= p99")
+    values = [_num(m, k, where) for k in _METRIC_NUMBERS]
     first = _time(m, "first_ts", where)
     last = _time(m, "last_ts", where)
-    if not start <= first <= last <= end:
+    summary = MetricSummary(name, unit, count, *values, m["sketch"], first, last)
+    return checked_metric(summary, where, start, end)
+
+
+def checked_metric(s: MetricSummary, where: str, start: float, end: float) -> MetricSummary:
+    """The checks on a metric's values once their types are right; both the reference
+    parser and the collector's fast path (`edge.fastparse`) end here."""
+    if s.min > s.max:
+        raise MessageRejected(f"{where}min {s.min} is greater than max {s.max}")
+    slack = 1e-9 * max(abs(s.min), abs(s.max), 1e-300)
+    if not s.min - slack <= s.mean <= s.max + slack:
+        raise MessageRejected(f"{where}mean {s.mean} is outside [min, max]")
+    if s.m2 < 0 or s.stddev < 0:
+        raise MessageRejected(f"{where}m2 and stddev must not be negative")
+    if not s.p50 <= s.p95 <= s.p99:
+        raise MessageRejected(f"{where}quantiles must satisfy p50 <= p95 <= p99")
+    if not start <= s.first_ts <= s.last_ts <= end:
         raise MessageRejected(f"{where}first_ts/last_ts must be ordered and inside the window")
-    sketch = _parse_sketch(m["sketch"], where, count)
-    return MetricSummary(
-        name,
-        unit,
-        count,
-        values["sum"],
-        lo,
-        hi,
-        values["mean"],
-        values["m2"],
-        values["stddev"],
-        values["p50"],
-        values["p95"],
-        values["p99"],
-        sketch,
-        first,
-        last,
-    )
+    _parse_sketch(s.sketch, where, s.count)
+    return s
 
 
 def _parse_sketch(s: Any, where: str, count: int) -> dict[str, Any]:
@@ -616,10 +651,10 @@ def _parse_sketch(s: Any, where: str, count: int) -> dict[str, Any]:
         buckets += len(counts)
         if buckets > MAX_SKETCH_BUCKETS:
             raise MessageRejected(f"{where}more than {MAX_SKETCH_BUCKETS} buckets")
-        for c in counts:
-            if type(c) is not int or c < 0:
-                raise MessageRejected(f"{where}{side}.counts must be non-negative integers")
-            total += c
+        # Whole-list checks run in C: a sketch may carry thousands of buckets.
+        if counts and (set(map(type, counts)) != {int} or min(counts) < 0):
+            raise MessageRejected(f"{where}{side}.counts must be non-negative integers")
+        total += sum(counts)
     if total != count:
         raise MessageRejected(f"{where}bucket counts add up to {total}, not count {count}")
     return s

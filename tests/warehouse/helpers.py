@@ -197,6 +197,7 @@ def running_collector(
     port: int,
     client_id: str = "collector-test",
     group: str = "",
+    validation_workers: int | None = None,
     **policy: float,
 ) -> Iterator[tuple[Collector, list[Flushed]]]:
     """An in-process collector on a thread; yields it and the list of its flushes.
@@ -210,6 +211,7 @@ def running_collector(
         client_id=client_id,
         share_group=group or f"g-{uuid.uuid4().hex[:8]}",
         policy=FlushPolicy(**{"max_messages": 200, "max_age_s": 0.2, **policy}),
+        validation_workers=validation_workers,
     )
     collector = Collector(config, zone, on_flush=flushed.append)
     stop = threading.Event()

@@ -42,11 +42,14 @@ def test_the_corpus_has_at_least_thirty_distinct_kinds():
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("workers", [None, 0], ids=["worker-processes", "in-thread"])
 def test_every_bad_message_is_quarantined_with_a_reason_and_the_good_ones_land(
-    broker: Broker, zone: LandingZone
+    broker: Broker, zone: LandingZone, workers: int | None
 ):
     bad = corpus()
-    with running_collector(zone, broker.port, client_id="quarantine") as (collector, _):
+    with running_collector(
+        zone, broker.port, client_id=f"quarantine-{workers}", validation_workers=workers
+    ) as (collector, _):
         pub = client("quarantine-pub", broker.port)
         try:
             good = []

@@ -30,6 +30,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-age", type=float, default=1.0, help="land a message held this many seconds"
     )
+    p.add_argument(
+        "--validation-workers",
+        type=int,
+        help="processes that check messages beside the network loop (default: one per core "
+        "but one, at most four; 0 checks in the network thread)",
+    )
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -55,6 +61,7 @@ def main(argv: list[str], config: str | None = None) -> int:
             client_id=args.client_id,
             share_group=args.group,
             policy=FlushPolicy(args.max_messages, args.max_bytes, args.max_age),
+            validation_workers=args.validation_workers,
         )
         root = WarehouseRoot.parse(args.root or settings.warehouse_root)
         zone = open_zone(

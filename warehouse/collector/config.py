@@ -7,6 +7,7 @@ import socket
 
 from edgebatch.settings import Settings
 from edgebatch.warehouse.collector.buffer import FlushPolicy
+from edgebatch.warehouse.collector.workers import default_workers
 
 # Kinds the collector subscribes to; status is the agents' retained presence, receipts its own.
 SUBSCRIBED = ("batch", "alarm", "health")
@@ -30,6 +31,8 @@ class CollectorConfig:
     # Mosquitto's own default for clients that do not ask is 20, far too few to batch.
     receive_maximum: int = 65535
     kinds: tuple[str, ...] = SUBSCRIBED
+    # Processes that check messages beside the network loop; None: one per core but one.
+    validation_workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.policy.max_messages >= self.receive_maximum:
@@ -37,6 +40,13 @@ class CollectorConfig:
                 f"flush count {self.policy.max_messages} must be below the receive maximum "
                 f"{self.receive_maximum}, or the broker stops sending before a flush is due"
             )
+        if self.validation_workers is not None and self.validation_workers < 0:
+            raise ValueError(f"validation workers must be 0 or more, not {self.validation_workers}")
+
+    def workers(self) -> int:
+        if self.validation_workers is None:
+            return default_workers()
+        return self.validation_workers
 
     @property
     def identity(self) -> str:

@@ -1,0 +1,118 @@
+"""The collector's fast path for batches may be stricter than the reference parser, never
+looser, and where both accept they return the same message."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgebatch.edge import messages
+from edgebatch.edge.messages import MessageRejected, format_ts
+from tests.edge.test_messages import BATCH, T0, batch_payload, json_values, summary
+
+fastparse = pytest.importorskip("edgebatch.edge.fastparse")
+
+
+def reference(payload: bytes) -> messages.Message | None:
+    """The reference parser alone (fast path off): the message, or None if it rejects."""
+    saved = messages._fast[:]
+    messages._fast[:] = [None]
+    try:
+        return messages.parse_message(BATCH, payload)
+    except MessageRejected:
+        return None
+    finally:
+        messages._fast[:] = saved
+
+
+def agree(payload: bytes) -> None:
+    fast = fastparse.parse_batch("acme", "meter-1", payload)
+    slow = reference(payload)
+    if slow is None:
+        assert fast is None, f"fast path accepted what the reference rejects: {payload[:300]!r}"
+    elif fast is not None:
+        assert fast == slow
+
+
+def test_a_valid_batch_takes_the_fast_path_and_equals_the_reference():
+    payload = batch_payload()
+    fast = fastparse.parse_batch("acme", "meter-1", payload)
+    assert fast is not None and fast == reference(payload)
+
+
+def _metric(**changes) -> bytes:
+    doc = json.loads(batch_payload())
+    doc["metrics"][0].update(changes)
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        batch_payload(batch_id="0" * 32 + "\n"),
+        batch_payload(batch_id="A" * 32),
+        batch_payload(window_start=format_ts(T0).lower()),
+        batch_payload(window_start=format_ts(T0) + "\n"),
+        batch_payload(window_start="2026-01-01T00:00:00.1234567Z"),
+        batch_payload(window_start="2026-01-01T00:00:00+01:00"),
+        batch_payload(revision=True),
+        batch_payload(revision=1.0),
+        batch_payload(revision=2**64),
+        batch_payload(v=1.0),
+        batch_payload(v=True),
+        batch_payload(agent="x" * 65),
+        batch_payload(tenant="other"),
+        _metric(count=True),
+        _metric(count=2**70),
+        _metric(unit=None),
+        _metric(unit="u" * 33),
+        _metric(name="a\n"),
+        _metric(sketch={"alpha": 0.01, "zero": None}),
+        _metric(sketch={"alpha": 0.01, "pos": None, "zero": 50}),
+        _metric(sum=10**400),
+        batch_payload().replace(b'"sum":', b'"sum":1e999,"x":', 1),
+        batch_payload().replace(b'"agent":', b'"agent":"\xff","agent":', 1),
+        batch_payload().replace(b'"device":', b'"device":"meter-1","device":', 1),
+        batch_payload(metrics=[summary("m", [1.0]), summary("m", [1.0])]),
+        b"\xef\xbb\xbf" + batch_payload(),
+        batch_payload() + b"\n",
+        batch_payload() + b" x",
+    ],
+)
+def test_edge_cases_agree(payload: bytes):
+    agree(payload)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    path=st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=4),
+    value=json_values,
+)
+def test_any_mutation_agrees(path, value):
+    doc = json.loads(batch_payload())
+    node = doc
+    for step in path[:-1]:
+        children = list(node.values()) if isinstance(node, dict) else node
+        if not isinstance(children, list) or not children:
+            break
+        child = children[step % len(children)]
+        if not isinstance(child, dict | list):
+            break
+        node = child
+    if isinstance(node, dict):
+        keys = sorted(node)
+        node[keys[path[-1] % len(keys)]] = value
+    elif node:
+        node[path[-1] % len(node)] = value
+    agree(json.dumps(doc).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_agree(payload):
+    with contextlib.suppress(MessageRejected):
+        agree(payload)

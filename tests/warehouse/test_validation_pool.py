@@ -1,0 +1,73 @@
+"""Validation worker processes: results come back in arrival order, and a worker killed
+with chunks in hand loses none of them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+from edgebatch.warehouse.collector.validation import check
+from edgebatch.warehouse.collector.workers import ValidationPool
+from tests.warehouse.helpers import batch
+
+TOPIC = "edgebatch/acme/dev-{}/batch"
+
+
+def chunks(n: int, size: int) -> list[list[tuple[str, bytes, float]]]:
+    out = []
+    for c in range(n):
+        chunk = []
+        for i in range(size):
+            device = f"{c}"
+            payload = batch("acme", f"dev-{device}", i)[1] if i % 10 else b"{not json"
+            chunk.append((TOPIC.format(device), payload, 1_767_225_600.0 + i))
+        out.append(chunk)
+    return out
+
+
+def drain(pool: ValidationPool, expected: int, on_first=lambda: None) -> list:
+    released: list = []
+    deadline = time.monotonic() + 60
+    while len(released) < expected and time.monotonic() < deadline:
+        got = pool.ready(wait_s=0.2)
+        if got and not released:
+            on_first()
+        released.extend(got)
+    return released
+
+
+def test_results_come_back_in_order_and_equal_checking_in_thread():
+    work = chunks(12, 50)
+    pool = ValidationPool(2, "pool-test")
+    try:
+        for chunk in work:
+            pool.submit(chunk)
+        released = drain(pool, len(work))
+    finally:
+        pool.close()
+    assert [seq for seq, _ in released] == list(range(len(work)))
+    for (_, results), chunk in zip(released, work, strict=True):
+        assert results == [check(t, p, at, "pool-test") for t, p, at in chunk]
+    assert pool.pending == 0
+
+
+def test_a_worker_killed_with_chunks_in_hand_loses_none():
+    work = chunks(30, 200)
+    pool = ValidationPool(1, "pool-test")
+    try:
+        for chunk in work:
+            pool.submit(chunk)
+
+        def kill_worker() -> None:
+            os.kill(pool._procs[0].pid, signal.SIGKILL)
+
+        released = drain(pool, len(work), on_first=kill_worker)
+        restarts = pool.restarts
+    finally:
+        pool.close()
+    assert restarts >= 1
+    assert [seq for seq, _ in released] == list(range(len(work)))
+    kinds = [r.kind for _, results in released for r in results]
+    assert len(kinds) == 30 * 200
+    assert kinds.count("quarantine") == 30 * 20
