@@ -71,6 +71,29 @@ class MqttSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class CollectorSettings:
+    """`edgebatch collect` (`[collector]`); its flags override these."""
+
+    # Land a file per kind when this many messages, bytes, or seconds of the oldest are held.
+    max_messages: int = 5000
+    max_bytes: int = 8 << 20
+    max_age_s: float = 1.0
+    # Processes checking messages beside the network loop; -1: one per core but one (max 4).
+    validation_workers: int = -1
+    # The broker keeps an offline collector's session (and its messages) this long.
+    session_expiry_s: int = 7 * 24 * 3600
+
+    def validate(self) -> None:
+        if self.max_messages < 1 or self.max_bytes < 1 or self.max_age_s <= 0:
+            raise ConfigError("keys 'max_messages', 'max_bytes' and 'max_age_s' must be positive")
+        if self.validation_workers < -1:
+            raise ConfigError(
+                f"key 'validation_workers' must be -1 (auto), 0 or more, "
+                f"got {self.validation_workers}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class FrameworkSettings:
     """How runs are executed and watched (`[framework]`)."""
 
@@ -99,6 +122,7 @@ class Settings:
     spark: SparkSettings = dataclasses.field(default_factory=SparkSettings)
     state: StateSettings = dataclasses.field(default_factory=StateSettings)
     mqtt: MqttSettings = dataclasses.field(default_factory=MqttSettings)
+    collector: CollectorSettings = dataclasses.field(default_factory=CollectorSettings)
     api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
     framework: FrameworkSettings = dataclasses.field(default_factory=FrameworkSettings)
     # Where relative paths resolve, and where the embedded defaults put their files.
@@ -131,6 +155,7 @@ _SECTIONS: dict[str, type] = {
     "spark": SparkSettings,
     "state": StateSettings,
     "mqtt": MqttSettings,
+    "collector": CollectorSettings,
     "api": ApiSettings,
     "framework": FrameworkSettings,
 }

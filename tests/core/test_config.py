@@ -89,3 +89,27 @@ def test_nested_tables_and_lists_are_checked():
     assert agent.rules == [Rule("flow", 3.0)]
     with pytest.raises(ConfigError, match=r"rules\[0\].*unknown key 'abov'|unknown key 'abov'"):
         build(Agent, {"rules": [{"metric": "flow", "abov": 3}]}, source="a.toml")
+
+
+def test_collector_section_sets_the_collector_and_flags_override_it(tmp_path):
+    from edgebatch.warehouse.collector.cli import parser
+    from edgebatch.warehouse.collector.config import CollectorConfig
+
+    path = write(
+        tmp_path,
+        "[mqtt]\nport = 1999\n[collector]\nmax_messages = 700\nmax_age_s = 2.5\n"
+        "validation_workers = 0\n",
+    )
+    settings = load_settings(path, environ={})
+    config = CollectorConfig.from_settings(settings)
+    assert (config.port, config.policy.max_messages, config.policy.max_age_s) == (1999, 700, 2.5)
+    assert config.workers() == 0
+    args = parser().parse_args(["--max-messages", "300"])
+    assert args.max_messages == 300 and args.max_age is None  # unset flags fall back
+
+
+def test_a_bad_collector_value_names_the_key_and_the_file(tmp_path):
+    path = write(tmp_path, "[collector]\nvalidation_workers = -5\n")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    assert "validation_workers" in str(err.value) and str(path) in str(err.value)

@@ -25,16 +25,22 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--group", help="shared subscription group (default: [mqtt] share_group)")
     p.add_argument("--root", help="warehouse root URI (default: [warehouse] root)")
-    p.add_argument("--max-messages", type=int, default=5000, help="land after this many")
-    p.add_argument("--max-bytes", type=int, default=8 << 20, help="land after this many bytes")
     p.add_argument(
-        "--max-age", type=float, default=1.0, help="land a message held this many seconds"
+        "--max-messages", type=int, help="land after this many (default: [collector], 5000)"
+    )
+    p.add_argument(
+        "--max-bytes", type=int, help="land after this many bytes (default: [collector], 8 MiB)"
+    )
+    p.add_argument(
+        "--max-age",
+        type=float,
+        help="land a message held this many seconds (default: [collector], 1.0)",
     )
     p.add_argument(
         "--validation-workers",
         type=int,
-        help="processes that check messages beside the network loop (default: one per core "
-        "but one, at most four; 0 checks in the network thread)",
+        help="processes that check messages beside the network loop (default: [collector], "
+        "else one per core but one, at most four; 0 checks in the network thread)",
     )
     p.add_argument("--log-level", default="INFO")
     return p
@@ -54,13 +60,18 @@ def main(argv: list[str], config: str | None = None) -> int:
 
     try:
         settings = load_settings(config)
+        flush = settings.collector
         collector_config = CollectorConfig.from_settings(
             settings,
             host=args.host,
             port=args.port,
             client_id=args.client_id,
             share_group=args.group,
-            policy=FlushPolicy(args.max_messages, args.max_bytes, args.max_age),
+            policy=FlushPolicy(
+                args.max_messages or flush.max_messages,
+                args.max_bytes or flush.max_bytes,
+                args.max_age or flush.max_age_s,
+            ),
             validation_workers=args.validation_workers,
         )
         root = WarehouseRoot.parse(args.root or settings.warehouse_root)

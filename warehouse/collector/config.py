@@ -1,4 +1,5 @@
-"""The collector's settings, resolved once: the broker from `[mqtt]`, the rest from flags."""
+"""The collector's settings, resolved once: the broker from `[mqtt]`, the rest from
+`[collector]`, flags over both."""
 
 from __future__ import annotations
 
@@ -68,6 +69,14 @@ class CollectorConfig:
             "password": mqtt.password,
             "tls": mqtt.tls,
             "ca_file": str(settings.path(mqtt.ca_file)) if mqtt.ca_file else "",
+            "session_expiry_s": settings.collector.session_expiry_s,
+            "policy": FlushPolicy(
+                settings.collector.max_messages,
+                settings.collector.max_bytes,
+                settings.collector.max_age_s,
+            ),
         }
+        if settings.collector.validation_workers >= 0:
+            values["validation_workers"] = settings.collector.validation_workers
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
