@@ -220,25 +220,35 @@ def load(spark: SparkSession, settings: Settings, files: Iterable[str] | None = 
 
 
 def _merge(spark, root, spec: TableSpec, df: DataFrame, load_id: int, tag: str) -> dict:
-    """MERGE as this load's Delta transaction; a table that already has it skips it."""
-    from delta.tables import DeltaTable
+    """MERGE as this load's Delta transaction; a table that already has it skips it.
 
+    The counts come from the MERGE's own result and an Observation on the rows read,
+    not from a history lookup afterwards (a Spark job per table, and a race with any
+    other writer of the table).
+    """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    read = Observation(f"bronze_load:{tag}")
     conf = "spark.databricks.delta.commitInfo.userMetadata"
     spark.conf.set(conf, tag)
     try:
-        merge_new_rows(spark, root, spec, df, app_id=loads.APP_ID, txn_version=load_id)
+        inserted = merge_new_rows(
+            spark,
+            root,
+            spec,
+            df.observe(read, F.count(F.lit(1)).alias("rows")),
+            app_id=loads.APP_ID,
+            txn_version=load_id,
+        )
     finally:
         spark.conf.unset(conf)
-    last = DeltaTable.forPath(spark, spec.location(root)).history(1).collect()[0]
-    if last.userMetadata != tag:
-        # No commit of ours: Delta skipped a load it had, or there was nothing new.
+    if inserted is None:
+        # Delta skipped it: this table committed the load already (a resumed load).
+        # The source was never read then, so the Observation must not be waited on.
         return {"inserted": 0, "source_rows": 0, "committed": 0}
-    metrics = last.operationMetrics or {}
-    return {
-        "inserted": int(metrics.get("numTargetRowsInserted", 0)),
-        "source_rows": int(metrics.get("numSourceRows", 0)),
-        "committed": 1,
-    }
+    # A MERGE with a txn pair commits even when nothing is new: it records the pair.
+    return {"inserted": inserted, "source_rows": int(read.get["rows"]), "committed": 1}
 
 
 def main(argv: list[str] | None = None) -> int:

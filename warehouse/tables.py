@@ -164,12 +164,16 @@ def merge_new_rows(
     *,
     app_id: str | None = None,
     txn_version: int | None = None,
-) -> None:
+) -> int | None:
     """Insert the rows whose key the table does not hold yet (a replay changes nothing).
 
     With `app_id`/`txn_version` the MERGE is also skipped as a whole when Delta has
     already committed that version for that application (see FIELD_NOTES: these are
     session confs for MERGE, so callers sharing a session must serialize through here).
+
+    Returns the rows inserted, from the metrics row the MERGE itself returns (no history
+    lookup, which would cost a Spark job and could pick up another writer's commit), or
+    None when Delta skipped the MERGE: it then returns no row at all (seen here).
     """
     if not spec.keys:
         raise TableError(f"table {spec.name!r} declares no key columns; MERGE needs them")
@@ -183,16 +187,19 @@ def merge_new_rows(
         )
     merge = table.alias("t").merge(source.alias("s"), condition).whenNotMatchedInsertAll()
     if app_id is None:
-        merge.execute()
-        return
+        return _inserted(merge.execute().collect())
     with _txn_lock:
         spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)
         spark.conf.set("spark.databricks.delta.write.txnVersion", str(txn_version))
         try:
-            merge.execute()
+            return _inserted(merge.execute().collect())
         finally:
             spark.conf.unset("spark.databricks.delta.write.txnAppId")
             spark.conf.unset("spark.databricks.delta.write.txnVersion")
+
+
+def _inserted(metrics: list) -> int | None:
+    return int(metrics[0].num_inserted_rows) if metrics else None
 
 
 def replace_partition(
