@@ -177,16 +177,20 @@ class IterationContext:
 
 def _observed_rows(observation: Any, timeout: float = 5.0) -> int | None:
     """The observed row count; None if the write's plan did not carry the observation
-    (`Observation.get` would then wait forever, hence the thread and the timeout)."""
+    (`Observation.get` would then block forever). Polled on this thread: a helper thread
+    would open its own Py4J connection to the JVM, which costs more than the wait."""
     if observation is None:
         return None
-    box: list[Any] = []
-    reader = threading.Thread(target=lambda: box.append(observation.get), daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not box:
+    try:
+        future = observation._jo.future()
+        deadline = time.monotonic() + timeout
+        while not future.isCompleted():
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.002)
+        return int(observation.get.get("rows", 0))
+    except Exception:  # a failed observation: the caller asks Delta's history instead
         return None
-    return int(box[0].get("rows", 0))
 
 
 class IterationLogHandler(logging.Handler):
