@@ -90,6 +90,7 @@ else:
     policy = FlushPolicy()
     config = CollectorConfig(port=port, client_id=client_id, share_group=group, policy=policy)
     collector = Collector(config, LandingZone(root, LocalStore(), client_id), on_flush=on_flush)
+    collector.start_workers()  # as the bare side's imports: done before the clock starts
     start = time.perf_counter()
     collector.run(stop)
     seconds = time.perf_counter() - start

@@ -7,7 +7,7 @@ import os
 import signal
 import time
 
-from edgebatch.warehouse.collector.validation import check
+from edgebatch.warehouse.collector.validation import check, check_chunk
 from edgebatch.warehouse.collector.workers import ValidationPool
 from tests.warehouse.helpers import batch
 
@@ -48,7 +48,9 @@ def test_results_come_back_in_order_and_equal_checking_in_thread():
         pool.close()
     assert [seq for seq, _ in released] == list(range(len(work)))
     for (_, results), chunk in zip(released, work, strict=True):
-        assert results == [check(t, p, at, "pool-test") for t, p, at in chunk]
+        assert results == check_chunk(chunk, "pool-test")
+        kinds = [check(t, p, at, "pool-test").kind for t, p, at in chunk]
+        assert results.counts == {k: kinds.count(k) for k in set(kinds)}
     assert pool.pending == 0
 
 
@@ -68,6 +70,5 @@ def test_a_worker_killed_with_chunks_in_hand_loses_none():
         pool.close()
     assert restarts >= 1
     assert [seq for seq, _ in released] == list(range(len(work)))
-    kinds = [r.kind for _, results in released for r in results]
-    assert len(kinds) == 30 * 200
-    assert kinds.count("quarantine") == 30 * 20
+    assert sum(sum(r.counts.values()) for _, r in released) == 30 * 200
+    assert sum(r.quarantined for _, r in released) == 30 * 20

@@ -12,7 +12,10 @@ import dataclasses
 
 @dataclasses.dataclass(frozen=True)
 class FlushPolicy:
-    """Land by count, by size or by age of the oldest held message, whichever comes first.
+    """Land by count, by size or by age of the oldest held message, whichever comes first;
+    and at the end of a burst: `idle_min_messages` or more held and nothing new for
+    `idle_s`. (A trickle never reaches that many, so it still lands by age, in files
+    of a second's worth, not a file per message.)
 
     `max_messages` must stay below the Receive Maximum the collector asks of the broker,
     or the broker would stop sending before the count is reached (age still flushes).
@@ -21,6 +24,8 @@ class FlushPolicy:
     max_messages: int = 5000
     max_bytes: int = 8 << 20
     max_age_s: float = 1.0
+    idle_s: float = 0.1
+    idle_min_messages: int = 500
 
 
 @dataclasses.dataclass
@@ -33,6 +38,7 @@ class Held:
     messages: int = 0
     bytes: int = 0
     first_at: float | None = None
+    last_at: float = 0.0
 
     def add(
         self,
@@ -50,6 +56,27 @@ class Held:
             self.receipts.setdefault((tenant, device), []).append(message_id)
         self.messages += 1
         self.bytes += len(line)
+        self.last_at = now
+        if self.first_at is None:
+            self.first_at = now
+
+    def add_chunk(
+        self,
+        lines: dict[str, bytes],
+        counts: dict[str, int],
+        now: float,
+        acks: list[tuple[int, int] | None],
+        receipts: list[tuple[str, str, str]],
+    ) -> None:
+        """A validated chunk at once: lines joined per kind, acks and receipts in order."""
+        for kind, blob in lines.items():
+            self.lines.setdefault(kind, []).append(blob)
+            self.bytes += len(blob)
+        self.acks.extend(ack for ack in acks if ack is not None)
+        for tenant, device, message_id in receipts:
+            self.receipts.setdefault((tenant, device), []).append(message_id)
+        self.messages += sum(counts.values())
+        self.last_at = now
         if self.first_at is None:
             self.first_at = now
 
@@ -63,6 +90,8 @@ class Held:
             return "bytes"
         if self.first_at is not None and now - self.first_at >= policy.max_age_s:
             return "age"
+        if self.messages >= policy.idle_min_messages and now - self.last_at >= policy.idle_s:
+            return "idle"
         return None
 
     def forget_acks(self) -> None:

@@ -179,11 +179,15 @@ class Collector:
             return
         if self._received and time.monotonic() - self._received_since >= _CHUNK_WAIT_S:
             self._dispatch()
-        for seq, results in self._pool.ready(wait_s):
+        for seq, chunk in self._pool.ready(wait_s):
             connection, acks = self._chunk_acks.pop(seq)
-            current = connection == self._connection
-            for checked, ack in zip(results, acks, strict=True):
-                self._take(checked, ack if current else None)
+            if sum(chunk.counts.values()) != len(acks):
+                raise RuntimeError(f"validation chunk {seq}: {len(acks)} sent, results differ")
+            self.stats.quarantined += chunk.quarantined
+            current = connection == self._connection  # else the broker resends: no acks
+            self._held.add_chunk(
+                chunk.lines, chunk.counts, time.monotonic(), acks if current else [], chunk.receipts
+            )
 
     def _take(self, checked: Checked, ack: tuple[int, int] | None) -> None:
         if checked.kind == "quarantine":
@@ -249,9 +253,7 @@ class Collector:
 
     def run(self, stop: threading.Event) -> CollectorStats:
         """Collect until `stop` is set, then land what is held and disconnect."""
-        workers = self.config.workers()
-        if workers:
-            self._pool = ValidationPool(workers, self.config.identity)
+        self.start_workers()
         gc.freeze()  # what is loaded by now lives as long as the service: out of every collection
         try:
             self._connect_with_retry(stop)
@@ -261,6 +263,15 @@ class Collector:
             if self._pool is not None:
                 self._pool.close()
         return self.stats
+
+    def start_workers(self) -> None:
+        """Start the validation workers and wait until they are up (`run` does it otherwise):
+        messages arriving meanwhile would wait for the workers' imports."""
+        workers = self.config.workers()
+        if workers and self._pool is None:
+            self._pool = ValidationPool(workers, self.config.identity)
+            if not self._pool.wait_started():
+                log.warning("validation workers slow to start; collecting anyway")
 
     def _collect(self, stop: threading.Event) -> None:
         last_report = time.monotonic()

@@ -51,5 +51,28 @@ def check(topic: str, payload: bytes, received_at: float, collector: str) -> Che
     )
 
 
-def check_all(messages: list[tuple[str, bytes, float]], collector: str) -> list[Checked]:
-    return [check(topic, payload, at, collector) for topic, payload, at in messages]
+class CheckedChunk(NamedTuple):
+    """A chunk's results as the network thread takes them: per landing kind the lines
+    already joined, the receipts in arrival order, and how many messages were refused.
+    Built in the worker, so the network thread handles a chunk, not each message."""
+
+    lines: dict[str, bytes]
+    counts: dict[str, int]
+    receipts: list[tuple[str, str, str]]
+    quarantined: int
+
+
+def check_chunk(messages: list[tuple[str, bytes, float]], collector: str) -> CheckedChunk:
+    lines: dict[str, list[bytes]] = {}
+    receipts = []
+    for topic, payload, at in messages:
+        checked = check(topic, payload, at, collector)
+        lines.setdefault(checked.kind, []).append(checked.line)
+        if checked.receipt is not None:
+            receipts.append(checked.receipt)
+    return CheckedChunk(
+        {kind: b"".join(kind_lines) for kind, kind_lines in lines.items()},
+        {kind: len(kind_lines) for kind, kind_lines in lines.items()},
+        receipts,
+        len(lines.get("quarantine", ())),
+    )

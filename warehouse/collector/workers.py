@@ -3,7 +3,7 @@
 One Python thread cannot both run the MQTT network loop and check every message at
 the broker's pace: checking costs about as much as receiving. So the collector's
 thread only receives, lands and acknowledges, and sends the received messages in
-chunks to worker processes that run `validation.check_all`. Results come back
+chunks to worker processes that run `validation.check_chunk`. Results come back
 tagged with their chunk's sequence number and are released strictly in sequence,
 so acknowledgements still go out in arrival order. A worker that dies takes no
 message with it: every chunk stays here until its result is taken, and is sent
@@ -18,13 +18,15 @@ import multiprocessing
 import os
 import queue
 import signal
+import time
 from typing import Any
 
-from edgebatch.warehouse.collector.validation import Checked, check_all
+from edgebatch.warehouse.collector.validation import CheckedChunk, check_chunk
 
 log = logging.getLogger(__name__)
 
 Chunk = list[tuple[str, bytes, float]]
+_READY = -1  # the sequence number a worker answers with once it has started
 
 
 def default_workers() -> int:
@@ -35,6 +37,7 @@ def default_workers() -> int:
 def _serve(inbox: Any, outbox: Any, collector: str, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the collector decides when to stop
     gc.freeze()  # imports are long-lived: keep them out of every collection
+    outbox.put((_READY, None))
     while True:
         try:
             item = inbox.get(timeout=1.0)
@@ -45,7 +48,7 @@ def _serve(inbox: Any, outbox: Any, collector: str, parent: int) -> None:
         if item is None:
             return
         seq, chunk = item
-        outbox.put((seq, check_all(chunk, collector)))
+        outbox.put((seq, check_chunk(chunk, collector)))
 
 
 class ValidationPool:
@@ -57,11 +60,36 @@ class ValidationPool:
         self._inbox = self._ctx.Queue()
         self._outbox = self._ctx.Queue()
         self._sent: dict[int, Chunk] = {}
-        self._done: dict[int, list[Checked]] = {}
+        self._done: dict[int, CheckedChunk] = {}
         self._next = 0
         self._released = 0
         self.restarts = 0
+        self._started = 0
         self._procs = [self._start() for _ in range(workers)]
+
+    def wait_started(self, timeout_s: float = 60.0) -> bool:
+        """Block until every worker has started (spawned, imported), or `timeout_s` passes."""
+        deadline = time.monotonic() + timeout_s
+        while self._started < len(self._procs):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self._take(timeout=left)
+        return True
+
+    def _take(self, timeout: float = 0.0) -> bool:
+        """Take one answer from the workers; False when there is none (within `timeout`)."""
+        try:
+            seq, results = (
+                self._outbox.get(timeout=timeout) if timeout else self._outbox.get_nowait()
+            )
+        except queue.Empty:
+            return False
+        if seq == _READY:
+            self._started += 1
+        elif seq in self._sent:  # a chunk sent twice (after a restart) counts once
+            self._done[seq] = results
+        return True
 
     def _start(self) -> multiprocessing.process.BaseProcess:
         proc = self._ctx.Process(
@@ -85,18 +113,11 @@ class ValidationPool:
         self._inbox.put((seq, chunk))
         return seq
 
-    def ready(self, wait_s: float = 0.0) -> list[tuple[int, list[Checked]]]:
+    def ready(self, wait_s: float = 0.0) -> list[tuple[int, CheckedChunk]]:
         """Finished chunks, oldest first, none skipped; waits up to `wait_s` for the first."""
-        try:
-            while True:
-                seq, results = (
-                    self._outbox.get(timeout=wait_s) if wait_s else self._outbox.get_nowait()
-                )
-                wait_s = 0.0
-                if seq in self._sent:  # a chunk sent twice (after a restart) counts once
-                    self._done[seq] = results
-        except queue.Empty:
-            pass
+        if self._take(wait_s):
+            while self._take():
+                pass
         self._revive()
         out = []
         while self._released in self._done:
@@ -107,14 +128,28 @@ class ValidationPool:
         return out
 
     def _revive(self) -> None:
-        dead = [i for i, p in enumerate(self._procs) if not p.is_alive()]
+        """Replace the whole pool when a worker has died: it may have died holding a
+        queue's lock (killed inside `get` or while its feeder wrote), which would block
+        every other process on that queue for good. So: new queues, new workers, and
+        every unanswered chunk sent again (a second answer is ignored)."""
+        dead = [p for p in self._procs if not p.is_alive()]
         if not dead:
             return
-        for i in dead:
-            log.error("validation worker exited (%s); starting another", self._procs[i].exitcode)
-            self._procs[i] = self._start()
-            self.restarts += 1
-        # The dead worker's chunk died with it: resend all unanswered (a second answer is ignored).
+        log.error(
+            "validation worker exited (%s); restarting the pool",
+            ", ".join(str(p.exitcode) for p in dead),
+        )
+        for p in self._procs:
+            if p.is_alive():
+                p.terminate()
+            p.join(timeout=5)
+        for q in (self._inbox, self._outbox):
+            q.close()
+            q.cancel_join_thread()
+        self._inbox, self._outbox = self._ctx.Queue(), self._ctx.Queue()
+        self._procs = [self._start() for _ in self._procs]
+        self._started = 0
+        self.restarts += 1
         for seq, chunk in self._sent.items():
             if seq not in self._done:
                 self._inbox.put((seq, chunk))
@@ -126,5 +161,6 @@ class ValidationPool:
             p.join(timeout=5)
             if p.is_alive():
                 p.terminate()
+        self._inbox.cancel_join_thread()
         self._inbox.close()
         self._outbox.close()
