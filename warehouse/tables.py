@@ -179,12 +179,10 @@ def merge_new_rows(
         raise TableError(f"table {spec.name!r} declares no key columns; MERGE needs them")
     table = ensure_table(spark, root, spec)
     source = _conform(df, spec).dropDuplicates(list(spec.keys))
+    # On the keys alone. Adding `t.date = s.date` prunes no files (Delta prunes only on
+    # conditions over the target alone) and would make a key seen on another date new:
+    # a quarantined payload resent a day later, whose date is the day it was received.
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
-    if spec.partition_by:
-        # Constrain the target on the source's partitions so MERGE prunes files.
-        condition = " AND ".join(
-            [condition, *(f"t.`{p}` = s.`{p}`" for p in spec.partition_by if p not in spec.keys)]
-        )
     merge = table.alias("t").merge(source.alias("s"), condition).whenNotMatchedInsertAll()
     if app_id is None:
         return _inserted(merge.execute().collect())

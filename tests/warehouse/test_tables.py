@@ -135,3 +135,22 @@ def test_a_table_path_escaping_the_root_is_refused(spark, warehouse_root):
     evil = TableSpec(name="../outside", schema="id STRING")
     with pytest.raises(StorageError, match="escapes"):
         ensure_table(spark, warehouse_root, evil)
+
+
+def test_a_key_already_held_under_another_partition_is_not_inserted_again(spark, warehouse_root):
+    """A quarantined payload resent a day later keeps its id but lands under a new date."""
+    spec = TableSpec(
+        name="test/keyed_by_id_across_dates",
+        schema="id STRING NOT NULL, tenant STRING NOT NULL, value DOUBLE, date DATE NOT NULL",
+        partition_by=("tenant", "date"),
+        keys=("id",),
+    )
+    later = DAY + dt.timedelta(days=1)
+    first = spark.createDataFrame([("q1", "t1", 1.0, DAY)], spec.struct())
+    again = spark.createDataFrame(
+        [("q1", "t1", 1.0, later), ("q2", "t1", 2.0, later)], spec.struct()
+    )
+    merge_new_rows(spark, warehouse_root, spec, first)
+    merge_new_rows(spark, warehouse_root, spec, again)
+    got = sorted((r.id, r.date) for r in read_table(spark, warehouse_root, spec).collect())
+    assert got == [("q1", DAY), ("q2", later)]
