@@ -112,7 +112,7 @@ class IterationContext:
                 time.sleep(pause)
         if self.job.write == "merge":
             return None
-        written = _observed_rows(observation)
+        written = None if observation is None else tables.observed_count(observation)
         if written is None:  # not seen by the observation: ask Delta's history
             metrics = tables.commit_metrics(self.spark, self.root, spec, tag) or {}
             written = int(metrics.get("numOutputRows", 0))
@@ -120,14 +120,12 @@ class IterationContext:
         return written
 
     def _observe(self, df: DataFrame) -> tuple[Any, DataFrame]:
-        """Count the rows as the write passes them: no second pass, no history lookup."""
+        """Count the rows as the write passes them (a MERGE reports its own)."""
         if self.job.write == "merge":
             return None, df
-        from pyspark.sql import Observation
-        from pyspark.sql import functions as F
+        from edgebatch.warehouse.tables import counted
 
-        observation = Observation(f"edgebatch-rows-{uuid.uuid4().hex}")
-        return observation, df.observe(observation, F.count(F.lit(1)).alias("rows"))
+        return counted(df, f"edgebatch-rows-{uuid.uuid4().hex}")
 
     def _commit(self, spec, df: DataFrame, tag: str) -> None:
         from edgebatch.warehouse import tables
@@ -173,24 +171,6 @@ class IterationContext:
                 f"(outputs: {', '.join(outputs) or 'none'})"
             )
         return table
-
-
-def _observed_rows(observation: Any, timeout: float = 5.0) -> int | None:
-    """The observed row count; None if the write's plan did not carry the observation
-    (`Observation.get` would then block forever). Polled on this thread: a helper thread
-    would open its own Py4J connection to the JVM, which costs more than the wait."""
-    if observation is None:
-        return None
-    try:
-        future = observation._jo.future()
-        deadline = time.monotonic() + timeout
-        while not future.isCompleted():
-            if time.monotonic() >= deadline:
-                return None
-            time.sleep(0.002)
-        return int(observation.get.get("rows", 0))
-    except Exception:  # a failed observation: the caller asks Delta's history instead
-        return None
 
 
 class IterationLogHandler(logging.Handler):

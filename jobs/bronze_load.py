@@ -22,7 +22,7 @@ from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.partitions import Unpartitioned
 from edgebatch.warehouse import catalog
 from edgebatch.warehouse.landing import loads, open_zone
-from edgebatch.warehouse.tables import TableSpec, merge_new_rows
+from edgebatch.warehouse.tables import TableSpec, counted, merge_new_rows, observed_count
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -226,10 +226,7 @@ def _merge(spark, root, spec: TableSpec, df: DataFrame, load_id: int, tag: str) 
     not from a history lookup afterwards (a Spark job per table, and a race with any
     other writer of the table).
     """
-    from pyspark.sql import Observation
-    from pyspark.sql import functions as F
-
-    read = Observation(f"bronze_load:{tag}")
+    read, df = counted(df, f"bronze_load:{tag}")
     conf = "spark.databricks.delta.commitInfo.userMetadata"
     spark.conf.set(conf, tag)
     try:
@@ -237,7 +234,7 @@ def _merge(spark, root, spec: TableSpec, df: DataFrame, load_id: int, tag: str) 
             spark,
             root,
             spec,
-            df.observe(read, F.count(F.lit(1)).alias("rows")),
+            df,
             app_id=loads.APP_ID,
             txn_version=load_id,
         )
@@ -248,7 +245,7 @@ def _merge(spark, root, spec: TableSpec, df: DataFrame, load_id: int, tag: str) 
         # The source was never read then, so the Observation must not be waited on.
         return {"inserted": 0, "source_rows": 0, "committed": 0}
     # A MERGE with a txn pair commits even when nothing is new: it records the pair.
-    return {"inserted": inserted, "source_rows": int(read.get["rows"]), "committed": 1}
+    return {"inserted": inserted, "source_rows": observed_count(read) or 0, "committed": 1}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgebatch.warehouse.errors import TableError
 from edgebatch.warehouse.uri import WarehouseRoot
@@ -194,6 +195,33 @@ def merge_new_rows(
         finally:
             spark.conf.unset("spark.databricks.delta.write.txnAppId")
             spark.conf.unset("spark.databricks.delta.write.txnVersion")
+
+
+def counted(df: DataFrame, name: str) -> tuple[Any, DataFrame]:
+    """`df` with a Spark Observation counting its rows as the next action passes them:
+    no second pass over the data and no history lookup afterwards."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    observation = Observation(name)
+    return observation, df.observe(observation, F.count(F.lit(1)).alias("rows"))
+
+
+def observed_count(observation: Any, wait_s: float = 5.0) -> int | None:
+    """The rows `counted` saw, or None if its plan never ran within `wait_s` (Spark hands
+    observed metrics over from its listener bus, a moment after the action; and a write
+    Delta skipped never runs it, where `Observation.get` would block for good). Polled on
+    the calling thread: a helper thread would open its own Py4J connection to the JVM."""
+    try:
+        future = observation._jo.future()
+        deadline = time.monotonic() + wait_s
+        while not future.isCompleted():
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.002)
+        return int(observation.get.get("rows", 0))
+    except Exception:  # a failed observation: the caller falls back on what it has
+        return None
 
 
 def _inserted(metrics: list) -> int | None:

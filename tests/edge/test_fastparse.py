@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from edgebatch.edge import messages
 from edgebatch.edge.messages import MessageRejected, format_ts
-from tests.edge.test_messages import BATCH, T0, batch_payload, json_values, summary
+from tests.edge.test_messages import BATCH, T0, batch_payload, json_values, mutate, summary
 
 fastparse = pytest.importorskip("edgebatch.edge.fastparse")
 
@@ -94,20 +94,7 @@ def test_edge_cases_agree(payload: bytes):
 )
 def test_any_mutation_agrees(path, value):
     doc = json.loads(batch_payload())
-    node = doc
-    for step in path[:-1]:
-        children = list(node.values()) if isinstance(node, dict) else node
-        if not isinstance(children, list) or not children:
-            break
-        child = children[step % len(children)]
-        if not isinstance(child, dict | list):
-            break
-        node = child
-    if isinstance(node, dict):
-        keys = sorted(node)
-        node[keys[path[-1] % len(keys)]] = value
-    elif node:
-        node[path[-1] % len(node)] = value
+    mutate(doc, path, value)
     agree(json.dumps(doc).encode())
 
 

@@ -309,6 +309,24 @@ json_values = st.recursive(
 )
 
 
+def mutate(doc: dict, path: list[int], value: object) -> None:
+    """Replace the node of `doc` that `path` leads to (indices taken modulo) with `value`."""
+    node = doc
+    for step in path[:-1]:
+        children = list(node.values()) if isinstance(node, dict) else node
+        if not isinstance(children, list) or not children:
+            break
+        child = children[step % len(children)]
+        if not isinstance(child, dict | list):
+            break
+        node = child
+    if isinstance(node, dict):
+        keys = sorted(node)
+        node[keys[path[-1] % len(keys)]] = value
+    elif node:
+        node[path[-1] % len(node)] = value
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     kind=st.sampled_from(["batch", "alarm", "health", "receipt", "status"]),
@@ -329,20 +347,7 @@ def test_any_mutation_of_a_valid_message_parses_or_is_rejected_never_crashes(kin
     else:
         doc = {"v": 1, "ids": [batch_id_for("acme", "meter-1", T0, T0 + 1, 0)],
                "landed_at": format_ts(T0)}  # fmt: skip
-    node = doc
-    for step in path[:-1]:
-        children = list(node.values()) if isinstance(node, dict) else node
-        if not isinstance(children, list) or not children:
-            break
-        child = children[step % len(children)]
-        if not isinstance(child, dict | list):
-            break
-        node = child
-    if isinstance(node, dict):
-        keys = sorted(node)
-        node[keys[path[-1] % len(keys)]] = value
-    elif node:
-        node[path[-1] % len(node)] = value
+    mutate(doc, path, value)
     payload = json.dumps(doc).encode()
     try:
         msg = parse_message(topic("acme", "meter-1", kind), payload)

@@ -37,15 +37,20 @@ def drain(pool: ValidationPool, expected: int, on_first=lambda: None) -> list:
     return released
 
 
-def test_results_come_back_in_order_and_equal_checking_in_thread():
-    work = chunks(12, 50)
-    pool = ValidationPool(2, "pool-test")
+def run_pool(workers: int, work: list, on_first=lambda pool: None) -> tuple[list, ValidationPool]:
+    """Submit every chunk, take all results back, close the pool."""
+    pool = ValidationPool(workers, "pool-test")
     try:
         for chunk in work:
             pool.submit(chunk)
-        released = drain(pool, len(work))
+        return drain(pool, len(work), lambda: on_first(pool)), pool
     finally:
         pool.close()
+
+
+def test_results_come_back_in_order_and_equal_checking_in_thread():
+    work = chunks(12, 50)
+    released, pool = run_pool(2, work)
     assert [seq for seq, _ in released] == list(range(len(work)))
     for (_, results), chunk in zip(released, work, strict=True):
         assert results == check_chunk(chunk, "pool-test")
@@ -56,18 +61,12 @@ def test_results_come_back_in_order_and_equal_checking_in_thread():
 
 def test_a_worker_killed_with_chunks_in_hand_loses_none():
     work = chunks(30, 200)
-    pool = ValidationPool(1, "pool-test")
-    try:
-        for chunk in work:
-            pool.submit(chunk)
 
-        def kill_worker() -> None:
-            os.kill(pool._procs[0].pid, signal.SIGKILL)
+    def kill_worker(pool: ValidationPool) -> None:
+        os.kill(pool._procs[0].pid, signal.SIGKILL)
 
-        released = drain(pool, len(work), on_first=kill_worker)
-        restarts = pool.restarts
-    finally:
-        pool.close()
+    released, pool = run_pool(1, work, on_first=kill_worker)
+    restarts = pool.restarts
     assert restarts >= 1
     assert [seq for seq, _ in released] == list(range(len(work)))
     assert sum(sum(r.counts.values()) for _, r in released) == 30 * 200

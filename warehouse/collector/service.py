@@ -4,8 +4,9 @@ One thread runs the network loop, landing and acks, so the order the broker reli
 holds without locks: a message is acknowledged only after the file holding it is
 durable, and acknowledgements go out in the order the messages came (MQTT 5 asks that
 of a receiver). Checking each message against the wire format costs about as much as
-receiving it, so it runs in worker processes (`workers.py`) whose results come back
-in arrival order; with no workers (one core), the same check runs in this thread.
+receiving it, so it runs in chunks in worker processes (`workers.py`) whose results
+come back in arrival order; with no workers (one core), the same chunks are checked in
+this thread.
 
 A collector killed at any point leaves its unacknowledged messages with the broker,
 which resends them to the same persistent session; a broker killed before its
@@ -31,15 +32,15 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from edgebatch.edge.messages import MAX_RECEIPT_IDS, encode_receipt, topic
 from edgebatch.warehouse.collector.buffer import Held
 from edgebatch.warehouse.collector.config import CollectorConfig
-from edgebatch.warehouse.collector.validation import Checked, check
+from edgebatch.warehouse.collector.validation import CheckedChunk, check_chunk
 from edgebatch.warehouse.collector.workers import ValidationPool
 from edgebatch.warehouse.landing import LandingError, LandingFile, LandingZone
 
 log = logging.getLogger(__name__)
 
 _MAX_BACKOFF_S = 10.0
-# Received messages go to the validation workers in chunks of this many, or sooner when
-# the oldest has waited this long (a chunk costs a pickling and a pipe write, not a message).
+# Received messages are checked in chunks of this many, or sooner when the oldest has
+# waited this long (at the workers a chunk costs a pickling and a pipe write, not a message).
 _CHUNK_MESSAGES = 500
 _CHUNK_WAIT_S = 0.02
 
@@ -90,7 +91,7 @@ class Collector:
         self._backoff = 0.5
         self._client = self._make_client()
         self._pool: ValidationPool | None = None
-        # Received, not yet sent to the workers: (topic, payload, received_at), and their acks.
+        # Received, not yet checked: (topic, payload, received_at), and their acks.
         self._received: list[tuple[str, bytes, float]] = []
         self._received_acks: list[tuple[int, int] | None] = []
         self._received_since = 0.0
@@ -141,7 +142,10 @@ class Collector:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
-        self._connection += 1  # packet ids of chunks still at the workers mean nothing now
+        # Packet ids of messages not landed yet mean nothing on the next connection: the
+        # broker resends those messages. Chunks at the workers are told by their number.
+        self._connection += 1
+        self._received_acks = [None] * len(self._received_acks)
         self._held.forget_acks()
         if self._flushing is not None:
             self._flushing.forget_acks()
@@ -157,9 +161,6 @@ class Collector:
         payload = message.payload
         if not isinstance(payload, bytes):
             payload = bytes(payload)
-        if self._pool is None:
-            self._take(check(name, payload, now, self.config.identity), ack)
-            return
         if not self._received:
             self._received_since = time.monotonic()
         self._received.append((name, payload, now))
@@ -168,31 +169,34 @@ class Collector:
             self._dispatch()
 
     def _dispatch(self) -> None:
-        assert self._pool is not None
-        seq = self._pool.submit(self._received)
-        self._chunk_acks[seq] = (self._connection, self._received_acks)
+        """Hand the received messages on as one chunk: to the workers, or checked here."""
+        received, acks = self._received, self._received_acks
         self._received, self._received_acks = [], []
+        if self._pool is None:
+            self._accept(self._connection, acks, check_chunk(received, self.config.identity))
+            return
+        self._chunk_acks[self._pool.submit(received)] = (self._connection, acks)
 
     def _pump(self, wait_s: float = 0.0) -> None:
-        """Send what waited long enough to the workers; take their results, in order."""
-        if self._pool is None:
-            return
+        """Hand on what waited long enough; take the workers' results, in order."""
         if self._received and time.monotonic() - self._received_since >= _CHUNK_WAIT_S:
             self._dispatch()
+        if self._pool is None:
+            return
         for seq, chunk in self._pool.ready(wait_s):
             connection, acks = self._chunk_acks.pop(seq)
-            if sum(chunk.counts.values()) != len(acks):
-                raise RuntimeError(f"validation chunk {seq}: {len(acks)} sent, results differ")
-            self.stats.quarantined += chunk.quarantined
-            current = connection == self._connection  # else the broker resends: no acks
-            self._held.add_chunk(
-                chunk.lines, chunk.counts, time.monotonic(), acks if current else [], chunk.receipts
-            )
+            self._accept(connection, acks, chunk)
 
-    def _take(self, checked: Checked, ack: tuple[int, int] | None) -> None:
-        if checked.kind == "quarantine":
-            self.stats.quarantined += 1
-        self._held.add(checked.kind, checked.line, time.monotonic(), ack, checked.receipt)
+    def _accept(
+        self, connection: int, acks: list[tuple[int, int] | None], chunk: CheckedChunk
+    ) -> None:
+        if sum(chunk.counts.values()) != len(acks):
+            raise RuntimeError(f"validation chunk: {len(acks)} messages sent, results differ")
+        self.stats.quarantined += chunk.quarantined
+        current = connection == self._connection  # else the broker resends: no acks
+        self._held.add_chunk(
+            chunk.lines, chunk.counts, time.monotonic(), acks if current else [], chunk.receipts
+        )
 
     # ------------------------------------------------------------ landing
 
@@ -288,11 +292,10 @@ class Collector:
 
     def _drain_on_stop(self) -> None:
         deadline = time.monotonic() + 30
-        if self._pool is not None:
-            if self._received:
-                self._dispatch()
-            while self._pool.pending and time.monotonic() < deadline:
-                self._pump(wait_s=0.2)
+        if self._received:
+            self._dispatch()
+        while self._pool is not None and self._pool.pending and time.monotonic() < deadline:
+            self._pump(wait_s=0.2)
         while (self._flushing is not None or self._held.messages) and time.monotonic() < deadline:
             self._maybe_flush(force="stop")
             if self._flushing is not None:

@@ -118,7 +118,8 @@ class ValidationPool:
         if self._take(wait_s):
             while self._take():
                 pass
-        self._revive()
+        elif self._sent:  # nothing came back while work is out: is everyone alive?
+            self._revive()
         out = []
         while self._released in self._done:
             seq = self._released
