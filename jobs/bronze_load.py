@@ -199,7 +199,7 @@ def load(spark: SparkSession, settings: Settings, files: Iterable[str] | None = 
     zone = open_zone(
         root, webhdfs_url=settings.warehouse.webhdfs_url, hdfs_user=settings.warehouse.hdfs_user
     )
-    plan = loads.plan(spark, zone, files)
+    plan = loads.plan(zone, files)
     if plan is None:
         return {"load_id": None, "files": 0, "resumed": False, "tables": {}}
     tables: dict[str, dict[str, int]] = {}
@@ -210,7 +210,7 @@ def load(spark: SparkSession, settings: Settings, files: Iterable[str] | None = 
             continue
         df = rows(read_lines(spark, uris, schema))
         tables[spec.name] = _merge(spark, root, spec, df, plan.load_id, f"{run}:{spec.name}")
-    loads.commit(spark, zone, plan)
+    loads.commit(zone, plan)
     return {
         "load_id": plan.load_id,
         "files": len(plan.files),

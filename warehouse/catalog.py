@@ -63,14 +63,3 @@ QUARANTINE = declare(
     keys=("quarantine_id",),
     comment="Messages the collector refused, with the raw payload and the reason.",
 )
-
-LANDING_LOADS = declare(
-    "bronze/landing_loads",
-    """
-    load_id BIGINT NOT NULL, file STRING NOT NULL, kind STRING NOT NULL, bytes BIGINT,
-    state STRING NOT NULL, planner STRING NOT NULL, recorded_at TIMESTAMP NOT NULL
-    """,
-    keys=("load_id", "file", "state"),
-    comment="The bronze load's log: which landing files each load takes ('planned', one row "
-    "per file, written before any data) and that it finished ('committed', one row per load).",
-)

@@ -72,13 +72,3 @@ def test_open_zone_picks_the_store_from_the_root_scheme(tmp_path: Path):
     assert isinstance(open_zone(WarehouseRoot.parse(tmp_path.as_uri())).store, LocalStore)
     hdfs = open_zone(WarehouseRoot.parse("hdfs://nn.example:8020/wh"))
     assert hdfs.store.url == "http://nn.example:9870"
-
-
-def test_load_markers_let_the_backlog_be_read_without_spark(zone: LandingZone):
-    first, second = zone.write("batch", b"1\n"), zone.write("alarm", b"2\n")
-    assert zone.backlog().files == 2
-    zone.mark_loaded(1, [first.name])
-    zone.mark_loaded(1, [first.name])  # a load that resumes marks again: harmless
-    assert zone.marked_loads() == {1: {first.name}}
-    assert zone.backlog().files == 1 and zone.backlog().by_kind == {"alarm": 1}
-    assert [f.name for f in zone.list()] == [first.name, second.name]

@@ -10,7 +10,7 @@ import pytest
 from edgebatch.jobs.bronze_load import load
 from edgebatch.settings import Settings, WarehouseSettings
 from edgebatch.warehouse import catalog
-from edgebatch.warehouse.landing import LandingError, WebHdfsStore, open_zone
+from edgebatch.warehouse.landing import LandingError, WebHdfsStore, loads, open_zone
 from edgebatch.warehouse.tables import read_table
 from edgebatch.warehouse.uri import WarehouseRoot
 from tests.support.broker import Broker
@@ -39,6 +39,19 @@ def test_webhdfs_landing_is_atomic_listed_in_order_and_never_overwrites(hdfs, hd
     with pytest.raises(LandingError, match="could not land"):
         zone.store.write_atomic(hdfs_root.resolve(f"landing/{first.name}"), b"again\n")
     assert zone.backlog([first.name]).files == 1
+
+
+def test_the_load_log_on_hdfs_refuses_a_second_plan_for_the_same_slot(hdfs, hdfs_root, monkeypatch):
+    zone = open_zone(hdfs_root, webhdfs_url=hdfs.webhdfs_url, hdfs_user="collector")
+    zone.write("batch", b'{"a":1}\n', now=1_795_000_000)
+    stale = loads.read_log(zone)
+    first = loads.plan(zone)
+    monkeypatch.setattr(loads, "read_log", lambda _zone: stale)
+    with pytest.raises(loads.LoadConflict, match="at the same time"):
+        loads.plan(zone)
+    monkeypatch.undo()
+    loads.commit(zone, first)
+    assert loads.backlog(zone).files == 0 and loads.plan(zone) is None
 
 
 def test_collector_lands_on_hdfs_and_spark_loads_it_from_hdfs(

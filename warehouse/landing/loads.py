@@ -1,37 +1,46 @@
-"""Which landing files the bronze load has taken, kept so that a crash anywhere is harmless.
+"""Which landing files the bronze load has taken, kept beside them so that a crash anywhere
+is harmless and planning costs no Spark job.
 
-A load is planned before it touches data: its id and its files are appended to
-`bronze/landing_loads` ('planned' rows) in one Delta commit. Then each bronze MERGE
-runs with Delta's idempotent-write pair (txnAppId = `APP_ID`, txnVersion = load id),
-so a table that already committed this load skips it. Last, one 'committed' row.
-A crash before the plan leaves nothing; after it, the next run resumes the same
-load id with exactly the same files (never new ones, which the txnVersion would
-wrongly skip), the MERGEs already done are skipped by Delta, the rest run.
-See docs/collector.md for the argument in full.
+The log is a folder of small files, `landing/_loads/` (hidden from landing listings),
+each written whole or not at all by the store's atomic write, which never replaces a name:
+
+- `plan-after-{prev}.json`: load `load_id` takes these files. Written before any data,
+  and named after the load it follows, so two planners racing for the same slot cannot
+  both win: one write is refused and that planner stops (`LoadConflict`).
+- `done-{load_id}.json`: the load committed; its files count as loaded.
+- `upto-{load_id}.json`: every file committed by the loads up to `load_id`. Written every
+  `COMPACT_EVERY` loads, after which the plan and done files it covers are removed, so a
+  plan reads a bounded number of files however long the warehouse runs.
+
+Each bronze write runs with Delta's idempotent-write pair (txnAppId = `APP_ID`,
+txnVersion = load id), so a table that already committed a load skips it. A crash
+before the plan leaves nothing; after it, the next run resumes the same load id with
+exactly the same files (never new ones, which the txnVersion would wrongly skip), the
+writes already done are skipped by Delta, the rest run. Load ids only grow and are
+floored by the clock (milliseconds), so even with this folder lost a new load never
+takes an id a table has already seen. See docs/collector.md for the argument in full.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
+import json
+import re
+import time
 import uuid
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
-from edgebatch.warehouse import catalog
-from edgebatch.warehouse.errors import StorageError
+from edgebatch.warehouse.landing.stores import LandingError
 from edgebatch.warehouse.landing.zone import LANDING, Backlog, LandingFile, LandingZone
-from edgebatch.warehouse.tables import append, ensure_table, read_table
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
 
 APP_ID = "edgebatch.bronze_load"
-PLANNED, COMMITTED = "planned", "committed"
+LOG = "_loads"
+COMPACT_EVERY = 50
+_NAME = re.compile(r"^(plan-after|done|upto)-(\d+)\.json$")
 
 
-class LoadConflict(StorageError):
-    """Two loads planned the same id at once; nothing was loaded, run the load again."""
+class LoadConflict(LandingError):
+    """Another load planned the same slot at once; nothing was loaded, run the load again."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,115 +55,173 @@ class LoadPlan:
 
 
 @dataclasses.dataclass
-class _Load:
-    files: dict[str, tuple[str, int]] = dataclasses.field(default_factory=dict)
-    committed: bool = False
-    planners: set[str] = dataclasses.field(default_factory=set)
+class LoadLog:
+    """The log as read: plans by load id (with the path of their file), committed ids, and
+    the summary of compacted loads."""
+
+    plans: dict[int, dict] = dataclasses.field(default_factory=dict)
+    plan_paths: dict[int, str] = dataclasses.field(default_factory=dict)
+    done: dict[int, str] = dataclasses.field(default_factory=dict)
+    upto: int = 0
+    upto_paths: list[str] = dataclasses.field(default_factory=list)
+    compacted: set[str] = dataclasses.field(default_factory=set)
+
+    def last_id(self) -> int:
+        return max([self.upto, *self.plans, *self.done])
+
+    def loaded(self) -> set[str]:
+        """Names of the landing files whose load committed."""
+        names = set(self.compacted)
+        for load_id in self.done:
+            names.update(self.plans.get(load_id, {}).get("files", {}))
+        return names
+
+    def taken(self) -> set[str]:
+        """Names of the files any load has planned, committed or not."""
+        names = set(self.compacted)
+        for plan in self.plans.values():
+            names.update(plan["files"])
+        return names
+
+    def unfinished(self) -> list[int]:
+        return sorted(i for i in self.plans if i not in self.done and i > self.upto)
 
 
-def _log(spark: SparkSession, zone: LandingZone) -> dict[int, _Load]:
-    ensure_table(spark, zone.root, catalog.LANDING_LOADS)
-    rows = (
-        read_table(spark, zone.root, catalog.LANDING_LOADS)
-        .select("load_id", "file", "kind", "bytes", "state", "planner")
-        .collect()
-    )
-    loads: dict[int, _Load] = {}
-    for r in rows:
-        entry = loads.setdefault(r.load_id, _Load())
-        if r.state == COMMITTED:
-            entry.committed = True
-        else:
-            entry.files[r.file] = (r.kind, r.bytes or 0)
-            entry.planners.add(r.planner)
-    return loads
+def _folder(zone: LandingZone) -> str:
+    return zone.root.resolve(f"{LANDING}/{LOG}")
 
 
-def _planners(spark: SparkSession, zone: LandingZone, load_id: int) -> set[str]:
-    """Who planned `load_id`: read back after our plan commits, since Delta lets two blind
-    appends both commit. Only this load's rows: its files' stats let Delta skip the rest
-    of the log, where a second full `_log` cost a load about as much again (measured)."""
-    from pyspark.sql import functions as F
+def read_log(zone: LandingZone) -> LoadLog:
+    log = LoadLog()
+    named = []
+    for stored in zone.store.list_files(_folder(zone)):
+        match = _NAME.match(stored.path.rsplit("/", 1)[-1])
+        if match:
+            named.append((match.group(1), int(match.group(2)), stored.path))
+    for kind, number, path in named:
+        if kind == "upto":
+            log.upto_paths.append(path)
+            log.upto = max(log.upto, number)
+        elif kind == "done":
+            log.done[number] = path
+    if log.upto:
+        summary = json.loads(zone.store.read(_path(zone, _upto(log.upto))))
+        log.compacted = set(summary["files"])
+    for kind, _, path in named:
+        if kind == "plan-after":
+            plan = json.loads(zone.store.read(path))
+            if plan["load_id"] > log.upto:
+                log.plans[plan["load_id"]] = plan
+            log.plan_paths[plan["load_id"]] = path
+    return log
 
-    rows = (
-        read_table(spark, zone.root, catalog.LANDING_LOADS)
-        .where((F.col("load_id") == load_id) & (F.col("state") == PLANNED))
-        .select("planner")
-        .distinct()
-        .collect()
-    )
-    return {r.planner for r in rows}
 
-
-def loaded_files(spark: SparkSession, zone: LandingZone) -> set[str]:
+def loaded_files(zone: LandingZone) -> set[str]:
     """Names of the landing files whose load committed."""
-    return {name for load in _log(spark, zone).values() if load.committed for name in load.files}
+    return read_log(zone).loaded()
 
 
-def backlog(spark: SparkSession, zone: LandingZone) -> Backlog:
-    """Landed and not yet loaded: count, bytes and the age of the oldest file."""
-    return zone.backlog(loaded_files(spark, zone))
+def backlog(zone: LandingZone) -> Backlog:
+    """Landed and not yet loaded: count, bytes and the age of the oldest file (no Spark)."""
+    return zone.backlog(loaded_files(zone))
 
 
-def plan(
-    spark: SparkSession, zone: LandingZone, only: Iterable[str] | None = None
-) -> LoadPlan | None:
+def plan(zone: LandingZone, only: Iterable[str] | None = None) -> LoadPlan | None:
     """Resume the unfinished load if there is one, else plan the files not yet taken.
 
     `only` limits a new plan to those files (names or URIs); files already loaded are
     never taken again, so a replay of everything is a no-op by construction.
     """
-    loads = _log(spark, zone)
+    log = read_log(zone)
     planner = uuid.uuid4().hex
-    marked = zone.marked_loads()
-    for load_id, load in loads.items():
-        if load.committed and load_id not in marked:
-            zone.mark_loaded(load_id, load.files)
-    unfinished = sorted(i for i, load in loads.items() if not load.committed)
+    unfinished = log.unfinished()
     if unfinished:
         load_id = unfinished[0]
         files = [
-            _file(zone, name, kind, size) for name, (kind, size) in loads[load_id].files.items()
+            _file(zone, name, kind, size)
+            for name, (kind, size) in log.plans[load_id]["files"].items()
         ]
         return LoadPlan(load_id, tuple(sorted(files, key=lambda f: f.name)), planner, True)
-    taken = {name for load in loads.values() for name in load.files}
+    taken = log.taken()
     wanted = None if only is None else {_name(x) for x in only}
     files = [f for f in zone.list() if f.name not in taken and (wanted is None or f.name in wanted)]
     if not files:
         return None
-    load_id = max(loads, default=0) + 1
-    _record(spark, zone, load_id, planner, PLANNED, files)
-    planners = _planners(spark, zone, load_id)
-    if planners != {planner}:
-        raise LoadConflict(
-            f"bronze load {load_id} was planned by {len(planners)} runs at once; "
-            "run one load at a time (the next run resumes the union of their files)"
-        )
+    previous = log.last_id()
+    load_id = max(previous + 1, int(time.time() * 1000))
+    body = {
+        "load_id": load_id,
+        "after": previous,
+        "planner": planner,
+        "planned_at": time.time(),
+        "files": {f.name: (f.kind, f.size) for f in files},
+    }
+    try:
+        zone.store.write_atomic(_path(zone, f"plan-after-{previous:016d}.json"), _json(body))
+    except LandingError as exc:
+        if _exists(zone, f"plan-after-{previous:016d}.json"):
+            raise LoadConflict(
+                f"another bronze load planned the load after {previous} at the same time; "
+                "run one load at a time (the next run resumes the one that won)"
+            ) from exc
+        raise
     return LoadPlan(load_id, tuple(files), planner, False)
 
 
-def commit(spark: SparkSession, zone: LandingZone, load: LoadPlan) -> None:
-    """Mark the load done: its files count as loaded from now on."""
-    _record(spark, zone, load.load_id, load.planner, COMMITTED, [])
-    zone.mark_loaded(load.load_id, (f.name for f in load.files))
+def commit(zone: LandingZone, load: LoadPlan) -> None:
+    """Mark the load done: its files count as loaded from now on. A resumed load whose
+    first run got this far already finds the mark, which is the same fact."""
+    name = f"done-{load.load_id:016d}.json"
+    try:
+        zone.store.write_atomic(_path(zone, name), _json({"load_id": load.load_id}))
+    except LandingError:
+        if not _exists(zone, name):
+            raise
+    compact(zone)
 
 
-def _record(
-    spark: SparkSession,
-    zone: LandingZone,
-    load_id: int,
-    planner: str,
-    state: str,
-    files: list[LandingFile],
-) -> None:
-    now = dt.datetime.now(dt.UTC)
-    rows = [(load_id, f.name, f.kind, f.size, state, planner, now) for f in files]
-    if state == COMMITTED:
-        rows = [(load_id, "", "", 0, state, planner, now)]
-    spec = catalog.LANDING_LOADS
-    # One file per commit: a local frame would be split into spark.default.parallelism
-    # files of a few rows each, and every later read of the log opens them all.
-    append(spark, zone.root, spec, spark.createDataFrame(rows, spec.struct()).coalesce(1))
+def compact(zone: LandingZone, every: int = COMPACT_EVERY) -> bool:
+    """Fold the committed loads into one `upto` file once `every` of them have piled up.
+
+    The summary is written first and holds everything the files it covers said, so a
+    crash before their removal leaves the same facts twice, which reads the same.
+    """
+    log = read_log(zone)
+    covered = sorted(i for i in log.done if i in log.plans)
+    if len(covered) < every:
+        return False
+    upto = covered[-1]
+    names = log.compacted | {name for i in covered for name in log.plans[i]["files"]}
+    body = {"upto": upto, "files": sorted(names)}
+    try:
+        zone.store.write_atomic(_path(zone, _upto(upto)), _json(body))
+    except LandingError:
+        if not _exists(zone, _upto(upto)):
+            raise
+    # Everything the new summary covers, including leftovers of a compaction cut short.
+    stale = [p for p in log.upto_paths if not p.endswith(_upto(upto))]
+    stale += [p for i, p in log.plan_paths.items() if i <= upto]
+    stale += [p for i, p in log.done.items() if i <= upto]
+    for path in stale:
+        zone.store.remove(path)
+    return True
+
+
+def _upto(load_id: int) -> str:
+    return f"upto-{load_id:016d}.json"
+
+
+def _path(zone: LandingZone, name: str) -> str:
+    return zone.root.resolve(f"{LANDING}/{LOG}/{name}")
+
+
+def _exists(zone: LandingZone, name: str) -> bool:
+    path = _path(zone, name)
+    return any(f.path == path for f in zone.store.list_files(_folder(zone)))
+
+
+def _json(body: dict) -> bytes:
+    return json.dumps(body, sort_keys=True).encode()
 
 
 def _name(name_or_uri: str) -> str:

@@ -12,14 +12,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-import json
 import re
 import time
 import uuid
 from collections.abc import Iterable
 
 from edgebatch.warehouse.landing.stores import (
-    LandingError,
     LocalStore,
     Store,
     StoredFile,
@@ -30,7 +28,6 @@ from edgebatch.warehouse.uri import WarehouseRoot
 LANDING = "landing"
 KINDS = ("batch", "alarm", "health", "quarantine")
 SUFFIX = ".jsonl"
-MARKERS = "_loads"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -97,35 +94,10 @@ class LandingZone:
             kind, name, self.root.uri(f"{LANDING}/{name}"), stored.size, stored.mtime
         )
 
-    def mark_loaded(self, load_id: int, names: Iterable[str]) -> None:
-        """Note, beside the files, which ones a committed load took (`landing/_loads/`), so
-        that the backlog can be read without Spark. Advisory: the load log in Delta is the
-        truth, and the load job writes a marker again for any committed load lacking one."""
-        body = json.dumps({"load_id": load_id, "files": sorted(names)}).encode()
-        path = self.root.resolve(f"{LANDING}/{MARKERS}/{load_id:012d}.json")
-        try:
-            self.store.write_atomic(path, body)
-        except LandingError:
-            if not any(f.path == path for f in self.store.list_files(self._markers())):
-                raise
-
-    def marked_loads(self) -> dict[int, set[str]]:
-        """Load id -> file names, from the markers."""
-        loads: dict[int, set[str]] = {}
-        for stored in self.store.list_files(self._markers()):
-            record = json.loads(self.store.read(stored.path))
-            loads[record["load_id"]] = set(record["files"])
-        return loads
-
-    def _markers(self) -> str:
-        return self.root.resolve(f"{LANDING}/{MARKERS}")
-
-    def backlog(self, loaded: Iterable[str] | None = None, now: float | None = None) -> Backlog:
-        """Files not in `loaded` (names; default: the load markers): their count, bytes and
-        the age of the oldest."""
+    def backlog(self, loaded: Iterable[str], now: float | None = None) -> Backlog:
+        """Files not in `loaded` (names; the bronze load's log knows them:
+        `landing.loads.backlog`): their count, bytes and the age of the oldest."""
         now = time.time() if now is None else now
-        if loaded is None:
-            loaded = (name for names in self.marked_loads().values() for name in names)
         done = set(loaded)
         waiting = [f for f in self.list() if f.name not in done]
         by_kind: dict[str, int] = {}
