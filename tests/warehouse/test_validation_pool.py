@@ -3,9 +3,12 @@ with chunks in hand loses none of them."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import signal
 import time
+from pathlib import Path
 
 from edgebatch.warehouse.collector.validation import check, check_chunk
 from edgebatch.warehouse.collector.workers import ValidationPool
@@ -71,3 +74,43 @@ def test_a_worker_killed_with_chunks_in_hand_loses_none():
     assert [seq for seq, _ in released] == list(range(len(work)))
     assert sum(sum(r.counts.values()) for _, r in released) == 30 * 200
     assert sum(r.quarantined for _, r in released) == 30 * 20
+
+
+POISON = b'{"v": 1, "poison": true}'
+
+
+def crash_on_poison(chunk, collector):
+    """The real checker, except that one payload kills the process outright, as a crash in
+    C code would (a refusal is no crash: `check` quarantines those)."""
+    if any(payload == POISON for _, payload, _ in chunk):
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return check_chunk(chunk, collector)
+
+
+def test_a_message_that_crashes_the_checker_is_quarantined_and_the_rest_checked(monkeypatch):
+    # Spawned workers import the checker by its module and take the parent's sys.path.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    work = chunks(6, 40)
+    work[2][17] = (TOPIC.format("2"), POISON, 1_767_225_617.0)
+    pool = ValidationPool(1, "pool-test", checker=crash_on_poison)
+    try:
+        for chunk in work:
+            pool.submit(chunk)
+        released = drain(pool, len(work))
+    finally:
+        pool.close()
+    assert [seq for seq, _ in released] == list(range(len(work)))
+    assert pool.restarts == 4  # twice on the whole chunk, twice on the message alone
+    for seq, results in released:
+        if seq != 2:
+            assert results == check_chunk(work[seq], "pool-test")
+    poisoned = released[2][1]
+    innocent = work[2][:17] + work[2][18:]
+    expected = check_chunk(innocent, "pool-test")
+    assert poisoned.receipts == expected.receipts
+    assert poisoned.counts["batch"] == expected.counts["batch"]
+    assert poisoned.quarantined == expected.quarantined + 1
+    lines = [json.loads(x) for x in poisoned.lines["quarantine"].splitlines()]
+    crashed = [x for x in lines if "crashed" in x["reason"]]
+    assert len(crashed) == 1 and base64.b64decode(crashed[0]["payload_b64"]) == POISON
+    assert crashed[0]["topic"] == TOPIC.format("2")

@@ -8,6 +8,12 @@ tagged with their chunk's sequence number and are released strictly in sequence,
 so acknowledgements still go out in arrival order. A worker that dies takes no
 message with it: every chunk stays here until its result is taken, and is sent
 again to a fresh worker. Workers leave when the collector does, even after kill -9.
+
+A message that crashes the checker itself (a hard crash, not a refusal: those are
+quarantined by `check`) must not restart the pool forever. Workers say which chunk
+they take before checking it, so a death has one suspect: a chunk suspected twice
+is checked again one message at a time, and a single message suspected twice is
+quarantined, untouched, with the reason, so the stream moves on.
 """
 
 from __future__ import annotations
@@ -19,14 +25,18 @@ import os
 import queue
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
+from edgebatch.warehouse.collector.records import quarantine_line
 from edgebatch.warehouse.collector.validation import CheckedChunk, check_chunk
 
 log = logging.getLogger(__name__)
 
 Chunk = list[tuple[str, bytes, float]]
+Checker = Callable[[Chunk, str], CheckedChunk]
 _READY = -1  # the sequence number a worker answers with once it has started
+SUSPICIONS = 2  # deaths with the same chunk in hand before it is split, or quarantined
 
 
 def default_workers() -> int:
@@ -34,7 +44,9 @@ def default_workers() -> int:
     return max(0, min(4, (os.cpu_count() or 1) - 1))
 
 
-def _serve(inbox: Any, outbox: Any, collector: str, parent: int) -> None:
+def _serve(
+    inbox: Any, outbox: Any, collector: str, parent: int, checker: Checker, hand: Any
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the collector decides when to stop
     gc.freeze()  # imports are long-lived: keep them out of every collection
     outbox.put((_READY, None))
@@ -48,15 +60,25 @@ def _serve(inbox: Any, outbox: Any, collector: str, parent: int) -> None:
         if item is None:
             return
         seq, chunk = item
-        outbox.put((seq, check_chunk(chunk, collector)))
+        # What is in hand goes to shared memory, not the queue: a queue's feeder thread
+        # would not get it out before a crash. The pool reads it if this process dies.
+        hand[0], hand[1] = (seq[0], seq[1]) if isinstance(seq, tuple) else (seq, -1)
+        results = checker(chunk, collector)
+        hand[0] = hand[1] = -1
+        outbox.put((seq, results))
 
 
 class ValidationPool:
     """`submit(chunk)` returns its sequence number; `ready()` returns finished chunks in order."""
 
-    def __init__(self, workers: int, collector: str) -> None:
+    def __init__(self, workers: int, collector: str, checker: Checker = check_chunk) -> None:
         self._ctx = multiprocessing.get_context("spawn")
         self._collector = collector
+        self._checker = checker  # a module-level function: spawned workers import it
+        self._suspicions: dict[Any, int] = {}
+        self._hands: dict[int | None, Any] = {}  # worker pid -> (seq, part or -1) in hand
+        # A chunk split after crashes: its parts (one message each), answered part by part.
+        self._parts: dict[int, dict[int, CheckedChunk | None]] = {}
         self._inbox = self._ctx.Queue()
         self._outbox = self._ctx.Queue()
         self._sent: dict[int, Chunk] = {}
@@ -87,18 +109,33 @@ class ValidationPool:
             return False
         if seq == _READY:
             self._started += 1
-        elif seq in self._sent:  # a chunk sent twice (after a restart) counts once
+        elif isinstance(seq, tuple):  # one part of a split chunk
+            parent, index = seq
+            self._answer_part(parent, index, results)
+        elif seq in self._sent and seq not in self._parts:  # sent twice: counts once
             self._done[seq] = results
         return True
 
+    def _answer_part(self, parent: int, index: int, results: CheckedChunk) -> None:
+        parts = self._parts.get(parent)
+        if parts is None or parts.get(index) is not None:
+            return
+        parts[index] = results
+        if all(r is not None for r in parts.values()):
+            ordered = [parts[i] for i in sorted(parts)]
+            self._done[parent] = _merged([r for r in ordered if r is not None])
+            del self._parts[parent]
+
     def _start(self) -> multiprocessing.process.BaseProcess:
+        hand = self._ctx.Array("q", [-1, -1], lock=False)
         proc = self._ctx.Process(
             target=_serve,
-            args=(self._inbox, self._outbox, self._collector, os.getpid()),
+            args=(self._inbox, self._outbox, self._collector, os.getpid(), self._checker, hand),
             name="edgebatch-collector-check",
             daemon=True,
         )
         proc.start()
+        self._hands[proc.pid] = hand
         return proc
 
     @property
@@ -126,6 +163,12 @@ class ValidationPool:
             out.append((seq, self._done.pop(seq)))
             del self._sent[seq]
             self._released += 1
+            if self._suspicions:  # only after crashes: forget what is released
+                self._suspicions = {
+                    k: v
+                    for k, v in self._suspicions.items()
+                    if (k[0] if isinstance(k, tuple) else k) != seq
+                }
         return out
 
     def _revive(self) -> None:
@@ -151,9 +194,53 @@ class ValidationPool:
         self._procs = [self._start() for _ in self._procs]
         self._started = 0
         self.restarts += 1
+        for p in dead:
+            hand = self._hands.get(p.pid)
+            if hand is not None and hand[0] >= 0:
+                suspect = hand[0] if hand[1] < 0 else (hand[0], hand[1])
+                self._suspicions[suspect] = self._suspicions.get(suspect, 0) + 1
+        self._hands = {p.pid: self._hands[p.pid] for p in self._procs if p.pid in self._hands}
         for seq, chunk in self._sent.items():
-            if seq not in self._done:
+            if seq in self._done:
+                continue
+            if seq in self._parts:
+                for index, answered in self._parts[seq].items():
+                    if answered is None:
+                        self._resend_part(seq, index, chunk[index], [p.exitcode for p in dead])
+            elif self._suspicions.get(seq, 0) >= SUSPICIONS and len(chunk) > 1:
+                log.error(
+                    "chunk %d was in hand at %d worker deaths; checking it message by message",
+                    seq,
+                    self._suspicions[seq],
+                )
+                self._parts[seq] = dict.fromkeys(range(len(chunk)))
+                for index, message in enumerate(chunk):
+                    self._inbox.put(((seq, index), [message]))
+            elif self._suspicions.get(seq, 0) >= SUSPICIONS:
+                self._resend_part(seq, 0, chunk[0], [p.exitcode for p in dead], whole=True)
+            else:
                 self._inbox.put((seq, chunk))
+
+    def _resend_part(
+        self, seq: int, index: int, message: tuple[str, bytes, float], codes: list, whole=False
+    ) -> None:
+        """Send one message again, or quarantine it once it was in hand at two deaths."""
+        key = seq if whole else (seq, index)
+        if self._suspicions.get(key, 0) < SUSPICIONS:
+            self._inbox.put((key, [message]))
+            return
+        topic, payload, at = message
+        reason = (
+            f"checking this message crashed the collector's validation worker "
+            f"{self._suspicions[key]} times (exit codes {codes}); kept unparsed"
+        )
+        log.error("quarantining a message on %s: %s", topic, reason)
+        line = quarantine_line(topic, payload, reason, at, self._collector)
+        quarantined = CheckedChunk({"quarantine": line}, {"quarantine": 1}, [], 1)
+        if whole:
+            self._done[seq] = quarantined
+        else:
+            self._answer_part(seq, index, quarantined)
 
     def close(self) -> None:
         for _ in self._procs:
@@ -165,3 +252,21 @@ class ValidationPool:
         self._inbox.cancel_join_thread()
         self._inbox.close()
         self._outbox.close()
+
+
+def _merged(parts: list[CheckedChunk]) -> CheckedChunk:
+    """One chunk's results from its parts, in message order."""
+    lines: dict[str, list[bytes]] = {}
+    counts: dict[str, int] = {}
+    receipts: list[tuple[str, str, str]] = []
+    for part in parts:
+        for kind, joined in part.lines.items():
+            lines.setdefault(kind, []).append(joined)
+            counts[kind] = counts.get(kind, 0) + part.counts[kind]
+        receipts.extend(part.receipts)
+    return CheckedChunk(
+        {kind: b"".join(chunks) for kind, chunks in lines.items()},
+        counts,
+        receipts,
+        sum(part.quarantined for part in parts),
+    )
