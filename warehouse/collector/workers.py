@@ -200,13 +200,14 @@ class ValidationPool:
                 suspect = hand[0] if hand[1] < 0 else (hand[0], hand[1])
                 self._suspicions[suspect] = self._suspicions.get(suspect, 0) + 1
         self._hands = {p.pid: self._hands[p.pid] for p in self._procs if p.pid in self._hands}
+        codes = [p.exitcode for p in dead]
         for seq, chunk in self._sent.items():
             if seq in self._done:
                 continue
             if seq in self._parts:
                 for index, answered in self._parts[seq].items():
                     if answered is None:
-                        self._resend_part(seq, index, chunk[index], [p.exitcode for p in dead])
+                        self._resend_part(seq, index, chunk[index], codes)
             elif self._suspicions.get(seq, 0) >= SUSPICIONS and len(chunk) > 1:
                 log.error(
                     "chunk %d was in hand at %d worker deaths; checking it message by message",
@@ -217,7 +218,7 @@ class ValidationPool:
                 for index, message in enumerate(chunk):
                     self._inbox.put(((seq, index), [message]))
             elif self._suspicions.get(seq, 0) >= SUSPICIONS:
-                self._resend_part(seq, 0, chunk[0], [p.exitcode for p in dead], whole=True)
+                self._resend_part(seq, 0, chunk[0], codes, whole=True)
             else:
                 self._inbox.put((seq, chunk))
 

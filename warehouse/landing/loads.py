@@ -91,13 +91,19 @@ def _folder(zone: LandingZone) -> str:
     return zone.root.resolve(f"{LANDING}/{LOG}")
 
 
-def read_log(zone: LandingZone) -> LoadLog:
-    log = LoadLog()
+def _listing(zone: LandingZone) -> list[tuple[str, int, str]]:
+    """(kind, number, path) of each log file, from the folder's listing alone."""
     named = []
     for stored in zone.store.list_files(_folder(zone)):
         match = _NAME.match(stored.path.rsplit("/", 1)[-1])
         if match:
             named.append((match.group(1), int(match.group(2)), stored.path))
+    return named
+
+
+def read_log(zone: LandingZone) -> LoadLog:
+    log = LoadLog()
+    named = _listing(zone)
     for kind, number, path in named:
         if kind == "upto":
             log.upto_paths.append(path)
@@ -156,27 +162,18 @@ def plan(zone: LandingZone, only: Iterable[str] | None = None) -> LoadPlan | Non
         "planned_at": time.time(),
         "files": {f.name: (f.kind, f.size) for f in files},
     }
-    try:
-        zone.store.write_atomic(_path(zone, f"plan-after-{previous:016d}.json"), _json(body))
-    except LandingError as exc:
-        if _exists(zone, f"plan-after-{previous:016d}.json"):
-            raise LoadConflict(
-                f"another bronze load planned the load after {previous} at the same time; "
-                "run one load at a time (the next run resumes the one that won)"
-            ) from exc
-        raise
+    if not _write_once(zone, f"plan-after-{previous:016d}.json", body):
+        raise LoadConflict(
+            f"another bronze load planned the load after {previous} at the same time; "
+            "run one load at a time (the next run resumes the one that won)"
+        )
     return LoadPlan(load_id, tuple(files), planner, False)
 
 
 def commit(zone: LandingZone, load: LoadPlan) -> None:
     """Mark the load done: its files count as loaded from now on. A resumed load whose
     first run got this far already finds the mark, which is the same fact."""
-    name = f"done-{load.load_id:016d}.json"
-    try:
-        zone.store.write_atomic(_path(zone, name), _json({"load_id": load.load_id}))
-    except LandingError:
-        if not _exists(zone, name):
-            raise
+    _write_once(zone, f"done-{load.load_id:016d}.json", {"load_id": load.load_id})
     compact(zone)
 
 
@@ -186,18 +183,17 @@ def compact(zone: LandingZone, every: int = COMPACT_EVERY) -> bool:
     The summary is written first and holds everything the files it covers said, so a
     crash before their removal leaves the same facts twice, which reads the same.
     """
+    named = _listing(zone)
+    upto = max((n for kind, n, _ in named if kind == "upto"), default=0)
+    if sum(1 for kind, n, _ in named if kind == "done" and n > upto) < every:
+        return False  # decided from the listing: most commits read no file
     log = read_log(zone)
     covered = sorted(i for i in log.done if i in log.plans)
     if len(covered) < every:
         return False
     upto = covered[-1]
     names = log.compacted | {name for i in covered for name in log.plans[i]["files"]}
-    body = {"upto": upto, "files": sorted(names)}
-    try:
-        zone.store.write_atomic(_path(zone, _upto(upto)), _json(body))
-    except LandingError:
-        if not _exists(zone, _upto(upto)):
-            raise
+    _write_once(zone, _upto(upto), {"upto": upto, "files": sorted(names)})
     # Everything the new summary covers, including leftovers of a compaction cut short.
     stale = [p for p in log.upto_paths if not p.endswith(_upto(upto))]
     stale += [p for i, p in log.plan_paths.items() if i <= upto]
@@ -215,13 +211,17 @@ def _path(zone: LandingZone, name: str) -> str:
     return zone.root.resolve(f"{LANDING}/{LOG}/{name}")
 
 
-def _exists(zone: LandingZone, name: str) -> bool:
+def _write_once(zone: LandingZone, name: str, body: dict) -> bool:
+    """Write a log file whole under a name never used; False if the name was already there
+    (the store refuses to replace it), any other failure raised."""
     path = _path(zone, name)
-    return any(f.path == path for f in zone.store.list_files(_folder(zone)))
-
-
-def _json(body: dict) -> bytes:
-    return json.dumps(body, sort_keys=True).encode()
+    try:
+        zone.store.write_atomic(path, json.dumps(body, sort_keys=True).encode())
+    except LandingError:
+        if not any(f.path == path for f in zone.store.list_files(_folder(zone))):
+            raise
+        return False
+    return True
 
 
 def _name(name_or_uri: str) -> str:
