@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import uuid
 from collections.abc import Callable, Iterable
@@ -21,13 +22,17 @@ from typing import TYPE_CHECKING
 from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.partitions import Unpartitioned
 from edgebatch.warehouse import catalog
-from edgebatch.warehouse.landing import loads, open_zone
+from edgebatch.warehouse.errors import PartitionGuard
+from edgebatch.warehouse.landing import keyscan, loads, open_zone
+from edgebatch.warehouse.landing.keyscan import KeyScan
 from edgebatch.warehouse.tables import TableSpec, counted, merge_new_rows, observed_count
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from edgebatch.settings import Settings
+
+_log = logging.getLogger(__name__)
 
 _ENVELOPE = "received_at STRING, topic STRING"
 _METRIC = (
@@ -204,12 +209,16 @@ def load(spark: SparkSession, settings: Settings, files: Iterable[str] | None = 
         return {"load_id": None, "files": 0, "resumed": False, "tables": {}}
     tables: dict[str, dict[str, int]] = {}
     run = uuid.uuid4().hex[:12]
+    utc = spark.conf.get("spark.sql.session.timeZone") in ("UTC", "Etc/UTC")
     for kind, spec, schema, rows in TARGETS:
-        uris = plan.uris(kind)
-        if not uris:
+        files = [f for f in plan.files if f.kind == kind]
+        if not files:
             continue
-        df = rows(read_lines(spark, uris, schema))
-        tables[spec.name] = _merge(spark, root, spec, df, plan.load_id, f"{run}:{spec.name}")
+        # Dates are computed in the session's time zone; the scan computes them in UTC.
+        scanned = keyscan.scan(zone, files, kind) if spec.key_fixes_partition and utc else None
+        df = rows(read_lines(spark, [f.uri for f in files], schema))
+        tag = f"{run}:{spec.name}"
+        tables[spec.name] = _merge(spark, root, spec, df, plan.load_id, tag, scanned)
     loads.commit(zone, plan)
     return {
         "load_id": plan.load_id,
@@ -219,25 +228,46 @@ def load(spark: SparkSession, settings: Settings, files: Iterable[str] | None = 
     }
 
 
-def _merge(spark, root, spec: TableSpec, df: DataFrame, load_id: int, tag: str) -> dict:
+def _merge(
+    spark, root, spec: TableSpec, df: DataFrame, load_id: int, tag: str, scanned: KeyScan | None
+) -> dict:
     """MERGE as this load's Delta transaction; a table that already has it skips it.
+
+    With the key scan of the load's files, the MERGE reads only the partitions they go
+    to and drops repeated keys only if there are some; should a row fall outside those
+    partitions (a scan that disagrees with Spark), the guard fails it uncommitted and it
+    runs again as the plain MERGE.
 
     The counts come from the MERGE's own result and an Observation on the rows read,
     not from a history lookup afterwards (a Spark job per table, and a race with any
     other writer of the table).
     """
-    read, df = counted(df, f"bronze_load:{tag}")
+    read, observed = counted(df, f"bronze_load:{tag}")
     conf = "spark.databricks.delta.commitInfo.userMetadata"
     spark.conf.set(conf, tag)
     try:
-        inserted = merge_new_rows(
-            spark,
-            root,
-            spec,
-            df,
-            app_id=loads.APP_ID,
-            txn_version=load_id,
-        )
+        try:
+            inserted = merge_new_rows(
+                spark,
+                root,
+                spec,
+                observed,
+                app_id=loads.APP_ID,
+                txn_version=load_id,
+                partitions=None if scanned is None else scanned.partitions,
+                unique=scanned is not None and not scanned.repeats,
+                # Landing files are in arrival order: each task's rows span few dates, and
+                # a shuffle by (tenant, date) would move every row to save a few files.
+                repartition=False,
+            )
+        except PartitionGuard as exc:
+            if scanned is None:
+                raise
+            _log.warning("%s; loading %s without its key scan", exc, spec.name)
+            read, observed = counted(df, f"bronze_load:{tag}:plain")
+            inserted = merge_new_rows(
+                spark, root, spec, observed, app_id=loads.APP_ID, txn_version=load_id
+            )
     finally:
         spark.conf.unset(conf)
     if inserted is None:

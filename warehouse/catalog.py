@@ -29,6 +29,9 @@ EDGE_BATCHES = declare(
     """,
     partition_by=("tenant", "date"),
     keys=("batch_id", "metric"),
+    # The contract: the same window and revision always get the same batch_id, so a
+    # batch_id has one window, hence one date (and its tenant is in the topic and the id).
+    key_fixes_partition=True,
     properties=_stats_on("device", "metric", "window_start", "window_end", "received_at"),
     comment="Window summaries from edge agents, one row per batch and metric.",
 )
@@ -59,6 +62,7 @@ DEVICE_HEALTH = declare(
     """,
     partition_by=("tenant", "date"),
     keys=("tenant", "device", "ts"),
+    key_fixes_partition=True,  # the date is the key's ts's
     properties=_stats_on("device", "ts", "received_at"),
     comment="Device heartbeats: psutil figures and the agent's own backlog and shedding.",
 )

@@ -9,3 +9,8 @@ class StorageError(EdgebatchError):
 
 class TableError(StorageError):
     """A Delta table is missing, or data disagrees with its declared schema."""
+
+
+class PartitionGuard(TableError):
+    """A MERGE told which partitions its rows go to met a row going elsewhere; it failed
+    before its commit, so the table is unchanged (run it without the partitions)."""

@@ -12,10 +12,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from edgebatch.warehouse.errors import TableError
+from edgebatch.warehouse.errors import PartitionGuard, TableError
 from edgebatch.warehouse.uri import WarehouseRoot
 
 if TYPE_CHECKING:
@@ -23,8 +23,12 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-# MERGE takes txnAppId/txnVersion only from session confs, shared by all threads.
+# MERGE takes txnAppId/txnVersion (and whether to repartition) only from session confs,
+# shared by all threads.
 _txn_lock = threading.Lock()
+_TXN_APP = "spark.databricks.delta.write.txnAppId"
+_TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+_REPARTITION = "spark.databricks.delta.merge.repartitionBeforeWrite.enabled"
 
 _DEFAULT_PROPERTIES = {
     "delta.enableDeletionVectors": "true",
@@ -42,6 +46,9 @@ class TableSpec:
     keys: tuple[str, ...] = ()
     properties: Mapping[str, str] = dataclasses.field(default_factory=dict)
     comment: str = ""
+    # True when the key alone decides the partition (a row with a given key can only ever
+    # be in one partition): a MERGE then looks for a load's keys in the load's partitions.
+    key_fixes_partition: bool = False
 
     def struct(self) -> StructType:
         from pyspark.sql.types import StructType
@@ -93,6 +100,7 @@ def declare(
     keys: Iterable[str] = (),
     properties: Mapping[str, str] | None = None,
     comment: str = "",
+    key_fixes_partition: bool = False,
 ) -> TableSpec:
     """Declare a table in the project registry (idempotent for an identical definition)."""
     spec = TableSpec(
@@ -102,6 +110,7 @@ def declare(
         keys=tuple(keys),
         properties={**_DEFAULT_PROPERTIES, **(properties or {})},
         comment=comment,
+        key_fixes_partition=key_fixes_partition,
     )
     return REGISTRY.declare(spec)
 
@@ -165,36 +174,82 @@ def merge_new_rows(
     *,
     app_id: str | None = None,
     txn_version: int | None = None,
+    partitions: Sequence[tuple[Any, ...]] | None = None,
+    unique: bool = False,
+    repartition: bool = True,
 ) -> int | None:
     """Insert the rows whose key the table does not hold yet (a replay changes nothing).
 
-    With `app_id`/`txn_version` the MERGE is also skipped as a whole when Delta has
-    already committed that version for that application (see FIELD_NOTES: these are
+    With `app_id`/`txn_version` the MERGE is an idempotent Delta transaction: skipped if the
+    table already committed that version for that application (see FIELD_NOTES: these are
     session confs for MERGE, so callers sharing a session must serialize through here).
+
+    By default the MERGE reads every file of the table and drops `df`'s repeated keys first.
+    A caller that knows better says so: `partitions`, the values of the partition columns
+    `df`'s rows go to (only for a table whose key fixes its partition), limits the reads
+    to those, and a row outside them fails the MERGE before it commits (`PartitionGuard`);
+    `unique` says no key repeats in `df`, which skips the dedup's shuffle of every row.
+    `repartition=False` writes each task's rows where they fall instead of shuffling them
+    by partition first (Delta's default): for sources whose tasks each span few partitions,
+    such as landing files in arrival order, when no dedup shuffles them anyway.
 
     Returns the rows inserted, from the metrics row the MERGE itself returns (no history
     lookup, which would cost a Spark job and could pick up another writer's commit), or
     None when Delta skipped the MERGE: it then returns no row at all (seen here).
     """
+    from pyspark.sql import functions as F
+
+    from edgebatch.warehouse import pruning
+
     if not spec.keys:
         raise TableError(f"table {spec.name!r} declares no key columns; MERGE needs them")
+    if partitions is not None and not (spec.key_fixes_partition and spec.partition_by):
+        raise TableError(
+            f"table {spec.name!r}: a MERGE limited to partitions needs a key that fixes "
+            "the partition (key_fixes_partition)"
+        )
     table = ensure_table(spark, root, spec)
-    source = _conform(df, spec).dropDuplicates(list(spec.keys))
-    # On the keys alone. Adding `t.date = s.date` prunes no files (Delta prunes only on
-    # conditions over the target alone) and would make a key seen on another date new:
-    # a quarantined payload resent a day later, whose date is the day it was received.
+    source = _conform(df, spec)
+    if not unique:
+        source = source.dropDuplicates(list(spec.keys))
+        repartition = True  # the dedup's shuffle spreads every task over every partition
+    # Keys alone, unless the partitions are known: `t.date = s.date` would prune no files
+    # (Delta prunes only on conditions over the table alone, as literals), and on a table
+    # whose key does not fix the partition would make a key seen on another date new.
     condition = " AND ".join(f"t.`{k}` = s.`{k}`" for k in spec.keys)
-    merge = table.alias("t").merge(source.alias("s"), condition).whenNotMatchedInsertAll()
-    if app_id is None:
-        return _inserted(merge.execute().collect())
-    with _txn_lock:
-        spark.conf.set("spark.databricks.delta.write.txnAppId", app_id)
-        spark.conf.set("spark.databricks.delta.write.txnVersion", str(txn_version))
-        try:
+    merge_on = F.expr(condition)
+    if partitions is not None:
+        parts = list(spec.partition_by)
+        source = pruning.guarded(source, parts, partitions)
+        merge_on = merge_on & pruning.within(parts, partitions, prefix="t.")
+    merge = table.alias("t").merge(source.alias("s"), merge_on).whenNotMatchedInsertAll()
+    confs = {} if repartition else {_REPARTITION: "false"}
+    if app_id is not None:
+        confs[_TXN_APP] = app_id
+        confs[_TXN_VERSION] = str(txn_version)
+    try:
+        if not confs:
             return _inserted(merge.execute().collect())
-        finally:
-            spark.conf.unset("spark.databricks.delta.write.txnAppId")
-            spark.conf.unset("spark.databricks.delta.write.txnVersion")
+        with _txn_lock:
+            for key, value in confs.items():
+                spark.conf.set(key, value)
+            try:
+                return _inserted(merge.execute().collect())
+            finally:
+                for key in confs:
+                    spark.conf.unset(key)
+    except Exception as exc:
+        if pruning.GUARD_MARK in str(exc):
+            raise PartitionGuard(
+                f"table {spec.name!r}: a row fell outside the partitions announced for "
+                f"this MERGE; nothing was committed ({_first_line(exc)})"
+            ) from exc
+        raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:300] if text else type(exc).__name__
 
 
 def counted(df: DataFrame, name: str) -> tuple[Any, DataFrame]:
