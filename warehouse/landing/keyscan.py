@@ -8,10 +8,12 @@ rows go to a few recent dates and repeat no key. Where a table's key fixes its p
 (`TableSpec.key_fixes_partition`), knowing the load's partitions lets the MERGE read
 only those, and knowing that no key repeats lets it skip the shuffle.
 
-Spark could answer both, at the price of parsing every landing line once more (as long
-as the append it is measured against takes in all). The driver answers them from a
-narrow decode of the same lines with msgspec (the collector's own parser), a fraction
-of that, and without a Spark job. The partition values are computed the way the load
+Spark could answer both, at the price of a Spark job parsing every landing line once
+more (1.6-2 s for 100,000 batches here). The driver answers them from a narrow decode of
+the same lines with msgspec, the collector's own parser (about 0.25 s). This reads every
+landing byte once more in the driver (through WebHDFS on HDFS): fine for loads of
+hundreds of MB, and a load whose files are too many for that can still run without it.
+The partition values are computed the way the load
 computes them (times rounded half up to microseconds, dates in UTC); the MERGE carries
 a guard (`pruning.guarded`) that fails it before its commit should a row fall outside,
 and the load then runs the plain MERGE.
