@@ -111,6 +111,7 @@ def test_no_scan_for_kinds_without_one_or_lines_it_cannot_read(tmp_path):
     land_directly(zone, [B("acme", "d1", 1)])
     assert scan(zone, zone.list(), "alarm") is None
     assert scan(zone, [], "batch") is None
+    assert scan(zone, zone.list(), "batch", max_bytes=10) is None  # too big for the driver
     zone.write("batch", b'{"topic":"edgebatch/acme/d1/batch","norm":null,"payload":{}}\n')
     assert scan(zone, zone.list(), "batch") is None
 
