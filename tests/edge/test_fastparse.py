@@ -103,3 +103,52 @@ def test_any_mutation_agrees(path, value):
 def test_arbitrary_bytes_agree(payload):
     with contextlib.suppress(MessageRejected):
         agree(payload)
+
+
+def test_a_sketch_with_every_side_takes_the_fast_path():
+    payload = batch_payload(metrics=[summary("m", [-2.0, -0.5, 0.0, 0.0, 3.0])])
+    sketch = json.loads(payload)["metrics"][0]["sketch"]
+    assert {"pos", "neg", "zero"} <= sketch.keys()
+    fast = fastparse.parse_batch("acme", "meter-1", payload)
+    assert fast is not None and fast == reference(payload)
+
+
+def _sketch(change) -> bytes:
+    doc = json.loads(batch_payload(metrics=[summary("m", [-2.0, 0.0, 3.0, 4.0])]))
+    metric = doc["metrics"][0]
+    change(metric["sketch"], metric["count"])
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s, n: s.update(extra=1),
+        lambda s, n: s.update(pos=[1, 2]),
+        lambda s, n: s.update(pos=None),
+        lambda s, n: s.pop("neg"),
+        lambda s, n: s.pop("zero"),
+        lambda s, n: s.pop("alpha"),
+        lambda s, n: s["pos"].update(extra=1),
+        lambda s, n: s["pos"].pop("counts"),
+        lambda s, n: s["pos"]["counts"].append(-1),
+        lambda s, n: s["pos"]["counts"].append(0),
+        lambda s, n: s["pos"]["counts"].append(1.5),
+        lambda s, n: s["pos"]["counts"].append(True),
+        lambda s, n: s["pos"].update(counts=[*s["pos"]["counts"][:-1], 1.0]),
+        lambda s, n: s["pos"].update(start=2**21),
+        lambda s, n: s["pos"].update(start=-(2**20)),
+        lambda s, n: s["pos"].update(start=1.0),
+        lambda s, n: s.update(alpha=0),
+        lambda s, n: s.update(alpha=1),
+        lambda s, n: s.update(alpha="0.01"),
+        lambda s, n: s.update(alpha=True),
+        lambda s, n: s.update(zero=-1),
+        lambda s, n: s.update(zero=1.5),
+        lambda s, n: s.update(zero=s["zero"] + 1),
+        lambda s, n: s.update(pos={"start": 0, "counts": [0] * 8192}, neg=None, zero=n),
+        lambda s, n: s.update(pos={"start": 0, "counts": [0] * 8193}, neg=None, zero=n),
+    ],
+)
+def test_sketch_mutations_agree(change):
+    agree(_sketch(change))
