@@ -284,7 +284,7 @@ def run() -> list[Figure]:
         load_rate, plain_rate, _, rows = bronze_load(tmp, repeats=REPEATS)
         forward_rate, forward_plain, forward_flat, _ = bronze_load(tmp, forward=True)
         backlog_rate, backlog_plain, _, backlog_rows = bronze_load(
-            tmp, forward=True, files=BACKLOG_FILES, repeats=3
+            tmp, forward=True, files=BACKLOG_FILES, repeats=REPEATS
         )
     return [
         Figure(

@@ -137,7 +137,7 @@ def parse_batch(tenant: str, device: str, payload: bytes) -> wire.Batch | None:
                 wire.epoch_of(m.first_ts, "first_ts"),
                 wire.epoch_of(m.last_ts, "last_ts"),
             )
-            metrics.append(wire.checked_metric(summary, "", start, end, sketch_checked=True))
+            metrics.append(wire.checked_metric(summary, "", start, end))
     except (msgspec.MsgspecError, wire.MessageRejected, ValueError):  # bad UTF-8 is a ValueError
         return None
     return wire.Batch(

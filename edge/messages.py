@@ -605,15 +605,15 @@ def _parse_metric(m: Any, where: str, start: float, end: float) -> MetricSummary
     first = _time(m, "first_ts", where)
     last = _time(m, "last_ts", where)
     summary = MetricSummary(name, unit, count, *values, m["sketch"], first, last)
-    return checked_metric(summary, where, start, end)
+    checked = checked_metric(summary, where, start, end)
+    _parse_sketch(summary.sketch, where, count)
+    return checked
 
 
-def checked_metric(
-    s: MetricSummary, where: str, start: float, end: float, sketch_checked: bool = False
-) -> MetricSummary:
+def checked_metric(s: MetricSummary, where: str, start: float, end: float) -> MetricSummary:
     """The checks on a metric's values once their types are right; both the reference
-    parser and the collector's fast path (`edge.fastparse`) end here. The fast path
-    checks the sketch while decoding it (`sketch_checked`)."""
+    parser and the collector's fast path (`edge.fastparse`) end here. The sketch each
+    checks its own way: field by field here, while decoding there."""
     if s.min > s.max:
         raise MessageRejected(f"{where}min {s.min} is greater than max {s.max}")
     slack = 1e-9 * max(abs(s.min), abs(s.max), 1e-300)
@@ -625,8 +625,6 @@ def checked_metric(
         raise MessageRejected(f"{where}quantiles must satisfy p50 <= p95 <= p99")
     if not start <= s.first_ts <= s.last_ts <= end:
         raise MessageRejected(f"{where}first_ts/last_ts must be ordered and inside the window")
-    if not sketch_checked:
-        _parse_sketch(s.sketch, where, s.count)
     return s
 
 
