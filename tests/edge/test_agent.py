@@ -184,7 +184,7 @@ def test_the_cli_exits_when_drained_and_refuses_a_wrong_key(broker, tmp_path: Pa
     collector = ReceiptCollector(broker)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "edgebatch.framework.cli", "agent", "--config", str(path),
+            [sys.executable, "-m", "edgebatch.cli", "agent", "--config", str(path),
              "--until-drained", "--log-level", "WARNING"],
             capture_output=True, timeout=60, text=True,
         )  # fmt: skip

@@ -232,7 +232,7 @@ def collector_process(root_uri: str, port: int, client_id: str, log: Path, *args
     cmd = [
         sys.executable,
         "-m",
-        "edgebatch.framework.cli",
+        "edgebatch.cli",
         "collect",
         "--root",
         root_uri,

@@ -24,20 +24,20 @@ def _collect(args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _demo(args: argparse.Namespace, rest: list[str]) -> int:
-    from edgebatch.framework.demo import run_demo
+    from edgebatch.cli.demo import run_demo
 
     return run_demo(config=args.config)
 
 
 def _tables(args: argparse.Namespace, rest: list[str]) -> int:
-    from edgebatch.framework.tables_report import print_tables
+    from edgebatch.cli.tables_report import print_tables
 
     return print_tables(config=args.config)
 
 
 def _job_command(name: str) -> Handler:
     def handler(args: argparse.Namespace, rest: list[str]) -> int:
-        from edgebatch.framework import commands
+        from edgebatch.cli import commands
 
         return getattr(commands, name)(rest, args.config)
 

@@ -128,7 +128,7 @@ metrics = [
 
 def _cli() -> list[str]:
     exe = Path(sys.executable).parent / "edgebatch"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "edgebatch.framework.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "edgebatch.cli"]
 
 
 def _land(settings: Settings, workdir: Path, port: int) -> dict[str, int]:

@@ -1,0 +1,5 @@
+import sys
+
+from edgebatch.cli.main import main
+
+sys.exit(main())
