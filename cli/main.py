@@ -35,6 +35,19 @@ def _tables(args: argparse.Namespace, rest: list[str]) -> int:
     return print_tables(config=args.config)
 
 
+def _migrate(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.framework.state import StateStore
+    from edgebatch.settings import load_settings
+
+    store = StateStore.from_settings(load_settings(args.config), upgrade=False)
+    with store:
+        before = store.revision()
+        after = store.upgrade()
+    change = "already there" if before == after else f"was {before or 'empty'}"
+    print(f"state store {store!r}: revision {after} ({change})")
+    return 0
+
+
 def _job_command(name: str) -> Handler:
     def handler(args: argparse.Namespace, rest: list[str]) -> int:
         from edgebatch.cli import commands
@@ -52,6 +65,7 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "collect": ("land what the agents send (edgebatch collect [--help])", _collect, True),
     "demo": ("run the main job end to end on the embedded defaults", _demo, False),
     "tables": ("list the declared Delta tables, their versions and row counts", _tables, False),
+    "migrate": ("create or upgrade the state store's tables", _migrate, False),
     "jobs": ("list the jobs the registry discovers", _job_command("jobs"), True),
     "run": ("run a job in this process (--partition, --from/--to)", _job_command("run"), True),
     "submit": ("run a job as its own spark-submit application", _job_command("submit"), True),

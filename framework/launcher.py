@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import hashlib
+import importlib
 import os
 import subprocess
 import sys
@@ -30,9 +31,8 @@ from edgebatch.framework.session import spark_conf
 from edgebatch.framework.state import NewLogLine, Run, RunState, StateStore, TriggerKind
 from edgebatch.settings import Settings
 
-PACKAGE_DIRS = {"core": "", "edge": "edge", "warehouse": "warehouse", "framework": "framework"}
-PACKAGE_DIRS |= {"jobs": "jobs", "api": "api"}
-REPO_ROOT = Path(__file__).resolve().parents[1]
+# The parts executors may import (the command line and the API run on the driver only).
+PARTS = ("edge", "warehouse", "framework", "jobs")
 _LEVELS = ("ERROR", "WARN", "INFO", "DEBUG")
 EXECUTOR_ARCHIVE_CONF = "spark.edgebatch.executorArchive"
 
@@ -46,22 +46,39 @@ def spark_submit_program() -> str:
     return str(Path(pyspark.__file__).parent / "bin" / "spark-submit")
 
 
+def package_files() -> list[tuple[Path, str]]:
+    """The installed package's Python files, each with its name inside the package.
+
+    Read from where Python imports `edgebatch` (a wheel in site-packages, or a development
+    install), never from a checkout beside it. A part mapped from a folder of its own (a
+    plain editable install) is walked from its own folder.
+    """
+    import edgebatch
+
+    root = Path(edgebatch.__file__).parent
+    files = {name: path for path, name in _python_files(root, "edgebatch")}
+    for part in PARTS:
+        folder = Path(importlib.import_module(f"edgebatch.{part}").__file__ or "").parent
+        if not (root / part).is_dir():
+            files.update({name: path for path, name in _python_files(folder, f"edgebatch/{part}")})
+    return sorted(((path, name) for name, path in files.items()), key=lambda f: f[1])
+
+
+def _python_files(base: Path, prefix: str) -> Iterable[tuple[Path, str]]:
+    for path in sorted(base.rglob("*.py")):
+        rel = path.relative_to(base)
+        if "__pycache__" in rel.parts or "migrations" in rel.parts:
+            continue
+        yield path, "/".join([prefix, *rel.parts])
+
+
 def package_archive(dest_dir: Path) -> Path:
-    """`edgebatch.zip` of the project's Python files laid out as the installed package.
+    """`edgebatch.zip` of the installed package's Python files, for the executors.
 
     Named by content hash, so executors of different versions never mix and an
     unchanged project is not packed again.
     """
-    files: list[tuple[Path, str]] = []
-    for folder, inside in PACKAGE_DIRS.items():
-        base = REPO_ROOT / folder
-        for path in sorted(base.rglob("*.py")):
-            rel = path.relative_to(base)
-            if folder == "core" and len(rel.parts) > 1:
-                continue
-            if "__pycache__" in rel.parts or "migrations" in rel.parts:
-                continue
-            files.append((path, "/".join(["edgebatch", *filter(None, [inside]), *rel.parts])))
+    files = package_files()
     digest = hashlib.sha256()
     for path, name in files:
         digest.update(name.encode())

@@ -21,7 +21,6 @@ from edgebatch.framework.definitions import Job
 from edgebatch.framework.errors import JobDefinitionError, UnknownJobError
 
 JOBS_PACKAGE = "edgebatch.jobs"
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def pools_of(allocation_file: Path) -> set[str]:

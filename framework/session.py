@@ -17,13 +17,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgebatch.framework.conf import bundled_file
 from edgebatch.framework.errors import SparkConfError
 from edgebatch.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS_FILE = "spark-defaults.conf"
 # Settings whose values are paths; relative ones are made absolute against the file's folder.
 _PATH_KEYS = ("spark.scheduler.allocation.file", "spark.sql.warehouse.dir")
@@ -64,7 +64,7 @@ def defaults_file(settings: Settings) -> Path:
     if settings.spark.defaults_file:
         return settings.path(settings.spark.defaults_file)
     local = settings.home / DEFAULTS_FILE
-    return local if local.exists() else REPO_ROOT / DEFAULTS_FILE
+    return local if local.exists() else bundled_file(DEFAULTS_FILE)
 
 
 def delta_package() -> str:
