@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from edgebatch.edge.messages import (
+from edgebatch.edge.outbox import Entry, Outbox, OutboxRow, next_shed_action
+from edgebatch.edge.stats import MetricStats
+from edgebatch.edge.wire import (
+    AlarmEvent,
     Batch,
     batch_id_for,
     encode_alarm,
@@ -19,9 +22,7 @@ from edgebatch.edge.messages import (
     parse_message,
     topic,
 )
-from edgebatch.edge.outbox import Entry, Outbox, OutboxRow, next_shed_action
-from edgebatch.edge.stats import MetricStats
-from edgebatch.edge.window import metric_summary
+from edgebatch.edge.wire.summary import metric_summary
 
 T0 = 1_767_225_600.0
 TENANT, DEVICE = "acme", "meter-1"
@@ -44,11 +45,9 @@ def batch_row(k: int, rng: random.Random, values_out: list[float]) -> OutboxRow:
 
 
 def alarm_row(k: int) -> OutboxRow:
-    alarm_id, payload = encode_alarm(
-        tenant=TENANT, device=DEVICE, rule="hot", kind="threshold", state="raised",
-        metric="flow", value=99.0, threshold=90.0, baseline=None, ts=T0 + k, severity="critical",
-        agent="t",
-    )  # fmt: skip
+    event = AlarmEvent(rule="hot", kind="threshold", state="raised", metric="flow", value=99.0,
+                       threshold=90.0, baseline=None, ts=T0 + k, severity="critical")  # fmt: skip
+    alarm_id, payload = encode_alarm(event, tenant=TENANT, device=DEVICE, agent="t")
     return OutboxRow(alarm_id, "alarm", topic(TENANT, DEVICE, "alarm"), payload, T0 + k)
 
 

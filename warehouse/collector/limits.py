@@ -10,7 +10,7 @@ parser understood them) beside the raw payload, so the load never parses time te
 
 from __future__ import annotations
 
-from edgebatch.edge.messages import Alarm, Batch, Health, MessageRejected
+from edgebatch.edge.wire import Alarm, Batch, Health, MessageRejected
 
 MAX_BIGINT = (1 << 63) - 1
 MAX_INT = (1 << 31) - 1
@@ -40,7 +40,7 @@ def normalized_times(message: Batch | Alarm | Health) -> bytes:
         pairs = ",".join(f"[{m.first_ts!r},{m.last_ts!r}]" for m in message.metrics)
         text = f'{{"ws":{message.window_start!r},"we":{message.window_end!r},"m":[{pairs}]}}'
     elif isinstance(message, Alarm):
-        text = f'{{"ts":{message.ts!r}}}'
+        text = f'{{"ts":{message.event.ts!r}}}'
     else:
         last = message.figures.get("last_send")
         ls = repr(_epoch(last)) if last is not None else "null"
@@ -49,6 +49,6 @@ def normalized_times(message: Batch | Alarm | Health) -> bytes:
 
 
 def _epoch(text: str) -> float:
-    from edgebatch.edge.messages import parse_ts
+    from edgebatch.edge.wire import parse_ts
 
     return parse_ts(text)

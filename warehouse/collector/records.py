@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 
-from edgebatch.edge.messages import format_ts
+from edgebatch.edge.wire import format_ts
 
 # Refused payloads are kept whole up to this size; beyond it, the head, the size and a digest.
 QUARANTINE_KEEP_BYTES = 1 << 20

@@ -10,23 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebatch.edge import messages
-from edgebatch.edge.messages import MessageRejected, format_ts
+from edgebatch.edge import wire
+from edgebatch.edge.wire import MessageRejected, format_ts
 from tests.edge.test_messages import BATCH, T0, batch_payload, json_values, mutate, summary
 
-fastparse = pytest.importorskip("edgebatch.edge.fastparse")
+fastparse = pytest.importorskip("edgebatch.warehouse.collector.fastparse")
 
 
-def reference(payload: bytes) -> messages.Message | None:
-    """The reference parser alone (fast path off): the message, or None if it rejects."""
-    saved = messages._fast[:]
-    messages._fast[:] = [None]
+def reference(payload: bytes) -> wire.Message | None:
+    """The reference parser alone: the message, or None if it rejects."""
     try:
-        return messages.parse_message(BATCH, payload)
+        return wire.parse_message(BATCH, payload)
     except MessageRejected:
         return None
-    finally:
-        messages._fast[:] = saved
 
 
 def agree(payload: bytes) -> None:
