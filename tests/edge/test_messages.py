@@ -18,12 +18,14 @@ from edgebatch.edge.wire import (
     Alarm,
     AlarmEvent,
     Batch,
+    BatchWindow,
     Health,
     MessageRejected,
     Receipt,
     Status,
     alarm_id_for,
     batch_id_for,
+    coarse_batch_id_for,
     encode_alarm,
     encode_batch,
     encode_health,
@@ -291,6 +293,105 @@ def test_an_alarm_needs_a_threshold_or_a_baseline():
     doc["threshold"] = None
     with pytest.raises(MessageRejected, match="threshold or a baseline"):
         parse_message(topic("acme", "d", "alarm"), json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"v": "abc', "payload is not JSON: Unterminated string starting at char 6"),
+        (b'{"v" 1}', "payload is not JSON: Expecting ':' delimiter at char 5"),
+        (b'{"v": "a\x01"}', "payload is not JSON: Invalid control character at char 8"),
+        (
+            b"{not json",
+            "payload is not JSON: Expecting property name enclosed in double quotes at char 1",
+        ),
+        (b'{"v": 1} x', "payload is not JSON: Extra data at char 9"),
+    ],
+)
+def test_a_malformed_json_rejection_reads_as_one_sentence(payload, reason):
+    with pytest.raises(MessageRejected) as exc:
+        parse_message(BATCH, payload)
+    assert exc.value.reason.startswith(reason) and " at at " not in exc.value.reason
+
+
+# ---------------------------------------------------------------- ids match what they name
+
+
+def forged(payload: bytes, batch_id: str = "0123456789abcdef" * 2) -> bytes:
+    doc = json.loads(payload)
+    doc["batch_id"] = batch_id
+    return json.dumps(doc).encode()
+
+
+def test_a_batch_under_an_id_its_content_does_not_give_is_rejected_naming_the_true_id():
+    true_id = batch_id_for("acme", "meter-1", T0, T0 + 60, 0)
+    with pytest.raises(MessageRejected) as exc:
+        parse_message(BATCH, forged(batch_payload()))
+    assert "field 'batch_id'" in exc.value.reason and true_id in exc.value.reason
+    # Another real window's id, or another revision's, is as wrong as a made-up one.
+    for other in (batch_id_for("acme", "meter-1", T0, T0 + 60, 1),
+                  batch_id_for("acme", "meter-2", T0, T0 + 60, 0)):  # fmt: skip
+        with pytest.raises(MessageRejected, match="is not the id of this device, window"):
+            parse_message(BATCH, forged(batch_payload(), other))
+    assert parse_message(BATCH, batch_payload()).batch_id == true_id
+
+
+def coarse_payload(starts: list[float], **changes) -> bytes:
+    """A coarsened batch over the windows `[s, s + 60)` as the agent's outbox encodes it."""
+    members = [BatchWindow(s, s + 60, 0) for s in starts]
+    _, payload = encode_batch(
+        tenant="acme", device="meter-1", window_start=starts[0], window_end=starts[-1] + 60,
+        revision=0, metrics=[summary("temperature", [1.0, 2.0, 3.0])], agent="a",
+        members=members,
+    )  # fmt: skip
+    doc = json.loads(payload)
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
+def test_a_coarsened_batch_carries_its_members_and_its_id_is_checked_from_them():
+    starts = [T0, T0 + 60, T0 + 120]
+    msg = parse_message(BATCH, coarse_payload(starts))
+    assert isinstance(msg, Batch)
+    assert msg.members == tuple(BatchWindow(s, s + 60, 0) for s in starts)
+    member_ids = [batch_id_for("acme", "meter-1", s, s + 60, 0) for s in starts]
+    assert msg.batch_id == coarse_batch_id_for("acme", "meter-1", T0, T0 + 180, member_ids)
+    assert msg.batch_id != batch_id_for("acme", "meter-1", T0, T0 + 180, 0)
+
+
+def _members(starts: list[float], shift: float = 0.0) -> list[dict]:
+    return [
+        {"window_start": format_ts(s + shift), "window_end": format_ts(s + 60), "revision": 0}
+        for s in starts
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"batch_id": "0" * 32}, "is not the id of this span and members"),
+        ({"members": _members([T0, T0 + 60])}, "the last member must end at window_end"),
+        ({"members": _members([T0, T0 + 60, T0 + 120], 1.0)}, "must tile window_start"),
+        ({"members": _members([T0, T0 + 120, T0 + 60])}, "must tile window_start"),
+        ({"members": _members([T0])}, "field 'members' must be a list of 2 to"),
+        ({"members": [{"window_start": format_ts(T0)}, {}]}, "members[0]: missing field(s)"),
+        ({"revision": 1}, "a coarsened batch (with 'members') has revision 0"),
+        ({"window_end": format_ts(T0 + 240)}, "the last member must end at window_end"),
+    ],
+)
+def test_a_coarsened_batch_whose_members_do_not_give_its_id_is_rejected(changes, reason):
+    with pytest.raises(MessageRejected) as exc:
+        parse_message(BATCH, coarse_payload([T0, T0 + 60, T0 + 120], **changes))
+    assert reason in exc.value.reason
+
+
+def test_a_coarsened_batch_without_its_members_is_rejected_as_a_plain_window():
+    """What an agent that lists no members sends: its id cannot be checked, so it is not
+    taken (docs/wire-format.md, "Versions")."""
+    doc = json.loads(coarse_payload([T0, T0 + 60]))
+    del doc["members"]
+    with pytest.raises(MessageRejected, match="a coarsened batch must list its 'members'"):
+        parse_message(BATCH, json.dumps(doc).encode())
 
 
 def test_parse_topic_splits_a_valid_topic():

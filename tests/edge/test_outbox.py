@@ -3,6 +3,7 @@ summaries, never alarms), counted; receipts retire, silence resends, a reopen ke
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -15,7 +16,9 @@ from edgebatch.edge.stats import MetricStats
 from edgebatch.edge.wire import (
     AlarmEvent,
     Batch,
+    BatchWindow,
     batch_id_for,
+    coarse_batch_id_for,
     encode_alarm,
     encode_batch,
     encode_health,
@@ -132,6 +135,42 @@ def test_only_alarms_left_means_the_bound_is_exceeded_rather_than_an_alarm_lost(
     box = Outbox(tmp_path / "o.db", max_bytes=100)
     box.put([alarm_row(k) for k in range(3)])
     assert len(stored(box, "alarm")) == 3 and box.bytes > 100
+
+
+def test_a_coarsening_of_coarsenings_lists_every_window_so_the_collector_can_check_its_id(
+    tmp_path: Path,
+):
+    box, _, decisions = fill(tmp_path, max_bytes=1 << 30, n_batches=8)
+    box.max_bytes = box.bytes // 3
+    assert box.shed()
+    got = batches(box)  # the reference parser recomputes every id from the payload
+    widest = max(got, key=lambda b: b.window_end - b.window_start)
+    assert len(widest.members) > 2  # a coarsened summary was coarsened again
+    assert [m.start for m in widest.members] == [
+        widest.window_start + 60 * k for k in range(len(widest.members))
+    ]
+    member_ids = [batch_id_for(TENANT, DEVICE, *m) for m in widest.members]
+    assert widest.batch_id == coarse_batch_id_for(
+        TENANT, DEVICE, widest.window_start, widest.window_end, member_ids
+    )
+
+
+def test_a_summary_coarsened_without_members_counts_as_one_window_when_coarsened_again(
+    tmp_path: Path,
+):
+    """An outbox kept across an upgrade may hold a coarsened summary that lists no members
+    (its id cannot be checked); merged once more, the result can be."""
+    rng = random.Random(3)
+    first, second = batch_row(0, rng, []), batch_row(1, rng, [])
+    old_id = coarse_batch_id_for(TENANT, DEVICE, T0, T0 + 60, ["a" * 32, "b" * 32])
+    old = dataclasses.replace(first, id=old_id, payload=first.payload.replace(
+        first.id.encode(), old_id.encode()))  # fmt: skip
+    box = Outbox(tmp_path / "o.db", tenant=TENANT, device=DEVICE)
+    box.put([old, second])
+    box.max_bytes = box.bytes - 1
+    assert [d.action for d in box.shed()] == ["coarsen"]
+    (merged,) = batches(box)
+    assert merged.members == (BatchWindow(T0, T0 + 60, 0), BatchWindow(T0 + 60, T0 + 120, 0))
 
 
 def test_a_summary_that_may_have_reached_the_broker_is_never_coarsened(tmp_path: Path):
