@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from hashlib import sha256
 
-from edgebatch.edge.wire.times import format_ts
+from edgebatch.edge.wire.times import canonical_ts
 
 
 def _digest(*parts: object) -> str:
-    h = hashlib.sha256()
-    for p in parts:
-        h.update(str(p).encode())
-        h.update(b"\x1f")
-    return h.hexdigest()[:32]
+    text = "\x1f".join(map(str, parts)) + "\x1f"
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def batch_id_for(
     tenant: str, device: str, window_start: float, window_end: float, revision: int
 ) -> str:
-    """Hash of (tenant, device, window_start, window_end, revision): a resend is the same id."""
-    return _digest(
-        "batch", tenant, device, format_ts(window_start), format_ts(window_end), revision
-    )
+    """Hash of (tenant, device, window_start, window_end, revision): a resend is the same id.
+
+    `_digest` of those parts, written out: the collector recomputes it for every batch."""
+    start, end = canonical_ts(window_start), canonical_ts(window_end)
+    text = f"batch\x1f{tenant}\x1f{device}\x1f{start}\x1f{end}\x1f{revision}\x1f"
+    return sha256(text.encode()).hexdigest()[:32]
 
 
 def coarse_batch_id_for(
@@ -39,8 +39,8 @@ def coarse_batch_id_for(
         "coarse",
         tenant,
         device,
-        format_ts(window_start),
-        format_ts(window_end),
+        canonical_ts(window_start),
+        canonical_ts(window_end),
         *sorted(member_ids),
     )
 

@@ -9,6 +9,8 @@ import re
 from edgebatch.edge.wire.errors import MessageRejected
 
 TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})")
+# What `format_ts` writes: whole seconds, or milliseconds that are not all zero.
+_CANONICAL_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.(?!000)\d{3})?Z")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ZERO = dt.timedelta(0)
 
@@ -40,9 +42,23 @@ def parse_ts(text: str) -> float:
 
 
 # Times already read, by text: a stream repeats them (every device closes the same windows),
-# and reading one costs a regex and a datetime. Bounded; emptied when full.
+# and reading one costs a regex and a datetime. Bounded; emptied when full. Beside it, the
+# text `format_ts` would write for each time read in that form, so that recomputing a
+# batch's id from its window (`ids.batch_id_for`) costs a lookup, not a formatting.
 _SEEN_TIMES: dict[str, float] = {}
 _SEEN_TIMES_MAX = 4096
+_TEXTS: dict[float, str] = {}
+
+
+def canonical_ts(epoch: float) -> str:
+    """`format_ts(epoch)`, from the texts already read or written where it can be."""
+    text = _TEXTS.get(epoch)
+    if text is None:
+        text = format_ts(epoch)
+        if len(_TEXTS) >= _SEEN_TIMES_MAX:
+            _TEXTS.clear()
+        _TEXTS[epoch] = text
+    return text
 
 
 def epoch_of(value: object, key: str, where: str = "") -> float:
@@ -59,5 +75,9 @@ def epoch_of(value: object, key: str, where: str = "") -> float:
         ) from None
     if len(_SEEN_TIMES) >= _SEEN_TIMES_MAX:
         _SEEN_TIMES.clear()
+        _TEXTS.clear()
     _SEEN_TIMES[value] = epoch  # type: ignore[index]  # a str: parse_ts took it
+    if _CANONICAL_RE.fullmatch(value):  # type: ignore[arg-type]
+        # format_ts(parse_ts(text)) == text for such a text (tests/edge/test_messages.py)
+        _TEXTS[epoch] = value  # type: ignore[assignment]
     return epoch

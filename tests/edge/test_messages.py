@@ -30,12 +30,14 @@ from edgebatch.edge.wire import (
     encode_batch,
     encode_health,
     encode_receipt,
+    epoch_of,
     format_ts,
     parse_message,
     parse_topic,
     parse_ts,
     topic,
 )
+from edgebatch.edge.wire.times import canonical_ts
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 BATCH = topic("acme", "meter-1", "batch")
@@ -195,6 +197,20 @@ def test_times_round_trip_at_millisecond_precision(ms):
     assert text.endswith("Z")
     assert format_ts(parse_ts(text)) == text
     assert round(parse_ts(text) * 1000) == ms
+
+
+@given(
+    st.integers(min_value=0, max_value=253_402_300_799_999),
+    st.sampled_from(["Z", ".000Z", "+00:00", ".5Z", ".250Z"]),
+)
+def test_a_time_read_gives_the_text_the_id_of_its_window_is_made_of(ms, tail):
+    """The collector recomputes ids from times it read; the text it hashes for a time must be
+    `format_ts`'s, whichever RFC 3339 form the time came in."""
+    text = format_ts(ms / 1000)
+    if tail != "Z":
+        text = text.removesuffix("Z").split(".")[0] + tail
+    epoch = epoch_of(text, "t")
+    assert canonical_ts(epoch) == format_ts(epoch) == format_ts(parse_ts(text))
 
 
 def test_parse_ts_takes_the_extended_utc_form_only():
