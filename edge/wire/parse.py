@@ -66,6 +66,11 @@ BATCH_FIELDS = (
 )
 BATCH_OPTIONAL = ("members",)
 MEMBER_FIELDS = ("window_start", "window_end", "revision")
+BASELINE_REQUIRED = ("mean", "stddev")
+BASELINE_OPTIONAL = ("n",)
+BASELINE_FIELDS = BASELINE_REQUIRED + BASELINE_OPTIONAL
+"""A zscore alarm's baseline: the rolling mean and standard deviation, and how many
+readings they stand for."""
 ALARM_MESSAGE_FIELDS = ("v", "alarm_id", "tenant", "device", *ALARM_FIELDS, "agent")
 HEALTH_FIGURES = (
     "uptime_s",
@@ -422,7 +427,7 @@ def _parse_alarm(tenant: str, device: str, obj: dict[str, Any]) -> Alarm:
     if baseline is not None:
         if not isinstance(baseline, dict):
             raise MessageRejected("field 'baseline' must be an object or null")
-        _fields(baseline, ("mean", "stddev"), ("n",), "baseline: ")
+        _fields(baseline, BASELINE_REQUIRED, BASELINE_OPTIONAL, "baseline: ")
         baseline = {k: _num(baseline, k, "baseline: ") for k in baseline}
     if threshold is None and baseline is None:
         raise MessageRejected("an alarm needs a threshold or a baseline")
