@@ -63,21 +63,23 @@ def canonical_ts(epoch: float) -> str:
 
 def epoch_of(value: object, key: str, where: str = "") -> float:
     """Epoch seconds of field `key`'s RFC 3339 text, or `MessageRejected` naming it."""
-    if type(value) is str:
+    if isinstance(value, str):
         seen = _SEEN_TIMES.get(value)
         if seen is not None:
             return seen
-    try:
-        epoch = parse_ts(value)  # type: ignore[arg-type]  # anything else is refused there
-    except (ValueError, TypeError):
-        raise MessageRejected(
-            f"{where}field '{key}' must be an RFC 3339 UTC time, got {str(value)[:60]!r}"
-        ) from None
-    if len(_SEEN_TIMES) >= _SEEN_TIMES_MAX:
-        _SEEN_TIMES.clear()
-        _TEXTS.clear()
-    _SEEN_TIMES[value] = epoch  # type: ignore[index]  # a str: parse_ts took it
-    if _CANONICAL_RE.fullmatch(value):  # type: ignore[arg-type]
-        # format_ts(parse_ts(text)) == text for such a text (tests/edge/test_messages.py)
-        _TEXTS[epoch] = value  # type: ignore[assignment]
-    return epoch
+        try:
+            epoch = parse_ts(value)
+        except ValueError:
+            pass
+        else:
+            if len(_SEEN_TIMES) >= _SEEN_TIMES_MAX:
+                _SEEN_TIMES.clear()
+                _TEXTS.clear()
+            _SEEN_TIMES[value] = epoch
+            if _CANONICAL_RE.fullmatch(value):
+                # format_ts(parse_ts(text)) == text for such a text (tests/edge/test_messages.py)
+                _TEXTS[epoch] = value
+            return epoch
+    raise MessageRejected(
+        f"{where}field '{key}' must be an RFC 3339 UTC time, got {str(value)[:60]!r}"
+    )

@@ -103,6 +103,7 @@ _Metric = msgspec.defstruct(
     kw_only=True,
     forbid_unknown_fields=True,
 )
+_NAME_AT = wire.METRIC_FIELDS.index("name")
 _SKETCH_AT = wire.METRIC_FIELDS.index("sketch")
 _COUNT_AT = wire.METRIC_FIELDS.index("count")
 _TIMES_AT = tuple((wire.METRIC_FIELDS.index(k), k) for k in wire.METRIC_TIMES)
@@ -159,10 +160,10 @@ def parse_batch(tenant: str, device: str, payload: bytes) -> wire.Batch | None:
         metrics = []
         names = set()
         for m in raw.metrics:
-            if m.name in names:
-                return None
-            names.add(m.name)
             values = list(_astuple(m))
+            if values[_NAME_AT] in names:
+                return None
+            names.add(values[_NAME_AT])
             sketch = _sketch(values[_SKETCH_AT], values[_COUNT_AT])
             if sketch is None:
                 return None
