@@ -31,7 +31,7 @@ LOAD_REPEATS = 5
 REPO = Path(__file__).resolve().parent.parent
 
 _PAYLOADS = """
-from edgebatch.edge.messages import encode_batch, format_ts
+from edgebatch.edge.wire import encode_batch, format_ts
 def payloads(n, salt, offset=0.0):
     out = []
     for i in range(n):
@@ -167,8 +167,8 @@ def collector_throughput(tmp: Path) -> tuple[float, float]:
 
 
 def _land_files(zone, salt: str, offset: float = 0.0, files: int = LOAD_FILES) -> None:
-    from edgebatch.edge.messages import parse_message
     from edgebatch.warehouse.collector.limits import normalized_times
+    from edgebatch.warehouse.collector.parsing import parse_message
     from edgebatch.warehouse.collector.records import envelope
 
     namespace: dict = {}
@@ -254,9 +254,9 @@ def bronze_load(
 
 
 def parse_cost_us() -> float:
-    """Median microseconds `edge.messages.parse_message` spends on one bench message: the
+    """Median microseconds the collector's parser spends on one bench message: the
     validation every collected message needs, set beside the bare subscriber's whole cost."""
-    from edgebatch.edge.messages import parse_message
+    from edgebatch.warehouse.collector.parsing import parse_message
 
     namespace: dict = {}
     exec(_PAYLOADS, namespace)

@@ -52,7 +52,8 @@ def _readings(n: int, per_second: float) -> list[tuple[float, str, float, str]]:
 
 
 def _ours(readings: list) -> float:
-    from edgebatch.edge.window import Windower, WindowParams, metric_summary
+    from edgebatch.edge.window import Windower, WindowParams
+    from edgebatch.edge.wire.summary import metric_summary
 
     clock = [0.0]
     start = time.process_time()
@@ -171,7 +172,7 @@ def _measure(proc: subprocess.Popen) -> tuple[float, float]:
 def _footprints() -> tuple[tuple[float, float], tuple[float, float]]:
     import paho.mqtt.client as mqtt
 
-    from edgebatch.edge.messages import encode_receipt, parse_message, topic
+    from edgebatch.edge.wire import encode_receipt, parse_message, topic
     from tests.support.mosquitto import Mosquitto
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,8 +235,9 @@ metric_count = {METRICS}
 
 
 def _wire_bytes() -> tuple[int, int, int]:
-    from edgebatch.edge.messages import encode_batch, encode_receipt, format_ts, topic
-    from edgebatch.edge.window import Windower, WindowParams, metric_summary
+    from edgebatch.edge.window import Windower, WindowParams
+    from edgebatch.edge.wire import encode_batch, encode_receipt, format_ts, topic
+    from edgebatch.edge.wire.summary import metric_summary
 
     readings = _readings(3600 * METRICS, per_second=METRICS)  # 1 Hz per metric, one hour
     clock = [0.0]

@@ -29,19 +29,21 @@ from typing import Any
 
 from edgebatch import __version__
 from edgebatch.edge import AGENT_NAME
-from edgebatch.edge.alarms import AlarmEngine, AlarmEvent
+from edgebatch.edge.alarms import AlarmEngine
 from edgebatch.edge.config import AgentConfig
 from edgebatch.edge.journal import Journal
-from edgebatch.edge.messages import (
+from edgebatch.edge.outbox import Outbox, OutboxRow
+from edgebatch.edge.sources import REGISTRY, Source
+from edgebatch.edge.window import ClosedWindow, Rejects, Windower
+from edgebatch.edge.wire import (
+    AlarmEvent,
     Receipt,
     encode_alarm,
     encode_batch,
     encode_health,
     topic,
 )
-from edgebatch.edge.outbox import Outbox, OutboxRow
-from edgebatch.edge.sources import REGISTRY, Source
-from edgebatch.edge.window import ClosedWindow, Rejects, Windower, metric_summary
+from edgebatch.edge.wire.summary import metric_summary
 
 log = logging.getLogger(__name__)
 
@@ -230,20 +232,7 @@ class Agent:
         now = time.time()
         rows = []
         for e in events:
-            alarm_id, payload = encode_alarm(
-                tenant=self.tenant,
-                device=self.device,
-                rule=e.rule,
-                kind=e.kind,
-                state=e.state,
-                metric=e.metric,
-                value=e.value,
-                threshold=e.threshold,
-                baseline=e.baseline,
-                ts=e.ts,
-                severity=e.severity,
-                agent=AGENT,
-            )
+            alarm_id, payload = encode_alarm(e, tenant=self.tenant, device=self.device, agent=AGENT)
             rows.append(OutboxRow(alarm_id, "alarm", self.topics["alarm"], payload, now))
             log.info("alarm %s %s on %s: value %s", e.rule, e.state, e.metric, e.value)
         self._log_shed(self.outbox.put(rows, {"alarms_through": self.journal.end}))

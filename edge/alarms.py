@@ -1,7 +1,8 @@
 """Alarm rules, evaluated per reading and published at once, with hysteresis.
 
 Three kinds, one small contract (`check(ts, value) -> event or None`), pure and
-testable without MQTT:
+testable without MQTT; an event is the wire's own `AlarmEvent`, which the agent
+sends as it is:
 
 - `threshold`: above `above` or below `below`;
 - `rate`: the absolute change per second between consecutive readings exceeds
@@ -23,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from edgebatch.edge.window import MAX_ABS_VALUE, MAX_TS
+from edgebatch.edge.wire.types import AlarmEvent
 from edgebatch.errors import ConfigError
 
 
@@ -43,7 +45,7 @@ class AlarmRule:
     severity: Literal["info", "warning", "critical"] = "warning"
 
     def validate(self) -> None:
-        from edgebatch.edge.messages import METRIC_RE
+        from edgebatch.edge.wire import METRIC_RE
 
         if not 0 < len(self.name) <= 64:
             raise ConfigError(f"alarm name {self.name!r} must be 1 to 64 characters")
@@ -57,21 +59,6 @@ class AlarmRule:
             raise ConfigError(f"alarm '{self.name}': a zscore rule needs z > 0, baseline_n >= 2")
         if self.hysteresis < 0:
             raise ConfigError(f"alarm '{self.name}': 'hysteresis' must not be negative")
-
-
-@dataclasses.dataclass(frozen=True)
-class AlarmEvent:
-    """A raise or a clear, with what it was measured against."""
-
-    rule: str
-    kind: str
-    state: Literal["raised", "cleared"]
-    metric: str
-    value: float
-    threshold: float | None
-    baseline: dict[str, float] | None
-    ts: float
-    severity: str
 
 
 class RuleState:

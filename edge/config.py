@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from edgebatch.config import build, load_toml
 from edgebatch.edge.alarms import AlarmRule
-from edgebatch.edge.messages import METRIC_RE, NAME_RE
 from edgebatch.edge.sources import REGISTRY
 from edgebatch.edge.window import MAX_UNIT_LEN, WindowParams
+from edgebatch.edge.wire import METRIC_RE, NAME_RE
 from edgebatch.errors import ConfigError
 
 

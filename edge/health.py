@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
-from edgebatch.edge.messages import format_ts
+from edgebatch.edge.wire import format_ts
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class HealthProbe:
         last_send: float | None,
         extra: Mapping[str, float | int] | None = None,
     ) -> dict[str, Any]:
-        """The health fields after `agent` (see `edgebatch.edge.messages`)."""
+        """The health fields after `agent` (see `edgebatch.edge.wire.parse.HEALTH_FIGURES`)."""
         from edgebatch.edge.sources import device_temperature
 
         ps, me = self.psutil, self.process

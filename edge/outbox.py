@@ -34,8 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
-from edgebatch.edge.messages import coarse_batch_id_for, encode_batch
-from edgebatch.edge.window import merge_summaries
+from edgebatch.edge.wire import BatchWindow, encode_batch, parse_ts
+from edgebatch.edge.wire.summary import merge_summaries
 
 log = logging.getLogger(__name__)
 
@@ -328,8 +328,7 @@ class Outbox:
         ).fetchall()
         docs = [json.loads(r[2]) for r in rows]
         start, end = rows[0][5], rows[-1][6]
-        new_id = coarse_batch_id_for(self.tenant, self.device, start, end, [r[0] for r in rows])
-        _, payload = encode_batch(
+        new_id, payload = encode_batch(
             tenant=docs[0]["tenant"],
             device=docs[0]["device"],
             window_start=start,
@@ -337,7 +336,7 @@ class Outbox:
             revision=0,
             metrics=merge_summaries(d["metrics"] for d in docs),
             agent=docs[0]["agent"],
-            batch_id=new_id,
+            members=[w for r, d in zip(rows, docs, strict=True) for w in _windows(r[5], r[6], d)],
         )
         self.db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", list(ids))
         self.bytes -= sum(r[3] for r in rows)
@@ -405,6 +404,20 @@ class Outbox:
     def prune_windows(self, before: float) -> None:
         with self._txn():
             self.db.execute("DELETE FROM windows WHERE start < ?", (before,))
+
+
+def _windows(start: float, end: float, doc: Mapping[str, object]) -> list[BatchWindow]:
+    """The plain windows a stored summary stands for: itself, or the members it merged.
+    A coarsening of coarsenings lists them all, so its id can be checked from its payload.
+    (A summary coarsened by an agent that did not list members counts as one window.)"""
+    members = doc.get("members")
+    if not isinstance(members, list):
+        revision = doc.get("revision", 0)
+        return [BatchWindow(start, end, revision if isinstance(revision, int) else 0)]
+    return [
+        BatchWindow(parse_ts(m["window_start"]), parse_ts(m["window_end"]), m["revision"])
+        for m in members
+    ]
 
 
 class _Txn:

@@ -21,7 +21,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from edgebatch.edge.config import MqttSection
-from edgebatch.edge.messages import MessageRejected, Receipt, parse_message, topic
+from edgebatch.edge.wire import MessageRejected, Receipt, parse_message, topic
 
 log = logging.getLogger(__name__)
 

@@ -28,8 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from edgebatch.edge.messages import parse_ts
 from edgebatch.edge.window import Reading, Rejects
+from edgebatch.edge.wire import parse_ts
 
 log = logging.getLogger(__name__)
 

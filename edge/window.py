@@ -21,16 +21,14 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from edgebatch.edge.messages import METRIC_RE, format_ts
-from edgebatch.edge.sketch import QuantileSketch
 from edgebatch.edge.stats import MetricAccumulator, MetricStats
+from edgebatch.edge.wire.limits import MAX_UNIT_LEN, METRIC_RE
 
 log = logging.getLogger(__name__)
 
-MAX_UNIT_LEN = 32
 MAX_TS = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time RFC 3339 can write
 MAX_ABS_VALUE = 1e100
 """Beyond this, sums of squares (m2) over a window could overflow to infinity, which JSON
@@ -295,62 +293,3 @@ class Windower:
     @property
     def open_windows(self) -> int:
         return len(self._open) + len(self._corrections)
-
-
-# ---------------------------------------------------------------- wire form
-
-
-def _q(x: float | None) -> float:
-    """Quantiles are approximations within alpha: six significant digits are plenty."""
-    return float(f"{x:.6g}") if x is not None else 0.0
-
-
-def metric_summary(stats: MetricStats) -> dict[str, Any]:
-    """The wire dict of one metric's window state (see `edgebatch.edge.messages`)."""
-    sk = stats.sketch
-    p50, p95, p99 = _q(sk.quantile(0.5)), _q(sk.quantile(0.95)), _q(sk.quantile(0.99))
-    out: dict[str, Any] = {"name": stats.name}
-    if stats.unit is not None:
-        out["unit"] = stats.unit
-    out.update(
-        count=stats.count,
-        sum=stats.sum,
-        min=stats.min,
-        max=stats.max,
-        mean=float(f"{stats.mean:.12g}"),  # derivable (sum / count): a shorter form will do
-        m2=stats.m2,
-        stddev=float(f"{stats.stddev:.9g}"),  # derivable from m2 and count likewise
-        p50=p50,
-        p95=p95,
-        p99=p99,
-        sketch=sk.to_wire(),
-        first_ts=format_ts(stats.first_ts),
-        last_ts=format_ts(stats.last_ts),
-    )
-    return out
-
-
-def stats_from_summary(d: Mapping[str, Any]) -> MetricStats:
-    """Rebuild the mergeable state from a wire dict (used to coarsen unsent summaries)."""
-    from edgebatch.edge.messages import parse_ts
-
-    sketch = QuantileSketch.from_wire(d["sketch"])
-    s = MetricStats(d["name"], d.get("unit"), sketch.alpha)
-    s.count, s.sum, s.min, s.max = d["count"], d["sum"], d["min"], d["max"]
-    s.mean, s.m2, s.sketch = d["mean"], d["m2"], sketch
-    s.first_ts, s.last_ts = parse_ts(d["first_ts"]), parse_ts(d["last_ts"])
-    return s
-
-
-def merge_summaries(groups: Iterable[Iterable[Mapping[str, Any]]]) -> list[dict[str, Any]]:
-    """Merge several windows' metric lists into one, metric by metric, exactly for count, sum,
-    min and max, with Chan's formula for m2 and bucket addition for the sketch."""
-    merged: dict[str, MetricStats] = {}
-    for metrics in groups:
-        for d in metrics:
-            s = stats_from_summary(d)
-            if s.name in merged:
-                merged[s.name].merge(s)
-            else:
-                merged[s.name] = s
-    return [metric_summary(merged[k]) for k in sorted(merged)]

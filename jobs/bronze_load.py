@@ -25,6 +25,14 @@ from edgebatch.warehouse import catalog
 from edgebatch.warehouse.errors import PartitionGuard
 from edgebatch.warehouse.landing import keyscan, loads, open_zone
 from edgebatch.warehouse.landing.keyscan import KeyScan
+from edgebatch.warehouse.landing.lines import (
+    ALARM_LINE,
+    BATCH_LINE,
+    HEALTH_LINE,
+    METRIC_TIMES,
+    METRIC_VALUES,
+    QUARANTINE_LINE,
+)
 from edgebatch.warehouse.tables import TableSpec, counted, merge_new_rows, observed_count
 
 if TYPE_CHECKING:
@@ -34,29 +42,10 @@ if TYPE_CHECKING:
 
 _log = logging.getLogger(__name__)
 
-_ENVELOPE = "received_at STRING, topic STRING"
-_METRIC = (
-    "name STRING, unit STRING, count BIGINT, sum DOUBLE, min DOUBLE, max DOUBLE, mean DOUBLE, "
-    "m2 DOUBLE, stddev DOUBLE, p50 DOUBLE, p95 DOUBLE, p99 DOUBLE, sketch STRING"
-)
-BATCH_LINE = (
-    f"{_ENVELOPE}, norm STRUCT<ws DOUBLE, we DOUBLE, m ARRAY<ARRAY<DOUBLE>>>, "
-    f"payload STRUCT<batch_id STRING, revision INT, agent STRING, metrics ARRAY<STRUCT<{_METRIC}>>>"
-)
-ALARM_LINE = (
-    f"{_ENVELOPE}, norm STRUCT<ts DOUBLE>, payload STRUCT<alarm_id STRING, rule STRING, "
-    "kind STRING, state STRING, metric STRING, value DOUBLE, threshold DOUBLE, "
-    "baseline STRUCT<mean DOUBLE, stddev DOUBLE, n DOUBLE>, severity STRING, agent STRING>"
-)
-HEALTH_LINE = f"{_ENVELOPE}, norm STRUCT<ts DOUBLE, ls DOUBLE>, payload STRING"
 HEALTH_PAYLOAD = (
     "agent STRING, uptime_s DOUBLE, cpu_percent DOUBLE, memory_percent DOUBLE, "
     "disk_percent DOUBLE, load ARRAY<DOUBLE>, temperature_c DOUBLE, "
     "outbox MAP<STRING, DOUBLE>, shed MAP<STRING, DOUBLE>"
-)
-QUARANTINE_LINE = (
-    "quarantine_id STRING, topic STRING, payload_b64 STRING, payload_size BIGINT, "
-    "reason STRING, received_at STRING, collector STRING"
 )
 
 
@@ -96,10 +85,8 @@ def batch_rows(lines: DataFrame) -> DataFrame:
         window_start.alias("window_start"),
         _ts(F.col("norm.we")).alias("window_end"),
         F.col("payload.revision").alias("revision"),
-        *(F.col(f"m.{c}").alias(c) for c in ("unit", "count", "sum", "min", "max", "mean")),
-        *(F.col(f"m.{c}").alias(c) for c in ("m2", "stddev", "p50", "p95", "p99", "sketch")),
-        _ts(F.col("norm.m")[F.col("i")][0]).alias("first_ts"),
-        _ts(F.col("norm.m")[F.col("i")][1]).alias("last_ts"),
+        *(F.col(f"m.{c}").alias(c) for c in METRIC_VALUES),
+        *(_ts(F.col("norm.m")[F.col("i")][k]).alias(c) for k, c in enumerate(METRIC_TIMES)),
         F.col("payload.agent").alias("agent"),
         F.to_timestamp("received_at").alias("received_at"),
         "landed_file",

@@ -7,6 +7,7 @@ of the window so a month's bill reads only that month's files.
 
 from __future__ import annotations
 
+from edgebatch.warehouse.landing.lines import bronze_metric_columns
 from edgebatch.warehouse.tables import declare
 
 
@@ -19,12 +20,10 @@ def _stats_on(*columns: str) -> dict[str, str]:
 
 EDGE_BATCHES = declare(
     "bronze/edge_batches",
-    """
+    f"""
     batch_id STRING NOT NULL, metric STRING NOT NULL, tenant STRING NOT NULL,
     device STRING NOT NULL, window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL,
-    revision INT NOT NULL, unit STRING, count BIGINT NOT NULL, sum DOUBLE, min DOUBLE,
-    max DOUBLE, mean DOUBLE, m2 DOUBLE, stddev DOUBLE, p50 DOUBLE, p95 DOUBLE, p99 DOUBLE,
-    sketch STRING, first_ts TIMESTAMP, last_ts TIMESTAMP, agent STRING,
+    revision INT NOT NULL, {bronze_metric_columns()}, agent STRING,
     received_at TIMESTAMP, landed_file STRING, date DATE NOT NULL
     """,
     partition_by=("tenant", "date"),

@@ -17,7 +17,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edgebatch.edge.messages import (
+from edgebatch.edge.wire import (
     Alarm,
     Batch,
     Health,

@@ -50,7 +50,7 @@ def test_an_alarm_is_published_at_once_not_at_window_close(broker, collector, tm
     )  # fmt: skip
     with running(config) as agent:
         wait_for(lambda: collector.alarms, 10, "an alarm")
-        alarm = next(iter(collector.alarms.values()))
+        alarm = next(iter(collector.alarms.values())).event
         assert (alarm.rule, alarm.metric, alarm.severity) == ("pressure-high", "pressure",
                                                                "critical")  # fmt: skip
         assert alarm.value > 7.0 and alarm.threshold == 7.0

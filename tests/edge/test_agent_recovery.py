@@ -92,7 +92,7 @@ def test_replay_counts_each_reading_once_whatever_the_crash_points(
     committed summaries hold every reading exactly once, late ones in corrections."""
     from edgebatch.edge.agent import Agent
     from edgebatch.edge.config import from_dict
-    from edgebatch.edge.messages import parse_message
+    from edgebatch.edge.wire import parse_message
 
     total = 3000
     data = tmp_path_factory.mktemp("crashes")

@@ -12,27 +12,32 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebatch.edge.messages import (
+from edgebatch.edge.sketch import QuantileSketch
+from edgebatch.edge.stats import MetricStats
+from edgebatch.edge.wire import (
     Alarm,
+    AlarmEvent,
     Batch,
+    BatchWindow,
     Health,
     MessageRejected,
     Receipt,
     Status,
     alarm_id_for,
     batch_id_for,
+    coarse_batch_id_for,
     encode_alarm,
     encode_batch,
     encode_health,
     encode_receipt,
+    epoch_of,
     format_ts,
     parse_message,
     parse_topic,
     parse_ts,
     topic,
 )
-from edgebatch.edge.sketch import QuantileSketch
-from edgebatch.edge.stats import MetricStats
+from edgebatch.edge.wire.times import canonical_ts
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 BATCH = topic("acme", "meter-1", "batch")
@@ -144,9 +149,7 @@ def test_batch_id_is_the_same_for_a_resend_and_differs_per_revision_and_window()
     [("threshold", 80.0, None), ("zscore", None, {"mean": 20.0, "stddev": 1.5, "n": 300.0})],
 )
 def test_alarm_round_trips(kind, threshold, baseline):
-    alarm_id, payload = encode_alarm(
-        tenant="acme",
-        device="meter-1",
+    event = AlarmEvent(
         rule="hot",
         kind=kind,
         state="raised",
@@ -156,7 +159,9 @@ def test_alarm_round_trips(kind, threshold, baseline):
         baseline=baseline,
         ts=T0 + 1.25,
         severity="critical",
-        agent="edgebatch-edge/0.1.0",
+    )
+    alarm_id, payload = encode_alarm(
+        event, tenant="acme", device="meter-1", agent="edgebatch-edge/0.1.0"
     )
     msg = parse_message(topic("acme", "meter-1", "alarm"), payload)
     assert isinstance(msg, Alarm)
@@ -165,8 +170,7 @@ def test_alarm_round_trips(kind, threshold, baseline):
         == alarm_id
         == alarm_id_for("acme", "meter-1", "hot", "temperature", "raised", T0 + 1.25)
     )
-    assert (msg.alarm_kind, msg.state, msg.value, msg.ts) == (kind, "raised", 91.5, T0 + 1.25)
-    assert (msg.threshold, msg.baseline) == (threshold, baseline)
+    assert msg.event == event
 
 
 def test_health_round_trips():
@@ -193,6 +197,20 @@ def test_times_round_trip_at_millisecond_precision(ms):
     assert text.endswith("Z")
     assert format_ts(parse_ts(text)) == text
     assert round(parse_ts(text) * 1000) == ms
+
+
+@given(
+    st.integers(min_value=0, max_value=253_402_300_799_999),
+    st.sampled_from(["Z", ".000Z", "+00:00", ".5Z", ".250Z"]),
+)
+def test_a_time_read_gives_the_text_the_id_of_its_window_is_made_of(ms, tail):
+    """The collector recomputes ids from times it read; the text it hashes for a time must be
+    `format_ts`'s, whichever RFC 3339 form the time came in."""
+    text = format_ts(ms / 1000)
+    if tail != "Z":
+        text = text.removesuffix("Z").split(".")[0] + tail
+    epoch = epoch_of(text, "t")
+    assert canonical_ts(epoch) == format_ts(epoch) == format_ts(parse_ts(text))
 
 
 def test_parse_ts_takes_the_extended_utc_form_only():
@@ -284,14 +302,112 @@ def test_a_duplicated_metric_is_rejected():
 
 
 def test_an_alarm_needs_a_threshold_or_a_baseline():
-    _, payload = encode_alarm(
-        tenant="acme", device="d", rule="r", kind="threshold", state="raised", metric="m",
-        value=1.0, threshold=1.0, baseline=None, ts=T0, severity="info", agent="a",
-    )  # fmt: skip
+    event = AlarmEvent(rule="r", kind="threshold", state="raised", metric="m", value=1.0,
+                       threshold=1.0, baseline=None, ts=T0, severity="info")  # fmt: skip
+    _, payload = encode_alarm(event, tenant="acme", device="d", agent="a")
     doc = json.loads(payload)
     doc["threshold"] = None
     with pytest.raises(MessageRejected, match="threshold or a baseline"):
         parse_message(topic("acme", "d", "alarm"), json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"v": "abc', "payload is not JSON: Unterminated string starting at char 6"),
+        (b'{"v" 1}', "payload is not JSON: Expecting ':' delimiter at char 5"),
+        (b'{"v": "a\x01"}', "payload is not JSON: Invalid control character at char 8"),
+        (
+            b"{not json",
+            "payload is not JSON: Expecting property name enclosed in double quotes at char 1",
+        ),
+        (b'{"v": 1} x', "payload is not JSON: Extra data at char 9"),
+    ],
+)
+def test_a_malformed_json_rejection_reads_as_one_sentence(payload, reason):
+    with pytest.raises(MessageRejected) as exc:
+        parse_message(BATCH, payload)
+    assert exc.value.reason.startswith(reason) and " at at " not in exc.value.reason
+
+
+# ---------------------------------------------------------------- ids match what they name
+
+
+def forged(payload: bytes, batch_id: str = "0123456789abcdef" * 2) -> bytes:
+    doc = json.loads(payload)
+    doc["batch_id"] = batch_id
+    return json.dumps(doc).encode()
+
+
+def test_a_batch_under_an_id_its_content_does_not_give_is_rejected_naming_the_true_id():
+    true_id = batch_id_for("acme", "meter-1", T0, T0 + 60, 0)
+    with pytest.raises(MessageRejected) as exc:
+        parse_message(BATCH, forged(batch_payload()))
+    assert "field 'batch_id'" in exc.value.reason and true_id in exc.value.reason
+    # Another real window's id, or another revision's, is as wrong as a made-up one.
+    for other in (batch_id_for("acme", "meter-1", T0, T0 + 60, 1),
+                  batch_id_for("acme", "meter-2", T0, T0 + 60, 0)):  # fmt: skip
+        with pytest.raises(MessageRejected, match="is not the id of this device, window"):
+            parse_message(BATCH, forged(batch_payload(), other))
+    assert parse_message(BATCH, batch_payload()).batch_id == true_id
+
+
+def coarse_payload(starts: list[float], **changes) -> bytes:
+    """A coarsened batch over the windows `[s, s + 60)` as the agent's outbox encodes it."""
+    members = [BatchWindow(s, s + 60, 0) for s in starts]
+    _, payload = encode_batch(
+        tenant="acme", device="meter-1", window_start=starts[0], window_end=starts[-1] + 60,
+        revision=0, metrics=[summary("temperature", [1.0, 2.0, 3.0])], agent="a",
+        members=members,
+    )  # fmt: skip
+    doc = json.loads(payload)
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
+def test_a_coarsened_batch_carries_its_members_and_its_id_is_checked_from_them():
+    starts = [T0, T0 + 60, T0 + 120]
+    msg = parse_message(BATCH, coarse_payload(starts))
+    assert isinstance(msg, Batch)
+    assert msg.members == tuple(BatchWindow(s, s + 60, 0) for s in starts)
+    member_ids = [batch_id_for("acme", "meter-1", s, s + 60, 0) for s in starts]
+    assert msg.batch_id == coarse_batch_id_for("acme", "meter-1", T0, T0 + 180, member_ids)
+    assert msg.batch_id != batch_id_for("acme", "meter-1", T0, T0 + 180, 0)
+
+
+def _members(starts: list[float], shift: float = 0.0) -> list[dict]:
+    return [
+        {"window_start": format_ts(s + shift), "window_end": format_ts(s + 60), "revision": 0}
+        for s in starts
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"batch_id": "0" * 32}, "is not the id of this span and members"),
+        ({"members": _members([T0, T0 + 60])}, "the last member must end at window_end"),
+        ({"members": _members([T0, T0 + 60, T0 + 120], 1.0)}, "must tile window_start"),
+        ({"members": _members([T0, T0 + 120, T0 + 60])}, "must tile window_start"),
+        ({"members": _members([T0])}, "field 'members' must be a list of 2 to"),
+        ({"members": [{"window_start": format_ts(T0)}, {}]}, "members[0]: missing field(s)"),
+        ({"revision": 1}, "a coarsened batch (with 'members') has revision 0"),
+        ({"window_end": format_ts(T0 + 240)}, "the last member must end at window_end"),
+    ],
+)
+def test_a_coarsened_batch_whose_members_do_not_give_its_id_is_rejected(changes, reason):
+    with pytest.raises(MessageRejected) as exc:
+        parse_message(BATCH, coarse_payload([T0, T0 + 60, T0 + 120], **changes))
+    assert reason in exc.value.reason
+
+
+def test_a_coarsened_batch_without_its_members_is_rejected_as_a_plain_window():
+    """What an agent that lists no members sends: its id cannot be checked, so it is not
+    taken (docs/wire-format.md, "Versions")."""
+    doc = json.loads(coarse_payload([T0, T0 + 60]))
+    del doc["members"]
+    with pytest.raises(MessageRejected, match="a coarsened batch must list its 'members'"):
+        parse_message(BATCH, json.dumps(doc).encode())
 
 
 def test_parse_topic_splits_a_valid_topic():

@@ -3,6 +3,7 @@ summaries, never alarms), counted; receipts retire, silence resends, a reopen ke
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -10,18 +11,21 @@ from pathlib import Path
 
 import pytest
 
-from edgebatch.edge.messages import (
+from edgebatch.edge.outbox import Entry, Outbox, OutboxRow, next_shed_action
+from edgebatch.edge.stats import MetricStats
+from edgebatch.edge.wire import (
+    AlarmEvent,
     Batch,
+    BatchWindow,
     batch_id_for,
+    coarse_batch_id_for,
     encode_alarm,
     encode_batch,
     encode_health,
     parse_message,
     topic,
 )
-from edgebatch.edge.outbox import Entry, Outbox, OutboxRow, next_shed_action
-from edgebatch.edge.stats import MetricStats
-from edgebatch.edge.window import metric_summary
+from edgebatch.edge.wire.summary import metric_summary
 
 T0 = 1_767_225_600.0
 TENANT, DEVICE = "acme", "meter-1"
@@ -44,11 +48,9 @@ def batch_row(k: int, rng: random.Random, values_out: list[float]) -> OutboxRow:
 
 
 def alarm_row(k: int) -> OutboxRow:
-    alarm_id, payload = encode_alarm(
-        tenant=TENANT, device=DEVICE, rule="hot", kind="threshold", state="raised",
-        metric="flow", value=99.0, threshold=90.0, baseline=None, ts=T0 + k, severity="critical",
-        agent="t",
-    )  # fmt: skip
+    event = AlarmEvent(rule="hot", kind="threshold", state="raised", metric="flow", value=99.0,
+                       threshold=90.0, baseline=None, ts=T0 + k, severity="critical")  # fmt: skip
+    alarm_id, payload = encode_alarm(event, tenant=TENANT, device=DEVICE, agent="t")
     return OutboxRow(alarm_id, "alarm", topic(TENANT, DEVICE, "alarm"), payload, T0 + k)
 
 
@@ -133,6 +135,42 @@ def test_only_alarms_left_means_the_bound_is_exceeded_rather_than_an_alarm_lost(
     box = Outbox(tmp_path / "o.db", max_bytes=100)
     box.put([alarm_row(k) for k in range(3)])
     assert len(stored(box, "alarm")) == 3 and box.bytes > 100
+
+
+def test_a_coarsening_of_coarsenings_lists_every_window_so_the_collector_can_check_its_id(
+    tmp_path: Path,
+):
+    box, _, decisions = fill(tmp_path, max_bytes=1 << 30, n_batches=8)
+    box.max_bytes = box.bytes // 3
+    assert box.shed()
+    got = batches(box)  # the reference parser recomputes every id from the payload
+    widest = max(got, key=lambda b: b.window_end - b.window_start)
+    assert len(widest.members) > 2  # a coarsened summary was coarsened again
+    assert [m.start for m in widest.members] == [
+        widest.window_start + 60 * k for k in range(len(widest.members))
+    ]
+    member_ids = [batch_id_for(TENANT, DEVICE, *m) for m in widest.members]
+    assert widest.batch_id == coarse_batch_id_for(
+        TENANT, DEVICE, widest.window_start, widest.window_end, member_ids
+    )
+
+
+def test_a_summary_coarsened_without_members_counts_as_one_window_when_coarsened_again(
+    tmp_path: Path,
+):
+    """An outbox kept across an upgrade may hold a coarsened summary that lists no members
+    (its id cannot be checked); merged once more, the result can be."""
+    rng = random.Random(3)
+    first, second = batch_row(0, rng, []), batch_row(1, rng, [])
+    old_id = coarse_batch_id_for(TENANT, DEVICE, T0, T0 + 60, ["a" * 32, "b" * 32])
+    old = dataclasses.replace(first, id=old_id, payload=first.payload.replace(
+        first.id.encode(), old_id.encode()))  # fmt: skip
+    box = Outbox(tmp_path / "o.db", tenant=TENANT, device=DEVICE)
+    box.put([old, second])
+    box.max_bytes = box.bytes - 1
+    assert [d.action for d in box.shed()] == ["coarsen"]
+    (merged,) = batches(box)
+    assert merged.members == (BatchWindow(T0, T0 + 60, 0), BatchWindow(T0 + 60, T0 + 120, 0))
 
 
 def test_a_summary_that_may_have_reached_the_broker_is_never_coarsened(tmp_path: Path):

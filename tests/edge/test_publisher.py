@@ -12,8 +12,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edgebatch.edge.messages import topic
 from edgebatch.edge.publisher import TokenBucket, backoff_delay
+from edgebatch.edge.wire import topic
 from tests.edge.helpers import agent_config, start_agent, wait_for, write_toml
 
 

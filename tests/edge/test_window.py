@@ -19,10 +19,8 @@ from edgebatch.edge.window import (
     Rejects,
     Windower,
     WindowParams,
-    merge_summaries,
-    metric_summary,
-    stats_from_summary,
 )
+from edgebatch.edge.wire.summary import merge_summaries, metric_summary, stats_from_summary
 
 T0 = 1_767_225_600.0
 

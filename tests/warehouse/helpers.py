@@ -1,7 +1,7 @@
 """Simulated agents and a collector runner for the warehouse tests.
 
 `SimAgent` is a stand-in for the edge agent that does what the contract asks of it
-and nothing more: it builds valid wire messages with `edge.messages`, keeps every
+and nothing more: it builds valid wire messages with `edge.wire`, keeps every
 batch and alarm until a receipt names it, and resends what has no receipt.
 """
 
@@ -21,7 +21,14 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from edgebatch.edge.messages import encode_alarm, encode_batch, encode_health, format_ts, topic
+from edgebatch.edge.wire import (
+    AlarmEvent,
+    encode_alarm,
+    encode_batch,
+    encode_health,
+    format_ts,
+    topic,
+)
 from edgebatch.warehouse.collector.buffer import FlushPolicy
 from edgebatch.warehouse.collector.config import CollectorConfig
 from edgebatch.warehouse.collector.service import Collector, Flushed
@@ -81,9 +88,7 @@ def batch(tenant: str, device: str, i: int, revision: int = 0) -> tuple[str, byt
 
 
 def alarm(tenant: str, device: str, i: int) -> tuple[str, bytes]:
-    return encode_alarm(
-        tenant=tenant,
-        device=device,
+    event = AlarmEvent(
         rule="too-hot",
         kind="threshold",
         state="raised",
@@ -93,8 +98,8 @@ def alarm(tenant: str, device: str, i: int) -> tuple[str, bytes]:
         baseline=None,
         ts=T0 + 60 * i + 5,
         severity="warning",
-        agent="sim/1",
     )
+    return encode_alarm(event, tenant=tenant, device=device, agent="sim/1")
 
 
 def health(tenant: str, device: str, i: int) -> tuple[str, bytes]:
@@ -262,8 +267,9 @@ def landed_ids(zone: LandingZone, kind: str = "batch") -> list[str]:
 
 def land_directly(zone: LandingZone, messages: list[tuple[str, bytes]], per_file: int = 50) -> None:
     """Land messages as the collector would, without a broker: same parser, same records."""
-    from edgebatch.edge.messages import MessageRejected, parse_message
+    from edgebatch.edge.wire import MessageRejected
     from edgebatch.warehouse.collector.limits import check_storable, normalized_times
+    from edgebatch.warehouse.collector.parsing import parse_message
     from edgebatch.warehouse.collector.records import envelope, quarantine_line
 
     held: dict[str, list[bytes]] = {}

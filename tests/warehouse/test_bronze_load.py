@@ -10,6 +10,7 @@ run cleanly on the copy.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import shutil
 import signal
@@ -29,6 +30,7 @@ from edgebatch.warehouse.uri import WarehouseRoot
 from tests.support.broker import Broker
 from tests.warehouse.helpers import (
     REPO,
+    T0,
     SimAgent,
     alarm,
     batch,
@@ -42,6 +44,7 @@ from tests.warehouse.helpers import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 WINDOWS, RESENT, DEVICES = 30, 10, 3
+FORGED_ID = "0f" * 16
 # Delta rebuilds a table's state in 50 partitions by default: 50 tasks per snapshot of a
 # tiny table on 2 busy cores cost this suite minutes. docs/collector.md says more.
 SNAPSHOT_PARTITIONS = "spark.databricks.delta.snapshotPartitions"
@@ -94,14 +97,20 @@ def publish_through_the_collector(zone: LandingZone, broker: Broker) -> tuple[se
             pub = client("bronze-garbage", broker.port)
             for _, name, payload in bad:
                 pub.publish(name, payload, qos=1).wait_for_publish(10)
+            for agent in agents:  # a real window under a made-up id: refused, not counted twice
+                doc = json.loads(batch(agent.tenant, agent.device, 0)[1])
+                doc["batch_id"] = FORGED_ID
+                name = f"edgebatch/{agent.tenant}/{agent.device}/batch"
+                pub.publish(name, json.dumps(doc).encode(), qos=1).wait_for_publish(10)
             pub.loop_stop()
             pub.disconnect()
             wait_for(lambda: all(a.pending() == 0 for a in agents), 30, "every receipt")
-            wait_for(lambda: collector.stats.quarantined == len(bad), 10, "quarantine")
+            quarantined = len(bad) + len(agents)
+            wait_for(lambda: collector.stats.quarantined == quarantined, 10, "quarantine")
         finally:
             for agent in agents:
                 agent.close()
-    return distinct, len(bad)
+    return distinct, quarantined
 
 
 def _id_kind_payload(pair: tuple[str, bytes], kind: str) -> tuple[str, str, bytes]:
@@ -195,6 +204,20 @@ def test_bronze_holds_exactly_the_distinct_batches(delta, loaded: Loaded):
     tables = loaded.clean_result["tables"]
     assert tables["bronze/edge_batches"]["inserted"] == 2 * len(loaded.distinct_batches)
     assert loaded.clean_result["files"] == loaded.files
+
+
+def test_a_window_sent_under_a_forged_id_is_quarantined_and_counted_once(delta, loaded: Loaded):
+    from pyspark.sql import functions as F
+
+    batches = read_table(delta, loaded.clean, catalog.EDGE_BATCHES)
+    assert batches.where(F.col("batch_id") == FORGED_ID).count() == 0
+    first = batches.where(F.col("window_start") == F.timestamp_seconds(F.lit(T0)))
+    # Window 0 of each device: sent, resent under its true id, forged; one row per metric.
+    assert first.where(F.col("revision") == 0).count() == 2 * DEVICES
+    reasons = read_table(delta, loaded.clean, catalog.QUARANTINE).where(
+        F.col("reason").contains(f"field 'batch_id' '{FORGED_ID}' is not the id")
+    )
+    assert reasons.count() == DEVICES
 
 
 def test_a_load_killed_mid_run_resumes_to_the_same_tables_as_a_clean_run(delta, loaded: Loaded):

@@ -13,7 +13,7 @@ import random
 
 import pytest
 
-from edgebatch.edge.messages import topic
+from edgebatch.edge.wire import topic
 from edgebatch.warehouse import catalog
 from edgebatch.warehouse.collector.records import envelope
 from edgebatch.warehouse.errors import PartitionGuard

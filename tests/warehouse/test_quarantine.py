@@ -75,6 +75,24 @@ def test_every_bad_message_is_quarantined_with_a_reason_and_the_good_ones_land(
     assert sorted(landed_ids(zone)) == sorted(good)
 
 
+def test_a_batch_under_a_forged_id_is_quarantined_with_the_reason_and_its_true_id_lands():
+    from edgebatch.warehouse.collector.validation import check
+
+    name = "edgebatch/acme/dev-1/batch"
+    true_id, payload = batch("acme", "dev-1", 3)
+    doc = json.loads(payload)
+    doc["batch_id"] = "f" * 32  # well formed, same window, device and revision
+    forged = json.dumps(doc).encode()
+    refused = check(name, forged, 0.0, "c")
+    assert (refused.kind, refused.receipt) == ("quarantine", None)
+    reason = json.loads(refused.line)["reason"]
+    assert f"field 'batch_id' '{'f' * 32}' is not the id of this device, window" in reason
+    assert true_id in reason
+    for _ in range(2):  # the true id, sent and resent: the same landing key both times
+        landed = check(name, payload, 0.0, "c")
+        assert landed.kind == "batch" and landed.receipt == ("acme", "dev-1", true_id)
+
+
 def test_a_payload_with_line_breaks_lands_on_one_line():
     line = envelope("edgebatch/t/d/batch", b'{\n"v": 1\r\n}', 0.0)
     assert line.count(b"\n") == 1 and line.endswith(b"\n")

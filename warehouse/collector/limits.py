@@ -10,7 +10,17 @@ parser understood them) beside the raw payload, so the load never parses time te
 
 from __future__ import annotations
 
-from edgebatch.edge.messages import Alarm, Batch, Health, MessageRejected
+from operator import attrgetter
+
+from edgebatch.edge.wire import Alarm, Batch, Health, MessageRejected
+from edgebatch.warehouse.landing.lines import (
+    METRIC_TIMES,
+    NORM_LAST_SEND,
+    NORM_METRICS,
+    NORM_TS,
+    NORM_WE,
+    NORM_WS,
+)
 
 MAX_BIGINT = (1 << 63) - 1
 MAX_INT = (1 << 31) - 1
@@ -37,18 +47,26 @@ def normalized_times(message: Batch | Alarm | Health) -> bytes:
     Built by hand, not with json.dumps: this runs for every message on the hot path, and
     a finite float's repr is valid JSON."""
     if isinstance(message, Batch):
-        pairs = ",".join(f"[{m.first_ts!r},{m.last_ts!r}]" for m in message.metrics)
-        text = f'{{"ws":{message.window_start!r},"we":{message.window_end!r},"m":[{pairs}]}}'
+        pairs = ",".join([_TIMES % _metric_times(m) for m in message.metrics])
+        text = (
+            f'{{"{NORM_WS}":{message.window_start!r},"{NORM_WE}":{message.window_end!r},'
+            f'"{NORM_METRICS}":[{pairs}]}}'
+        )
     elif isinstance(message, Alarm):
-        text = f'{{"ts":{message.ts!r}}}'
+        text = f'{{"{NORM_TS}":{message.event.ts!r}}}'
     else:
         last = message.figures.get("last_send")
         ls = repr(_epoch(last)) if last is not None else "null"
-        text = f'{{"ts":{message.ts!r},"ls":{ls}}}'
+        text = f'{{"{NORM_TS}":{message.ts!r},"{NORM_LAST_SEND}":{ls}}}'
     return text.encode()
 
 
+# A metric's times in `METRIC_TIMES` order, as a JSON list of epoch seconds.
+_metric_times = attrgetter(*METRIC_TIMES)
+_TIMES = "[" + ",".join(["%r"] * len(METRIC_TIMES)) + "]"
+
+
 def _epoch(text: str) -> float:
-    from edgebatch.edge.messages import parse_ts
+    from edgebatch.edge.wire import parse_ts
 
     return parse_ts(text)

@@ -1,6 +1,7 @@
 """What one message becomes in a landing file: pure functions, no MQTT and no disk.
 
-An accepted message is landed as the device sent it, inside a small envelope:
+An accepted message is landed as the device sent it, inside a small envelope (its fields
+declared in `landing.lines`):
 
     {"received_at":"2026-11-23T10:00:00.123Z","topic":"edgebatch/t/d/batch",
      "norm":{"ws":1795000000.0,...},"payload":{...}}
@@ -17,7 +18,8 @@ import base64
 import hashlib
 import json
 
-from edgebatch.edge.messages import format_ts
+from edgebatch.edge.wire import format_ts
+from edgebatch.warehouse.landing.lines import NORM, PAYLOAD, QUARANTINE_NAMES, RECEIVED_AT, TOPIC
 
 # Refused payloads are kept whole up to this size; beyond it, the head, the size and a digest.
 QUARANTINE_KEEP_BYTES = 1 << 20
@@ -29,8 +31,11 @@ def envelope(topic: str, payload: bytes, received_at: float, norm: bytes = b"nul
     if b"\n" in payload or b"\r" in payload:
         # Valid JSON may carry line breaks between tokens; a landing line may not.
         payload = json.dumps(json.loads(payload), separators=(",", ":")).encode()
-    head = f'{{"received_at":"{_stamp(received_at)}","topic":"{topic}","norm":'
-    return head.encode() + norm + b',"payload":' + payload + b"}\n"
+    head = f'{{"{RECEIVED_AT}":"{_stamp(received_at)}","{TOPIC}":"{topic}","{NORM}":'
+    return head.encode() + norm + _PAYLOAD_KEY + payload + b"}\n"
+
+
+_PAYLOAD_KEY = f',"{PAYLOAD}":'.encode()
 
 
 _last_stamp: list = [None, ""]
@@ -62,13 +67,14 @@ def quarantine_line(
             f"{reason} (payload of {len(payload)} bytes kept to its first {len(kept)}; "
             f"sha256 {hashlib.sha256(payload).hexdigest()})"
         )
-    record = {
-        "quarantine_id": quarantine_id(topic, payload),
-        "topic": topic,
-        "payload_b64": base64.b64encode(kept).decode(),
-        "payload_size": len(payload),
-        "reason": reason,
-        "received_at": format_ts(received_at),
-        "collector": collector,
-    }
+    values = (
+        quarantine_id(topic, payload),
+        topic,
+        base64.b64encode(kept).decode(),
+        len(payload),
+        reason,
+        format_ts(received_at),
+        collector,
+    )
+    record = dict(zip(QUARANTINE_NAMES, values, strict=True))
     return json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"

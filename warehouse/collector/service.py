@@ -29,7 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from edgebatch.edge.messages import MAX_RECEIPT_IDS, encode_receipt, topic
+from edgebatch.edge.wire import MAX_RECEIPT_IDS, encode_receipt, topic
 from edgebatch.warehouse.collector.buffer import Held
 from edgebatch.warehouse.collector.config import CollectorConfig
 from edgebatch.warehouse.collector.validation import CheckedChunk, check_chunk

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import NamedTuple
 
-from edgebatch.edge.messages import Alarm, Batch, Health, MessageRejected, parse_message
+from edgebatch.edge.wire import Alarm, Batch, Health, MessageRejected
 from edgebatch.warehouse.collector.limits import check_storable, normalized_times
+from edgebatch.warehouse.collector.parsing import parse_message
 from edgebatch.warehouse.collector.records import envelope, quarantine_line
 
 log = logging.getLogger(__name__)

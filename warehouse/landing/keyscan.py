@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from edgebatch.warehouse.landing import lines
 from edgebatch.warehouse.landing.zone import LANDING, LandingFile, LandingZone
 
 _DAY_US = 86_400_000_000
@@ -43,22 +44,24 @@ except ImportError:  # pragma: no cover
     msgspec = None  # type: ignore[assignment]
 
 if msgspec is not None:
+    # The fields as `landing.lines` names them in a line.
+    _ENVELOPE = {"topic": lines.TOPIC, "norm": lines.NORM, "payload": lines.PAYLOAD}
 
     class _Payload(msgspec.Struct):
         batch_id: str
 
-    class _Window(msgspec.Struct):
+    class _Window(msgspec.Struct, rename={"ws": lines.NORM_WS}):
         ws: float
 
-    class _BatchLine(msgspec.Struct):
+    class _BatchLine(msgspec.Struct, rename=_ENVELOPE):
         topic: str
         norm: _Window
         payload: _Payload
 
-    class _Instant(msgspec.Struct):
+    class _Instant(msgspec.Struct, rename={"ts": lines.NORM_TS}):
         ts: float
 
-    class _HealthLine(msgspec.Struct):
+    class _HealthLine(msgspec.Struct, rename=_ENVELOPE):
         topic: str
         norm: _Instant
 

@@ -10,23 +10,29 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edgebatch.edge import messages
-from edgebatch.edge.messages import MessageRejected, format_ts
-from tests.edge.test_messages import BATCH, T0, batch_payload, json_values, mutate, summary
+from edgebatch.edge import wire
+from edgebatch.edge.wire import MessageRejected, batch_id_for, format_ts
+from tests.edge.test_messages import (
+    BATCH,
+    T0,
+    _members,
+    batch_payload,
+    coarse_payload,
+    forged,
+    json_values,
+    mutate,
+    summary,
+)
 
-fastparse = pytest.importorskip("edgebatch.edge.fastparse")
+fastparse = pytest.importorskip("edgebatch.warehouse.collector.fastparse")
 
 
-def reference(payload: bytes) -> messages.Message | None:
-    """The reference parser alone (fast path off): the message, or None if it rejects."""
-    saved = messages._fast[:]
-    messages._fast[:] = [None]
+def reference(payload: bytes) -> wire.Message | None:
+    """The reference parser alone: the message, or None if it rejects."""
     try:
-        return messages.parse_message(BATCH, payload)
+        return wire.parse_message(BATCH, payload)
     except MessageRejected:
         return None
-    finally:
-        messages._fast[:] = saved
 
 
 def agree(payload: bytes) -> None:
@@ -81,6 +87,15 @@ def _metric(**changes) -> bytes:
         b"\xef\xbb\xbf" + batch_payload(),
         batch_payload() + b"\n",
         batch_payload() + b" x",
+        forged(batch_payload()),
+        forged(batch_payload(), batch_id_for("acme", "meter-1", T0, T0 + 60, 1)),
+        coarse_payload([T0, T0 + 60]),
+        coarse_payload([T0, T0 + 60], revision=1),
+        coarse_payload([T0, T0 + 60], batch_id="0" * 32),
+        coarse_payload([T0, T0 + 60], members=_members([T0, T0 + 60], 1.0)),
+        coarse_payload([T0, T0 + 60], members=_members([T0])),
+        coarse_payload([T0, T0 + 60], members=[]),
+        coarse_payload([T0, T0 + 60], members=None),
     ],
 )
 def test_edge_cases_agree(payload: bytes):
@@ -103,6 +118,35 @@ def test_any_mutation_agrees(path, value):
 def test_arbitrary_bytes_agree(payload):
     with contextlib.suppress(MessageRejected):
         agree(payload)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    path=st.lists(st.integers(min_value=0, max_value=30), min_size=1, max_size=4),
+    value=json_values,
+)
+def test_any_mutation_of_a_coarsened_batch_agrees(path, value):
+    doc = json.loads(coarse_payload([T0, T0 + 60, T0 + 120]))
+    mutate(doc, path, value)
+    agree(json.dumps(doc).encode())
+
+
+def test_a_coarsened_batch_takes_the_fast_path_with_its_members():
+    payload = coarse_payload([T0, T0 + 60, T0 + 120])
+    fast = fastparse.parse_batch("acme", "meter-1", payload)
+    assert fast is not None and fast == reference(payload) and len(fast.members) == 3
+
+
+def test_the_collector_parses_with_the_fast_path_and_words_a_refusal_as_the_reference():
+    from edgebatch.warehouse.collector.parsing import parse_message
+
+    assert parse_message is fastparse.parse_message
+    with pytest.raises(MessageRejected) as fast_exc:
+        parse_message(BATCH, forged(batch_payload()))
+    with pytest.raises(MessageRejected) as slow_exc:
+        wire.parse_message(BATCH, forged(batch_payload()))
+    assert fast_exc.value.reason == slow_exc.value.reason
+    assert "is not the id of this device, window and revision" in fast_exc.value.reason
 
 
 def test_a_sketch_with_every_side_takes_the_fast_path():
