@@ -78,6 +78,7 @@ if kind == "bare":
     c.loop_stop()
     c.disconnect()
 else:
+    from edgebatch.settings import MqttSettings
     from edgebatch.warehouse.collector.buffer import FlushPolicy
     from edgebatch.warehouse.collector.config import CollectorConfig
     from edgebatch.warehouse.collector.service import Collector
@@ -91,7 +92,8 @@ else:
         if landed[0] >= expected:
             stop.set()
     policy = FlushPolicy()
-    config = CollectorConfig(port=port, client_id=client_id, share_group=group, policy=policy)
+    broker = MqttSettings(port=port, client_id=client_id, share_group=group)
+    config = CollectorConfig(mqtt=broker, policy=policy)
     collector = Collector(config, LandingZone(root, LocalStore(), client_id), on_flush=on_flush)
     collector.start_workers()  # as the bare side's imports: done before the clock starts
     start = time.perf_counter()

@@ -22,6 +22,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from edgebatch.edge.messages import encode_alarm, encode_batch, encode_health, format_ts, topic
+from edgebatch.settings import MqttSettings
 from edgebatch.warehouse.collector.buffer import FlushPolicy
 from edgebatch.warehouse.collector.config import CollectorConfig
 from edgebatch.warehouse.collector.service import Collector, Flushed
@@ -207,9 +208,9 @@ def running_collector(
     """
     flushed: list[Flushed] = []
     config = CollectorConfig(
-        port=port,
-        client_id=client_id,
-        share_group=group or f"g-{uuid.uuid4().hex[:8]}",
+        mqtt=MqttSettings(
+            port=port, client_id=client_id, share_group=group or f"g-{uuid.uuid4().hex[:8]}"
+        ),
         policy=FlushPolicy(**{"max_messages": 200, "max_age_s": 0.2, **policy}),
         validation_workers=validation_workers,
     )

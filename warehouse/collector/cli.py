@@ -81,7 +81,7 @@ def main(argv: list[str], config: str | None = None) -> int:
             hdfs_user=settings.warehouse.hdfs_user,
             writer=collector_config.identity,
         )
-    except (EdgebatchError, ValueError) as exc:
+    except EdgebatchError as exc:
         print(f"edgebatch collect: {exc}")
         return 2
     stop = threading.Event()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -108,10 +109,17 @@ class Collector:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if self.config.username:
-            client.username_pw_set(self.config.username, self.config.password or None)
-        if self.config.tls:
-            client.tls_set(ca_certs=self.config.ca_file or None)
+        mqtt_settings = self.config.mqtt
+        if mqtt_settings.username:
+            client.username_pw_set(mqtt_settings.username, mqtt_settings.password or None)
+        if mqtt_settings.tls:
+            client.tls_set(
+                ca_certs=mqtt_settings.ca_file or None,
+                certfile=mqtt_settings.cert_file or None,
+                keyfile=mqtt_settings.key_file or None,
+                cert_reqs=ssl.CERT_NONE if mqtt_settings.tls_insecure else ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(mqtt_settings.tls_insecure)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
@@ -133,8 +141,8 @@ class Collector:
         client.subscribe([(t, options) for t in self.config.subscriptions()])
         log.info(
             "connected to %s:%s as %s (session present: %s)",
-            self.config.host,
-            self.config.port,
+            self.config.mqtt.host,
+            self.config.mqtt.port,
             self.config.identity,
             flags.session_present,
         )
@@ -312,9 +320,9 @@ class Collector:
         while not stop.is_set():
             try:
                 self._client.connect(
-                    self.config.host,
-                    self.config.port,
-                    keepalive=self.config.keepalive_s,
+                    self.config.mqtt.host,
+                    self.config.mqtt.port,
+                    keepalive=self.config.mqtt.keepalive_s,
                     clean_start=False,
                     properties=self._connect_properties(),
                 )
