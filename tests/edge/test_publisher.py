@@ -97,3 +97,30 @@ def test_status_is_online_then_offline_by_last_will_after_kill_and_by_the_agent_
         assert late.seen[0] == (b"offline", True)
     finally:
         late.close()
+
+
+@pytest.mark.integration
+def test_a_lost_connection_is_logged_with_what_the_agent_does_next(
+    own_broker, caplog: pytest.LogCaptureFixture
+):
+    """Not paho's bare "Unspecified error": the broker, the cause as far as it is known, the
+    reconnect with backoff, and what the outbox keeps meanwhile."""
+    from edgebatch.edge.publisher import Publisher
+    from edgebatch.settings import MqttSettings
+
+    cfg = MqttSettings(port=own_broker.port, reconnect_min_s=2.0, reconnect_max_s=30.0)
+    publisher = Publisher(
+        cfg, "acme", "lost-1", on_receipt=print, on_puback=lambda *_: None, backlog=lambda: 42
+    )
+    try:
+        wait_for(lambda: publisher.loop(0.05) or publisher.connected, 10, "a connection")
+        own_broker.kill()
+        with caplog.at_level("WARNING", logger="edgebatch.edge.publisher"):
+            wait_for(lambda: publisher.loop(0.05) or not publisher.connected, 10, "the loss")
+    finally:
+        publisher.close()
+    (line,) = [r.getMessage() for r in caplog.records if "connection" in r.getMessage()]
+    assert "Unspecified error" not in line
+    assert f"lost the connection to the broker 127.0.0.1:{own_broker.port}" in line
+    assert "reconnecting with backoff, next try in" in line and "2 s to 30 s apart" in line
+    assert "the outbox keeps 42 messages" in line
