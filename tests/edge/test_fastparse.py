@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 from edgebatch.edge import messages
 from edgebatch.edge.messages import MessageRejected, format_ts
 from tests.edge.test_messages import BATCH, T0, batch_payload, json_values, mutate, summary
+from tests.support.extras import require
 
-fastparse = pytest.importorskip("edgebatch.edge.fastparse")
+fastparse = require("edgebatch.edge.fastparse")
 
 
 def reference(payload: bytes) -> messages.Message | None:

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -183,15 +183,6 @@ class SimAgent:
         self.client.disconnect()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step=0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 @contextlib.contextmanager
 def running_collector(
     zone: LandingZone,
@@ -219,8 +210,7 @@ def running_collector(
     thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        assert collector.connected.wait(10), "collector did not connect"
-        time.sleep(0.2)  # the SUBACK
+        assert collector.subscribed.wait(10), "collector did not subscribe"
         yield collector, flushed
     finally:
         stop.set()

@@ -71,7 +71,11 @@ class Flushed:
 
 
 class Collector:
-    """`Collector(config, zone).run(stop_event)`; `on_flush` sees every durable landing."""
+    """`Collector(config, zone).run(stop_event)`; `on_flush` sees every durable landing.
+
+    `connected` is set while the broker accepts us; `subscribed` once the broker has
+    granted every subscription of the current connection (its SUBACK): from then on,
+    what agents publish reaches this collector's session."""
 
     def __init__(
         self,
@@ -85,6 +89,8 @@ class Collector:
         self.on_flush = on_flush
         self.stats = CollectorStats()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
         self._held = Held()
         self._flushing: Held | None = None
         self._flush_reason = ""
@@ -122,6 +128,7 @@ class Collector:
             client.tls_insecure_set(mqtt_settings.tls_insecure)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -138,7 +145,10 @@ class Collector:
         self.stats.connects += 1
         # Subscribe every time: a broker killed before its autosave forgot the session.
         options = SubscribeOptions(qos=1)
-        client.subscribe([(t, options) for t in self.config.subscriptions()])
+        self.subscribed.clear()
+        _, self._subscribe_mid = client.subscribe(
+            [(t, options) for t in self.config.subscriptions()]
+        )
         log.info(
             "connected to %s:%s as %s (session present: %s)",
             self.config.mqtt.host,
@@ -148,8 +158,26 @@ class Collector:
         )
         self.connected.set()
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if mid != self._subscribe_mid:
+            return
+        topics = self.config.subscriptions()
+        refused = [
+            f"{t} ({rc})" for t, rc in zip(topics, reason_codes, strict=False) if rc.is_failure
+        ]
+        if refused:
+            log.error(
+                "the broker refused the subscriptions %s: nothing will be collected from them; "
+                "check the broker's ACLs for this client",
+                ", ".join(refused),
+            )
+            return
+        log.info("subscribed to %s", ", ".join(topics))
+        self.subscribed.set()
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         # Packet ids of messages not landed yet mean nothing on the next connection: the
         # broker resends those messages. Chunks at the workers are told by their number.
         self._connection += 1
