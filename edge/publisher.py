@@ -26,6 +26,15 @@ from edgebatch.settings import MqttSettings
 log = logging.getLogger(__name__)
 
 
+def disconnect_reason(reason: object) -> str:
+    """paho's reason for a lost connection, in words: for a connection that just dropped
+    (the broker died, the network went) it has none and says "Unspecified error"."""
+    text = str(reason)
+    if not text or text == "Unspecified error":
+        return "paho gives no reason: the broker went away or the network dropped"
+    return f"reason: {text}"
+
+
 def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
     """Exponential backoff with jitter: uniform between half and all of `low * 2**attempt`,
     capped at `high`. Half rather than zero keeps a down broker from being hammered."""
@@ -137,11 +146,7 @@ class Publisher:
 
     def connection_lost_message(self, reason: object, delay: float) -> str:
         """What happened, why as far as paho knows, and what the agent does next."""
-        text = str(reason)
-        if not text or text == "Unspecified error":
-            why = "paho gives no reason: the broker went away or the network dropped"
-        else:
-            why = f"reason: {text}"
+        why = disconnect_reason(reason)
         kept = ""
         if self._backlog is not None:
             n = self._backlog()

@@ -125,9 +125,11 @@ def test_kill_9_of_the_collector_while_it_lands_loses_nothing(
 
 
 def test_kill_9_of_the_broker_loses_nothing_the_agents_produced(
-    make_broker: Callable[..., Mosquitto], zone: LandingZone
+    make_broker: Callable[..., Mosquitto], zone: LandingZone, caplog: pytest.LogCaptureFixture
 ):
-    """Default autosave: the broker forgets everything; receipts make the agents resend."""
+    """Default autosave: the broker forgets everything; receipts make the agents resend. The
+    collector says it lost the connection and what happens next, not paho's bare reason."""
+    caplog.set_level("WARNING", logger="edgebatch.warehouse.collector.service")
     broker = make_broker(autosave_interval=None)
     agents: list[SimAgent] = []
 
@@ -158,6 +160,10 @@ def test_kill_9_of_the_broker_loses_nothing_the_agents_produced(
     assert len(produced) == 450
     assert set(landed_ids(zone)) == produced
     assert collector.stats.connects >= 2
+    lost = [r.getMessage() for r in caplog.records if "connection" in r.getMessage()]
+    assert lost and all("Unspecified error" not in line for line in lost)
+    assert f"lost the connection to the broker 127.0.0.1:{broker.port}" in lost[0]
+    assert "reconnecting with backoff" in lost[0]
 
 
 def test_nothing_is_acknowledged_while_landing_fails_and_all_lands_once_it_works(

@@ -31,6 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edgebatch.edge.messages import MAX_RECEIPT_IDS, encode_receipt, topic
+from edgebatch.edge.publisher import disconnect_reason
 from edgebatch.warehouse.collector.buffer import Held
 from edgebatch.warehouse.collector.config import CollectorConfig
 from edgebatch.warehouse.collector.validation import CheckedChunk, check_chunk
@@ -185,7 +186,17 @@ class Collector:
         self._held.forget_acks()
         if self._flushing is not None:
             self._flushing.forget_acks()
-        log.warning("disconnected from the broker: %s", reason_code)
+        where = f"{self.config.mqtt.host}:{self.config.mqtt.port}"
+        if str(reason_code) == "Normal disconnection":
+            log.info("disconnected from the broker %s", where)
+            return
+        log.warning(
+            "lost the connection to the broker %s (%s); reconnecting with backoff, at most "
+            "%g s apart; the broker sends again what this collector had not acknowledged",
+            where,
+            disconnect_reason(reason_code),
+            _MAX_BACKOFF_S,
+        )
 
     # ------------------------------------------------------------ messages
 
