@@ -1,4 +1,4 @@
-"""A real Mosquitto on a free loopback port, which a test can stop, start, restart and kill -9.
+"""A real Mosquitto on a free loopback port, which a test can stop, kill -9 and start again.
 
     broker = Mosquitto(tmp_path / "mq", autosave_interval=1).start()
     broker.port               # the same port across restarts, so clients reconnect
@@ -36,7 +36,7 @@ BINARY = os.environ.get("EDGEBATCH_MOSQUITTO", "/usr/sbin/mosquitto")
 
 class Mosquitto:
     """One broker process at a time on a fixed port: `start()`, `stop()` (clean, saves its
-    state), `kill()` (SIGKILL), `restart()`."""
+    state), `kill()` (SIGKILL), and `start()` again."""
 
     def __init__(
         self,
@@ -133,11 +133,6 @@ class Mosquitto:
             self.process.wait(10)
         self.process = None
         port_closed(self.host, self.port)
-
-    def restart(self, *, kill: bool = False) -> Mosquitto:
-        """Stop (or kill) and start again on the same port."""
-        self.kill() if kill else self.stop()
-        return self.start()
 
     @property
     def running(self) -> bool:
