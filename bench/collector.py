@@ -78,6 +78,7 @@ if kind == "bare":
     c.loop_stop()
     c.disconnect()
 else:
+    from edgebatch.settings import MqttSettings
     from edgebatch.warehouse.collector.buffer import FlushPolicy
     from edgebatch.warehouse.collector.config import CollectorConfig
     from edgebatch.warehouse.collector.service import Collector
@@ -91,7 +92,8 @@ else:
         if landed[0] >= expected:
             stop.set()
     policy = FlushPolicy()
-    config = CollectorConfig(port=port, client_id=client_id, share_group=group, policy=policy)
+    broker = MqttSettings(port=port, client_id=client_id, share_group=group)
+    config = CollectorConfig(mqtt=broker, policy=policy)
     collector = Collector(config, LandingZone(root, LocalStore(), client_id), on_flush=on_flush)
     collector.start_workers()  # as the bare side's imports: done before the clock starts
     start = time.perf_counter()
@@ -150,19 +152,22 @@ def _queue_for(port: int, client_id: str, group: str, payloads: list[tuple[str, 
 
 
 def collector_throughput(tmp: Path) -> tuple[float, float]:
-    from tests.support.broker import Broker
+    from tests.support.mosquitto import Mosquitto
 
     namespace: dict = {}
     exec(_PAYLOADS, namespace)
     payloads = namespace["payloads"](MESSAGES, "")
     ours, bare = [], []
-    with Broker.started(tmp / "broker") as broker:
+    broker = Mosquitto(tmp / "broker").start()
+    try:
         for r in range(REPEATS):
             for kind, results in (("bare", bare), ("collector", ours)):
                 client_id, group = f"{kind}-{r}-{uuid.uuid4().hex[:6]}", f"g{uuid.uuid4().hex[:6]}"
                 _queue_for(broker.port, client_id, group, payloads)
                 root = (tmp / f"wh-{client_id}").as_uri()
                 results.append(_subscriber(kind, broker.port, client_id, group, root))
+    finally:
+        broker.stop()
     return statistics.median(ours), statistics.median(bare)
 
 

@@ -57,17 +57,59 @@ class StateSettings:
     url: str = ""
 
 
+# MQTT 5 Receive Maximum the collector asks for: how many unacknowledged messages the broker
+# may send it. Mosquitto's own default for clients that do not ask is 20, far too few to batch.
+RECEIVE_MAXIMUM = 65535
+
+
 @dataclasses.dataclass(frozen=True)
 class MqttSettings:
+    """`[mqtt]`: the broker and how to reach it, the same table in the project's config (the
+    collector) and in an agent's config. Light on purpose: the agent imports it.
+
+    Most keys mean the same on both sides; `share_group` is the collector's alone, and the
+    reconnect, pacing and receipt keys are the agent's (the collector keeps its own pace).
+    """
+
     host: str = "127.0.0.1"
     port: int = 1883
     username: str = ""
     password: str = ""
     tls: bool = False
     ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    tls_insecure: bool = False
+    keepalive_s: int = 30
+    # Empty: `edgebatch-{tenant}-{device}` for an agent, `edgebatch-collector-HOSTNAME` for
+    # a collector. The broker finds a persistent session by it: keep it stable.
     client_id: str = ""
-    # MQTT 5 shared subscription group, so several collectors split the load.
+    # The collector: MQTT 5 shared subscription group, so several collectors split the load.
     share_group: str = "edgebatch"
+    # The agent: reconnect backoff bounds, unacknowledged publishes at once, send pace, and
+    # how long a batch or alarm waits for its receipt before it is sent again.
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 60.0
+    max_inflight: int = 20
+    drain_rate_per_s: float = 50.0
+    receipt_timeout_s: float = 60.0
+
+    def validate(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"key 'port' must be 1..65535, got {self.port}")
+        if self.keepalive_s < 0:
+            raise ConfigError(f"key 'keepalive_s' must not be negative, got {self.keepalive_s}")
+        if self.reconnect_min_s <= 0 or self.reconnect_max_s < self.reconnect_min_s:
+            raise ConfigError(
+                "keys 'reconnect_min_s' and 'reconnect_max_s' need 0 < reconnect_min_s <= "
+                f"reconnect_max_s, got {self.reconnect_min_s} and {self.reconnect_max_s}"
+            )
+        if self.drain_rate_per_s <= 0 or self.max_inflight <= 0:
+            raise ConfigError("keys 'drain_rate_per_s' and 'max_inflight' must be positive")
+        if self.receipt_timeout_s <= 0:
+            raise ConfigError(
+                f"key 'receipt_timeout_s' must be positive, got {self.receipt_timeout_s}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +128,11 @@ class CollectorSettings:
     def validate(self) -> None:
         if self.max_messages < 1 or self.max_bytes < 1 or self.max_age_s <= 0:
             raise ConfigError("keys 'max_messages', 'max_bytes' and 'max_age_s' must be positive")
+        if self.max_messages >= RECEIVE_MAXIMUM:
+            raise ConfigError(
+                f"key 'max_messages' must be below {RECEIVE_MAXIMUM} (the messages the broker "
+                f"sends before it waits for acknowledgements), got {self.max_messages}"
+            )
         if self.validation_workers < -1:
             raise ConfigError(
                 f"key 'validation_workers' must be -1 (auto), 0 or more, "

@@ -16,10 +16,16 @@ accounting exact:
 After kill -9 the agent replays the journal from the low-water mark of the
 last commit, skipping each reading whose window was committed after it was
 journaled: every reading ends up in exactly one committed summary.
+
+The alarm rules' memory is saved with each commit and each stored alarm, with the
+journal offset it has seen up to (`alarm_state`); a restart resumes from it and
+runs the rules only over the records after that offset, so an alarm raised before
+the restart stays raised and is cleared once, rather than raised again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -71,9 +77,10 @@ class Agent:
         )
         self.rejects = Rejects(log)
         self.alarms = AlarmEngine(config.alarms)
+        alarms_seen = self._restore_alarms()
         self.sources = self._make_sources()
         self.windower = Windower(
-            config.window.params(),
+            config.window,
             known_metrics=self._known_metrics(),
             closed_revisions={s: rev for s, (rev, _) in self.outbox.revisions().items()},
             rejects=self.rejects,
@@ -94,8 +101,9 @@ class Agent:
                 a.device,
                 on_receipt=self._receipt,
                 on_puback=self._puback,
+                backlog=lambda: int(self.outbox.backlog()["backlog"] or 0),
             )
-        self._replay(int(self.outbox.meta("low_water", 0) or 0))
+        self._replay(int(self.outbox.meta("low_water", 0) or 0), alarms_seen)
 
     # ------------------------------------------------------------ start-up
 
@@ -121,9 +129,27 @@ class Agent:
         known.update({m.name: m.unit for m in self.config.metrics})
         return known
 
-    def _replay(self, low_water: int) -> None:
-        """Feed journaled readings that no committed window holds back into the windower;
-        streamed, so a long window's journal is never all in memory."""
+    def _restore_alarms(self) -> int:
+        """Give the rules their memory as of the last checkpoint; returns the journal offset
+        that memory has seen up to (0 when there is none)."""
+        raw = self.outbox.meta("alarm_state")
+        if not isinstance(raw, str):
+            return 0
+        offset, saved = json.loads(raw)
+        self.alarms.restore(saved)
+        raised = [name for name, rule in saved.items() if rule.get("raised")]
+        if raised:
+            log.info("alarms still raised since before the restart: %s", ", ".join(raised))
+        return int(offset)
+
+    def _alarm_checkpoint(self) -> dict[str, object]:
+        """The rules' memory, with the journal offset it has seen up to, for the outbox."""
+        return {"alarm_state": json.dumps([self.journal.end, self.alarms.snapshot()])}
+
+    def _replay(self, low_water: int, alarms_seen: int = 0) -> None:
+        """Feed journaled readings that no committed window holds back into the windower,
+        and those the restored rules have not seen to the rules; streamed, so a long
+        window's journal is never all in memory."""
         revisions = self.outbox.revisions()
         alarms_through = int(self.outbox.meta("alarms_through", 0) or 0)
         window_start = self.windower.window_start
@@ -141,14 +167,16 @@ class Agent:
                         skipped += 1
                         continue
                 keep.append(r)
-            events = self.alarms.check(readings, ts_min, ts_max)
-            if offset >= alarms_through:
-                self._store_alarms(events)
+            if offset >= alarms_seen:
+                events = self.alarms.check(readings, ts_min, ts_max)
+                if offset >= alarms_through:
+                    self._store_alarms(events, checkpoint=False)
             self.windower.ingest(keep, offset)
             fed += len(keep)
         if not records:
             return
-        self.commit_due_windows()
+        if not self.commit_due_windows():
+            self.outbox.put([], self._alarm_checkpoint())
         log.info(
             "replayed %d journal records: %d readings back in open windows, %d already sent",
             records,
@@ -199,7 +227,9 @@ class Agent:
         end = self.journal.end
         low = end if low is None else low
         states = {str(i): s.state() for i, s in enumerate(self.sources)}
-        self._log_shed(self.outbox.commit_windows(rows, end, low, states))
+        self._log_shed(
+            self.outbox.commit_windows(rows, end, low, states, meta=self._alarm_checkpoint())
+        )
         self.journal.truncate_before(low)
         return closed
 
@@ -225,7 +255,9 @@ class Agent:
             w.count,
         )
 
-    def _store_alarms(self, events: Sequence[AlarmEvent]) -> None:
+    def _store_alarms(self, events: Sequence[AlarmEvent], *, checkpoint: bool = True) -> None:
+        """Commit alarms at once, with the rules' memory unless replaying (mid-replay the
+        journal's end is not where the rules have read up to)."""
         if not events:
             return
         self.journal.sync()  # `alarms_through` must not point past what a power cut keeps
@@ -235,7 +267,10 @@ class Agent:
             alarm_id, payload = encode_alarm(e, tenant=self.tenant, device=self.device, agent=AGENT)
             rows.append(OutboxRow(alarm_id, "alarm", self.topics["alarm"], payload, now))
             log.info("alarm %s %s on %s: value %s", e.rule, e.state, e.metric, e.value)
-        self._log_shed(self.outbox.put(rows, {"alarms_through": self.journal.end}))
+        meta: dict[str, object] = {"alarms_through": self.journal.end}
+        if checkpoint:
+            meta.update(self._alarm_checkpoint())
+        self._log_shed(self.outbox.put(rows, meta))
 
     def queue_heartbeat(self, now: float) -> None:
         if self.health is None:

@@ -14,13 +14,18 @@ sends as it is:
 Hysteresis: a raised alarm clears only once the value is back inside the limit
 by `hysteresis` (in the rule's own units: value, rate, or z), so a value that
 flaps around a limit raises one alarm and one clear, not hundreds.
+
+The rules' memory (raised or not, the limit a raise crossed, the baseline) is a
+plain JSON value (`AlarmEngine.snapshot`/`restore`) that the agent keeps with its
+outbox checkpoint: after a restart a raised alarm stays raised, and is cleared
+once, instead of being raised again.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from edgebatch.edge.window import MAX_ABS_VALUE, MAX_TS
@@ -65,6 +70,7 @@ class RuleState:
     """One rule's memory: whether it is raised, the previous reading, the baseline."""
 
     __slots__ = ("rule", "raised", "prev_ts", "prev_value", "n", "mean", "var", "limit")
+    _SAVED = ("raised", "prev_ts", "prev_value", "n", "mean", "var", "limit")
 
     def __init__(self, rule: AlarmRule) -> None:
         self.rule = rule
@@ -75,6 +81,18 @@ class RuleState:
         self.mean = 0.0
         self.var = 0.0
         self.limit: float | None = None
+
+    def snapshot(self) -> dict[str, Any]:
+        saved = {key: getattr(self, key) for key in self._SAVED}
+        return {"metric": self.rule.metric, "kind": self.rule.kind, **saved}
+
+    def restore(self, saved: Mapping[str, Any]) -> None:
+        """Take the memory back, unless the rule now watches another metric or kind."""
+        if saved.get("metric") != self.rule.metric or saved.get("kind") != self.rule.kind:
+            return
+        for key in self._SAVED:
+            if key in saved:
+                setattr(self, key, saved[key])
 
     def check(self, ts: float, value: float) -> AlarmEvent | None:
         r = self.rule
@@ -155,6 +173,17 @@ class AlarmEngine:
         self.by_metric: dict[str, list[RuleState]] = {}
         for rule in rules:
             self.by_metric.setdefault(rule.metric, []).append(RuleState(rule))
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every rule's memory by rule name, as JSON values."""
+        return {s.rule.name: s.snapshot() for states in self.by_metric.values() for s in states}
+
+    def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
+        """Resume from a `snapshot`; rules added since start afresh, removed ones are dropped."""
+        for states in self.by_metric.values():
+            for state in states:
+                if state.rule.name in saved:
+                    state.restore(saved[state.rule.name])
 
     def check(
         self, batch: Sequence[Sequence[Any]], ts_min: float = 0.0, ts_max: float = MAX_TS

@@ -2,6 +2,8 @@
 
 Each TOML section is a frozen dataclass, built on its own so that environment
 overrides reach it (`EDGEBATCH_MQTT_PASSWORD`, `EDGEBATCH_AGENT_DEVICE`, ...).
+`[mqtt]` is the project's one MQTT settings type (`edgebatch.settings.MqttSettings`),
+`[window]` the windower's own parameters (`edgebatch.edge.window.WindowParams`).
 `[[source]]` tables name a registered source `kind`; the rest of the table builds
 that source's own config class, so a wrong key is reported with the file and the
 source's index, like any other.
@@ -21,6 +23,7 @@ from edgebatch.edge.sources import REGISTRY
 from edgebatch.edge.window import MAX_UNIT_LEN, WindowParams
 from edgebatch.edge.wire import METRIC_RE, NAME_RE
 from edgebatch.errors import ConfigError
+from edgebatch.settings import MqttSettings
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,62 +45,6 @@ class AgentSection:
                 raise ConfigError(f"'{key}' {value!r} must match {NAME_RE.pattern}")
         if self.poll_interval_s <= 0 or self.batch_max <= 0:
             raise ConfigError("'poll_interval_s' and 'batch_max' must be positive")
-
-
-@dataclasses.dataclass(frozen=True)
-class WindowSection:
-    """`[window]`: tumbling windows by event time (seconds)."""
-
-    size_s: float = 60.0
-    allowed_lateness_s: float = 5.0
-    idle_timeout_s: float = 30.0
-    correction_delay_s: float = 5.0
-    max_future_s: float = 300.0
-    max_past_s: float = 7 * 86400.0
-    sketch_alpha: float = 0.01
-    max_metrics: int = 256
-
-    def validate(self) -> None:
-        if self.size_s <= 0:
-            raise ConfigError(f"'size_s' must be positive, got {self.size_s}")
-        if not 0 < self.sketch_alpha < 1:
-            raise ConfigError(f"'sketch_alpha' must be in (0, 1), got {self.sketch_alpha}")
-        for key in ("allowed_lateness_s", "idle_timeout_s", "correction_delay_s"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"'{key}' must not be negative")
-
-    def params(self) -> WindowParams:
-        return WindowParams(**dataclasses.asdict(self))
-
-
-@dataclasses.dataclass(frozen=True)
-class MqttSection:
-    """`[mqtt]`: the broker, credentials, TLS, and how fast to drain a backlog."""
-
-    host: str = "127.0.0.1"
-    port: int = 1883
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: str | None = None
-    cert_file: str | None = None
-    key_file: str | None = None
-    tls_insecure: bool = False
-    keepalive_s: int = 30
-    client_id: str | None = None
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 60.0
-    max_inflight: int = 20
-    drain_rate_per_s: float = 50.0
-    receipt_timeout_s: float = 60.0
-
-    def validate(self) -> None:
-        if not 0 < self.port < 65536:
-            raise ConfigError(f"'port' must be 1..65535, got {self.port}")
-        if self.reconnect_min_s <= 0 or self.reconnect_max_s < self.reconnect_min_s:
-            raise ConfigError("need 0 < reconnect_min_s <= reconnect_max_s")
-        if self.drain_rate_per_s <= 0 or self.max_inflight <= 0:
-            raise ConfigError("'drain_rate_per_s' and 'max_inflight' must be positive")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -146,8 +93,8 @@ class SourceSpec:
 @dataclasses.dataclass(frozen=True)
 class AgentConfig:
     agent: AgentSection
-    window: WindowSection
-    mqtt: MqttSection
+    window: WindowParams
+    mqtt: MqttSettings
     outbox: OutboxSection
     health: HealthSection
     metrics: tuple[MetricDef, ...]
@@ -158,8 +105,8 @@ class AgentConfig:
 
 _SECTIONS: dict[str, type] = {
     "agent": AgentSection,
-    "window": WindowSection,
-    "mqtt": MqttSection,
+    "window": WindowParams,
+    "mqtt": MqttSettings,
     "outbox": OutboxSection,
     "health": HealthSection,
 }

@@ -206,10 +206,12 @@ class Outbox:
         commit_offset: int,
         low_water: int,
         source_states: object = None,
+        meta: Mapping[str, object] | None = None,
     ) -> list[ShedDecision]:
-        """Store closed windows with their revisions, the journal offsets and the sources'
-        resume states, atomically: after a crash, replaying the journal from `low_water` and
-        skipping what each window's commit already holds counts every reading once."""
+        """Store closed windows with their revisions, the journal offsets, the sources'
+        resume states (and `meta` values), atomically: after a crash, replaying the journal
+        from `low_water` and skipping what each window's commit already holds counts every
+        reading once."""
         with self._txn():
             for row in rows:
                 self._insert(row)
@@ -222,6 +224,8 @@ class Outbox:
             self._set_meta("low_water", low_water)
             if source_states is not None:
                 self._set_meta("source_states", json.dumps([commit_offset, source_states]))
+            for key, value in (meta or {}).items():
+                self._set_meta(key, value)
         return self.shed()
 
     def _txn(self) -> _Txn:

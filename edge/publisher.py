@@ -20,10 +20,19 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edgebatch.edge.config import MqttSection
 from edgebatch.edge.wire import MessageRejected, Receipt, parse_message, topic
+from edgebatch.settings import MqttSettings
 
 log = logging.getLogger(__name__)
+
+
+def disconnect_reason(reason: object) -> str:
+    """paho's reason for a lost connection, in words: for a connection that just dropped
+    (the broker died, the network went) it has none and says "Unspecified error"."""
+    text = str(reason)
+    if not text or text == "Unspecified error":
+        return "paho gives no reason: the broker went away or the network dropped"
+    return f"reason: {text}"
 
 
 def backoff_delay(attempt: int, low: float, high: float, rng: random.Random) -> float:
@@ -56,20 +65,24 @@ class Publisher:
 
     def __init__(
         self,
-        cfg: MqttSection,
+        cfg: MqttSettings,
         tenant: str,
         device: str,
         *,
         on_receipt: Callable[[Receipt], None],
         on_puback: Callable[[str, str], None],
+        backlog: Callable[[], int] | None = None,
         seed: int | None = None,
     ) -> None:
+        """`backlog` counts what the outbox keeps for later, for the log when the connection
+        is lost."""
         self.cfg = cfg
         self.tenant, self.device = tenant, device
         self.status_topic = topic(tenant, device, "status")
         self.receipt_topic = topic(tenant, device, "receipt")
         self._on_receipt = on_receipt
         self._on_puback = on_puback
+        self._backlog = backlog
         self._rng = random.Random(seed)
         self.connected = False
         self._attempt = 0
@@ -92,13 +105,13 @@ class Publisher:
         )
         client.max_inflight_messages_set(cfg.max_inflight)
         client.will_set(self.status_topic, b"offline", qos=1, retain=True)
-        if cfg.username is not None:
-            client.username_pw_set(cfg.username, cfg.password)
+        if cfg.username:
+            client.username_pw_set(cfg.username, cfg.password or None)
         if cfg.tls:
             client.tls_set(
-                ca_certs=cfg.ca_file,
-                certfile=cfg.cert_file,
-                keyfile=cfg.key_file,
+                ca_certs=cfg.ca_file or None,
+                certfile=cfg.cert_file or None,
+                keyfile=cfg.key_file or None,
                 cert_reqs=ssl.CERT_NONE if cfg.tls_insecure else ssl.CERT_REQUIRED,
             )
             client.tls_insecure_set(cfg.tls_insecure)
@@ -126,17 +139,33 @@ class Publisher:
         if self._closing:
             self.connected = False
             return
-        if self.connected:
-            log.warning("disconnected from the broker: %s", reason)
-        self._schedule_reconnect()
+        was_connected = self.connected
+        delay = self._schedule_reconnect()
+        if was_connected:
+            log.warning(self.connection_lost_message(reason, delay))
 
-    def _schedule_reconnect(self) -> None:
+    def connection_lost_message(self, reason: object, delay: float) -> str:
+        """What happened, why as far as paho knows, and what the agent does next."""
+        why = disconnect_reason(reason)
+        kept = ""
+        if self._backlog is not None:
+            n = self._backlog()
+            kept = f"; the outbox keeps {n} message{'' if n == 1 else 's'} to send on reconnect"
+        cfg = self.cfg
+        return (
+            f"lost the connection to the broker {cfg.host}:{cfg.port} ({why}); reconnecting "
+            f"with backoff, next try in {delay:.1f} s (retries {cfg.reconnect_min_s:g} s to "
+            f"{cfg.reconnect_max_s:g} s apart){kept}"
+        )
+
+    def _schedule_reconnect(self) -> float:
         self.connected = False
         delay = backoff_delay(
             self._attempt, self.cfg.reconnect_min_s, self.cfg.reconnect_max_s, self._rng
         )
         self._attempt += 1
         self._next_attempt = time.monotonic() + delay
+        return delay
 
     def _try_connect(self) -> None:
         if time.monotonic() < self._next_attempt:

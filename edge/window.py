@@ -26,6 +26,7 @@ from typing import Any
 
 from edgebatch.edge.stats import MetricAccumulator, MetricStats
 from edgebatch.edge.wire.limits import MAX_UNIT_LEN, METRIC_RE
+from edgebatch.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,9 @@ class Rejects:
 
 @dataclasses.dataclass(frozen=True)
 class WindowParams:
-    """What the windower needs from the config, as plain values."""
+    """`[window]` of the agent's config, and what the windower runs on: tumbling windows by
+    event time, in seconds. `fold_every` readings are buffered per metric before they are
+    folded into the statistics and the sketch (bigger: faster, more memory)."""
 
     size_s: float = 60.0
     allowed_lateness_s: float = 5.0
@@ -72,6 +75,24 @@ class WindowParams:
     sketch_alpha: float = 0.01
     max_metrics: int = 256
     fold_every: int = 4096
+
+    def validate(self) -> None:
+        if self.size_s <= 0:
+            raise ConfigError(f"key 'size_s' must be positive, got {self.size_s}")
+        if not 0 < self.sketch_alpha < 1:
+            raise ConfigError(f"key 'sketch_alpha' must be in (0, 1), got {self.sketch_alpha}")
+        for key in (
+            "allowed_lateness_s",
+            "idle_timeout_s",
+            "correction_delay_s",
+            "max_future_s",
+            "max_past_s",
+        ):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"key '{key}' must not be negative, got {getattr(self, key)}")
+        for key in ("max_metrics", "fold_every"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"key '{key}' must be at least 1, got {getattr(self, key)}")
 
 
 @dataclasses.dataclass

@@ -1,11 +1,16 @@
-"""Fixtures shared by the whole suite: one SparkSession per test session, fresh roots per test."""
+"""Fixtures shared by the whole suite: one SparkSession and one broker per test session, a
+test's own broker when it stops or kills one, fresh roots per test."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.extras import require
+from tests.support.mosquitto import Mosquitto
 
 os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
 
@@ -13,7 +18,7 @@ os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory):
     """The suite's only SparkSession: local, two cores, no UI, Delta from the project's jars."""
-    pytest.importorskip("pyspark")
+    require("pyspark")
     from edgebatch.framework.session import build_session
     from edgebatch.settings import Settings
 
@@ -65,3 +70,29 @@ def spark_master():
 
     with SparkStandalone.started() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    """The session's Mosquitto, shared by the agent's and the warehouse's tests: persistence
+    on, Mosquitto's default autosave. Never stopped or killed by a test: use `make_broker`."""
+    b = Mosquitto(tmp_path_factory.mktemp("mosquitto"), autosave_interval=None).start()
+    yield b
+    b.kill()
+
+
+@pytest.fixture
+def make_broker(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
+    """`make_broker(autosave_interval=1, persistence=True, passwords=None, tls=None,
+    start=True)`: a Mosquitto of the test's own that it may stop, kill and restart; every
+    one made is killed when the test ends."""
+    made: list[Mosquitto] = []
+
+    def make(*, start: bool = True, **options: object) -> Mosquitto:
+        b = Mosquitto(tmp_path / f"mosquitto-{len(made)}", **options)  # type: ignore[arg-type]
+        made.append(b)
+        return b.start() if start else b
+
+    yield make
+    for b in made:
+        b.kill()

@@ -102,7 +102,11 @@ def test_collector_section_sets_the_collector_and_flags_override_it(tmp_path):
     )
     settings = load_settings(path, environ={})
     config = CollectorConfig.from_settings(settings)
-    assert (config.port, config.policy.max_messages, config.policy.max_age_s) == (1999, 700, 2.5)
+    assert (config.mqtt.port, config.policy.max_messages, config.policy.max_age_s) == (
+        1999,
+        700,
+        2.5,
+    )
     assert config.workers() == 0
     args = parser().parse_args(["--max-messages", "300"])
     assert args.max_messages == 300 and args.max_age is None  # unset flags fall back
@@ -113,3 +117,47 @@ def test_a_bad_collector_value_names_the_key_and_the_file(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_settings(path, environ={})
     assert "validation_workers" in str(err.value) and str(path) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[mqtt]\nport = 70000\n", "'port'"),
+        ("[mqtt]\nreconnect_min_s = 5.0\nreconnect_max_s = 1.0\n", "'reconnect_max_s'"),
+        ("[mqtt]\nkeepalive_s = -1\n", "'keepalive_s'"),
+        ("[collector]\nmax_messages = 70000\n", "'max_messages'"),
+    ],
+)
+def test_a_bad_mqtt_or_collector_value_is_a_config_error_naming_key_and_file(tmp_path, text, key):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(path, environ={})
+    assert key in str(err.value) and str(path) in str(err.value)
+
+
+def test_a_flag_beyond_the_receive_maximum_is_a_config_error_naming_flag_and_file(tmp_path):
+    from edgebatch.warehouse.collector.buffer import FlushPolicy
+    from edgebatch.warehouse.collector.config import CollectorConfig
+
+    path = write(tmp_path, "")
+    settings = load_settings(path, environ={})
+    with pytest.raises(ConfigError) as err:
+        CollectorConfig.from_settings(settings, policy=FlushPolicy(max_messages=70000))
+    assert "--max-messages" in str(err.value) and str(path) in str(err.value)
+
+
+def test_the_agent_and_the_project_read_mqtt_into_one_type(tmp_path):
+    from edgebatch.edge.config import from_dict
+    from edgebatch.settings import MqttSettings
+
+    table = {"host": "broker", "port": 1884, "username": "u", "keepalive_s": 10}
+    path = write(
+        tmp_path, '[mqtt]\nhost = "broker"\nport = 1884\nusername = "u"\nkeepalive_s = 10\n'
+    )
+    project = load_settings(path, environ={}).mqtt
+    agent = from_dict(
+        {"agent": {"tenant": "a", "device": "d"}, "mqtt": table, "source": [{"kind": "simulator"}]},
+        environ={},
+    ).mqtt
+    assert type(project) is type(agent) is MqttSettings
+    assert project == agent

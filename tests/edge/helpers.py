@@ -151,16 +151,6 @@ def agent_config(data_dir: Path, broker: Mosquitto | None, **sections: dict) -> 
     return base
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
 def _toml(value: object) -> str:
     if isinstance(value, dict):
         raise TypeError("nested tables are written by _write_toml")

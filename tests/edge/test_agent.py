@@ -18,8 +18,9 @@ import pytest
 from edgebatch.edge.agent import Agent
 from edgebatch.edge.cli import main as agent_main
 from edgebatch.edge.config import from_dict
-from tests.edge.helpers import ReceiptCollector, agent_config, wait_for, write_toml
-from tests.support.mosquitto import Mosquitto, make_test_certificates
+from tests.edge.helpers import ReceiptCollector, agent_config, write_toml
+from tests.support.mosquitto import make_test_certificates
+from tests.support.wait import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +50,14 @@ def test_an_alarm_is_published_at_once_not_at_window_close(broker, collector, tm
                 "severity": "critical"}],
     )  # fmt: skip
     with running(config) as agent:
-        wait_for(lambda: collector.alarms, 10, "an alarm")
+        wait_until(lambda: collector.alarms, 10, "an alarm")
         alarm = next(iter(collector.alarms.values())).event
         assert (alarm.rule, alarm.metric, alarm.severity) == ("pressure-high", "pressure",
                                                                "critical")  # fmt: skip
         assert alarm.value > 7.0 and alarm.threshold == 7.0
         assert time.time() - alarm.ts < 5
         assert collector.batches == {}  # the hour-long window is still open
-        wait_for(lambda: agent.outbox.backlog()["backlog"] == 0 or None, 10, "receipts")
+        wait_until(lambda: agent.outbox.backlog()["backlog"] == 0 or None, 10, "receipts")
 
 
 def test_heartbeats_report_the_device_the_backlog_and_rejected_readings(
@@ -77,7 +78,7 @@ def test_heartbeats_report_the_device_the_backlog_and_rejected_readings(
         source=[{"kind": "file", "path": str(readings)}],
     )
     with running(config):
-        beat = wait_for(
+        beat = wait_until(
             lambda: [h for h in collector.heartbeats.values() if h.figures["rejected"]],
             10,
             "a heartbeat with rejects",
@@ -92,8 +93,8 @@ def test_heartbeats_report_the_device_the_backlog_and_rejected_readings(
                          "dropped_readings": 0}  # fmt: skip
 
 
-def test_a_backlog_drains_at_the_configured_pace_after_an_outage(tmp_path: Path):
-    broker = Mosquitto(tmp_path / "mq")  # not started: the agent begins offline
+def test_a_backlog_drains_at_the_configured_pace_after_an_outage(make_broker, tmp_path: Path):
+    broker = make_broker(start=False)  # the agent begins offline
     total = 600
     config = agent_config(
         tmp_path / "agent",
@@ -111,13 +112,13 @@ def test_a_backlog_drains_at_the_configured_pace_after_an_outage(tmp_path: Path)
         source=[{"kind": "simulator", "rate_hz": 200.0, "total": total, "metric_count": 1}],
     )
     with running(config) as agent:
-        wait_for(lambda: agent.sources[0].exhausted or None, 10, "the simulator to finish")
-        wait_for(lambda: agent.outbox.backlog()["backlog"] >= 30 or None, 10, "a backlog")
+        wait_until(lambda: agent.sources[0].exhausted or None, 10, "the simulator to finish")
+        wait_until(lambda: agent.outbox.backlog()["backlog"] >= 30 or None, 10, "a backlog")
         backlog = agent.outbox.backlog()["backlog"]
         broker.start()
         collector = ReceiptCollector(broker)
         try:
-            wait_for(lambda: collector.readings() == total or None, 20, "the backlog drained")
+            wait_until(lambda: collector.readings() == total or None, 20, "the backlog drained")
         finally:
             collector.close()
             broker.stop()
@@ -130,10 +131,9 @@ def test_a_backlog_drains_at_the_configured_pace_after_an_outage(tmp_path: Path)
     assert one_second <= 20 + 5 + 1
 
 
-def test_credentials_and_tls_come_from_the_config_and_the_environment(tmp_path: Path):
+def test_credentials_and_tls_come_from_the_config_and_the_environment(make_broker, tmp_path: Path):
     ca, cert, key = make_test_certificates(tmp_path / "certs")
-    broker = Mosquitto(tmp_path / "mq", passwords={"meter": "s3cret"}, tls=(ca, cert, key))
-    broker.start()
+    broker = make_broker(passwords={"meter": "s3cret"}, tls=(ca, cert, key))
     collector = ReceiptCollector(broker, username="meter", password="s3cret", ca_file=ca)
     try:
         base = agent_config(
@@ -154,10 +154,13 @@ def test_credentials_and_tls_come_from_the_config_and_the_environment(tmp_path: 
         right = from_dict(base, environ={"EDGEBATCH_MQTT_PASSWORD": "s3cret"})
         agent = Agent(right)
         try:
-            deadline = time.monotonic() + 15
-            while collector.readings() < 100 and time.monotonic() < deadline:
+
+            def pumped() -> bool:
                 agent.step()
                 agent.publisher.loop(0.02)
+                return collector.readings() >= 100
+
+            wait_until(pumped, 15, "100 readings over TLS", interval=0)
             assert agent.publisher.connected and collector.readings() == 100
         finally:
             agent.close()
@@ -226,7 +229,7 @@ def test_readings_piped_on_stdin_are_all_summarised_before_the_agent_exits(
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "oversized_line" in done.stderr
-    wait_for(lambda: collector.readings() == 300 or None, 10, "300 readings")
+    wait_until(lambda: collector.readings() == 300 or None, 10, "300 readings")
     flow = [m for b in collector.batches.values() for m in b.metrics]
     assert sum(m.sum for m in flow) == sum(range(300))
     assert {m.unit for m in flow} == {"l/s"}
@@ -266,12 +269,14 @@ def test_a_source_that_fails_is_counted_and_the_others_keep_going(tmp_path: Path
         agent.close()
 
 
-def test_a_full_outbox_sheds_summaries_and_heartbeats_but_no_alarm_and_says_so(tmp_path: Path):
+def test_a_full_outbox_sheds_summaries_and_heartbeats_but_no_alarm_and_says_so(
+    make_broker, tmp_path: Path
+):
     from edgebatch.edge.alarms import AlarmEngine, AlarmRule
     from edgebatch.edge.sources import SimulatorConfig, SimulatorSource
     from edgebatch.edge.window import Rejects
 
-    broker = Mosquitto(tmp_path / "mq")  # down while the outbox fills
+    broker = make_broker(start=False)  # down while the outbox fills
     total = 1600
     sim = {"kind": "simulator", "rate_hz": 400.0, "total": total, "seed": 3,
            "metrics": [{"name": "a", "base": 10.0, "noise": 1.0},
@@ -295,15 +300,17 @@ def test_a_full_outbox_sheds_summaries_and_heartbeats_but_no_alarm_and_says_so(t
     assert expected_alarms >= 2
 
     with running(config) as agent:
-        wait_for(lambda: agent.sources[0].exhausted or None, 10, "the simulator to finish")
-        wait_for(lambda: agent.windower.open_windows == 0 or None, 10, "windows to close")
+        wait_until(lambda: agent.sources[0].exhausted or None, 10, "the simulator to finish")
+        wait_until(lambda: agent.windower.open_windows == 0 or None, 10, "windows to close")
         shed = agent.outbox.counters()
         broker.start()
         collector = ReceiptCollector(broker)
         try:
-            wait_for(lambda: agent.outbox.backlog()["backlog"] == 0 or None, 20, "a drained outbox")
+            wait_until(
+                lambda: agent.outbox.backlog()["backlog"] == 0 or None, 20, "a drained outbox"
+            )
             final = agent.outbox.counters()
-            wait_for(
+            wait_until(
                 lambda: (
                     any(h.figures["shed"] == final for h in collector.heartbeats.values()) or None
                 ),

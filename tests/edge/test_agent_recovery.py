@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,17 +19,18 @@ from tests.edge.helpers import (
     ReceiptCollector,
     agent_config,
     start_agent,
-    wait_for,
     write_toml,
 )
 from tests.support.mosquitto import Mosquitto
+from tests.support.wait import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_every_reading_is_counted_once_through_agent_and_broker_crashes(
-    own_broker: Mosquitto, tmp_path: Path
+    make_broker: Callable[..., Mosquitto], tmp_path: Path
 ):
+    own_broker = make_broker(autosave_interval=1)
     total = 2400
     config = agent_config(
         tmp_path / "agent",
@@ -41,7 +43,7 @@ def test_every_reading_is_counted_once_through_agent_and_broker_crashes(
     collector = ReceiptCollector(own_broker)
     agent = start_agent(path, log)
     try:
-        wait_for(lambda: collector.readings() > 0, 20, "the first summary")
+        wait_until(lambda: collector.readings() > 0, 20, "the first summary")
         time.sleep(0.4)
         agent.send_signal(signal.SIGKILL)  # mid-window: 1 s windows, readings every 3 ms
         agent.wait(10)
@@ -57,7 +59,7 @@ def test_every_reading_is_counted_once_through_agent_and_broker_crashes(
         time.sleep(0.5)
         own_broker.start()
 
-        wait_for(lambda: collector.readings() >= total, 60, f"{total} readings summarised")
+        wait_until(lambda: collector.readings() >= total, 60, f"{total} readings summarised")
         time.sleep(2.0)  # resends after the receipt timeout must not add anything
         assert agent.poll() is None, log.read_text()[-3000:]
     finally:

@@ -68,6 +68,26 @@ def test_sub_second_timings_are_allowed_for_tests_and_fast_sensors():
         ),
         environ={},
     )
-    assert cfg.window.params().size_s == 0.25
+    assert cfg.window.size_s == 0.25
     assert isinstance(cfg.sources[0].config, SimulatorConfig)
     assert cfg.sources[0].config.metrics[0].name == "t"
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[window]\nfold_every = 0\n", "'fold_every'"),
+        ("[window]\nmax_past_s = -1.0\n", "'max_past_s'"),
+        ("[window]\nsketch_alpha = 1.5\n", "'sketch_alpha'"),
+        ("[mqtt]\nreceipt_timeout_s = 0.0\n", "'receipt_timeout_s'"),
+        ("[mqtt]\nmax_inflight = 0\n", "'max_inflight'"),
+    ],
+)
+def test_a_bad_window_or_mqtt_value_in_a_file_names_the_key_and_the_file(tmp_path, text, key):
+    path = tmp_path / "agent.toml"
+    path.write_text(
+        '[agent]\ntenant = "acme"\ndevice = "d1"\n[[source]]\nkind = "simulator"\n' + text
+    )
+    with pytest.raises(ConfigError) as exc:
+        load(path, environ={})
+    assert key in str(exc.value) and str(path) in str(exc.value)

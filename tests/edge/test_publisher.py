@@ -14,7 +14,8 @@ import pytest
 
 from edgebatch.edge.publisher import TokenBucket, backoff_delay
 from edgebatch.edge.wire import topic
-from tests.edge.helpers import agent_config, start_agent, wait_for, write_toml
+from tests.edge.helpers import agent_config, start_agent, write_toml
+from tests.support.wait import wait_until
 
 
 def test_backoff_grows_to_its_cap_and_is_jittered():
@@ -76,24 +77,52 @@ def test_status_is_online_then_offline_by_last_will_after_kill_and_by_the_agent_
     log = tmp_path / "agent.log"
     agent = start_agent(path, log)
     try:
-        wait_for(lambda: watcher.last() == b"online" or None, 15, "online")
+        wait_until(lambda: watcher.last() == b"online" or None, 15, "online")
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
         started = time.monotonic()
-        wait_for(lambda: watcher.last() == b"offline" or None, 10, "the last will")
+        wait_until(lambda: watcher.last() == b"offline" or None, 10, "the last will")
         assert time.monotonic() - started < 5  # 1.5 keepalives, give or take
         agent = start_agent(path, log)
-        wait_for(lambda: watcher.last() == b"online" or None, 15, "online again")
+        wait_until(lambda: watcher.last() == b"online" or None, 15, "online again")
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(15) == 0
-        wait_for(lambda: watcher.last() == b"offline" or None, 5, "offline on a clean stop")
+        wait_until(lambda: watcher.last() == b"offline" or None, 5, "offline on a clean stop")
     finally:
         if agent.poll() is None:
             agent.kill()
         watcher.close()
     late = StatusWatcher(broker, status)  # a newcomer sees the retained state
     try:
-        wait_for(lambda: late.seen or None, 5, "the retained status")
+        wait_until(lambda: late.seen or None, 5, "the retained status")
         assert late.seen[0] == (b"offline", True)
     finally:
         late.close()
+
+
+@pytest.mark.integration
+def test_a_lost_connection_is_logged_with_what_the_agent_does_next(
+    make_broker, caplog: pytest.LogCaptureFixture
+):
+    """Not paho's bare "Unspecified error": the broker, the cause as far as it is known, the
+    reconnect with backoff, and what the outbox keeps meanwhile."""
+    from edgebatch.edge.publisher import Publisher
+    from edgebatch.settings import MqttSettings
+
+    own_broker = make_broker()
+    cfg = MqttSettings(port=own_broker.port, reconnect_min_s=2.0, reconnect_max_s=30.0)
+    publisher = Publisher(
+        cfg, "acme", "lost-1", on_receipt=print, on_puback=lambda *_: None, backlog=lambda: 42
+    )
+    try:
+        wait_until(lambda: publisher.loop(0.05) or publisher.connected, 10, "a connection")
+        own_broker.kill()
+        with caplog.at_level("WARNING", logger="edgebatch.edge.publisher"):
+            wait_until(lambda: publisher.loop(0.05) or not publisher.connected, 10, "the loss")
+    finally:
+        publisher.close()
+    (line,) = [r.getMessage() for r in caplog.records if "connection" in r.getMessage()]
+    assert "Unspecified error" not in line
+    assert f"lost the connection to the broker 127.0.0.1:{own_broker.port}" in line
+    assert "reconnecting with backoff, next try in" in line and "2 s to 30 s apart" in line
+    assert "the outbox keeps 42 messages" in line

@@ -63,7 +63,7 @@ def log_tail(log: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:]) or f"(empty log at {log})"
 
 
-def wait_until(
+def wait_ready(
     probe: Callable[[], T | None],
     *,
     what: str,

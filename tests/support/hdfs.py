@@ -170,7 +170,7 @@ class MiniHdfs:
                     f"HDFS minicluster: cannot run {self.java!r} ({exc}); install a JDK 17"
                 ) from exc
             # The manager writes the config, then the details, after the cluster is active.
-            daemon.wait_until(
+            daemon.wait_ready(
                 lambda: json.loads(details.read_text()) or None,
                 what="HDFS minicluster (waiting for its details file)",
                 process=self._process,
@@ -179,7 +179,7 @@ class MiniHdfs:
             )
             self.namenode_port, self.http_port = _ports_from(config)
             remaining = max(5.0, self.start_timeout - (time.monotonic() - began))
-            daemon.wait_until(
+            daemon.wait_ready(
                 self._ready,
                 what=f"HDFS minicluster at {self.webhdfs_url} (safe mode, live DataNode)",
                 process=self._process,

@@ -1,11 +1,21 @@
-"""A real Mosquitto on a free loopback port, which a test can stop, start and kill -9.
+"""A real Mosquitto on a free loopback port, which a test can stop, kill -9 and start again.
 
-Debian's /usr/sbin/mosquitto with a generated config: persistence on, its data in
-a temporary folder, `autosave_interval` configurable (the default 1 s makes a
-kill -9 lose at most a second of the broker's state, as a test wants to see).
-Run as root, Mosquitto drops to the user `mosquitto` unless told `user`; the
-config names the current user, so its folders stay writable either way. A
-restart reuses the port, so clients reconnect to the same address.
+    broker = Mosquitto(tmp_path / "mq", autosave_interval=1).start()
+    broker.port               # the same port across restarts, so clients reconnect
+    broker.kill()             # SIGKILL: whatever was not autosaved is lost
+    broker.start()            # again: same port, same persistence file
+
+Debian's /usr/sbin/mosquitto with a generated config, the one docs/collector.md
+recommends: persistence on (unless `persistence=False`), its data in the test's
+folder, no cap on queued messages. `autosave_interval=None` keeps Mosquitto's
+default (1800 s): after a kill -9 the broker forgets every queued message and
+session since it started, which is what the end-to-end receipts exist for; 1
+makes a kill -9 lose at most a second. Run as root, Mosquitto drops to the user
+`mosquitto` unless told `user`, and then cannot write its persistence file: the
+config names the current user.
+
+The suite's fixtures (tests/conftest.py): `broker`, one shared per session, never
+stopped by a test, and `make_broker(...)`, a test's own with these options.
 """
 
 from __future__ import annotations
@@ -19,33 +29,26 @@ import subprocess
 from pathlib import Path
 
 from tests.support import daemon
+from tests.support.net import free_port, port_closed
 
 BINARY = os.environ.get("EDGEBATCH_MOSQUITTO", "/usr/sbin/mosquitto")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Mosquitto:
-    """One broker: `start()`, `stop()` (clean, saves its state), `kill()` (SIGKILL)."""
+    """One broker process at a time on a fixed port: `start()`, `stop()` (clean, saves its
+    state), `kill()` (SIGKILL), and `start()` again."""
 
     def __init__(
         self,
         workdir: Path,
         *,
         port: int | None = None,
-        autosave_interval: int = 1,
+        persistence: bool = True,
+        autosave_interval: int | None = 1,
         passwords: dict[str, str] | None = None,
         tls: tuple[Path, Path, Path] | None = None,
     ):
         """`passwords` turns anonymous access off; `tls` is `(ca, cert, key)` for the listener."""
-        if not Path(BINARY).exists() and shutil.which("mosquitto") is None:
-            raise daemon.ServiceStartError(
-                f"{BINARY} is missing: install Debian's mosquitto (make system-test)"
-            )
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.dir = Path(workdir)
@@ -53,6 +56,7 @@ class Mosquitto:
         self.data.mkdir(parents=True, exist_ok=True)
         self.log = self.dir / "mosquitto.log"
         self.conf = self.dir / "mosquitto.conf"
+        self.starts = 0
         access = ["allow_anonymous true"]
         if passwords:
             pw_file = self.dir / "passwords"
@@ -63,16 +67,19 @@ class Mosquitto:
         if tls:
             ca, cert, key = tls
             access += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
+        stored = ["persistence false"]
+        if persistence:
+            stored = ["persistence true", f"persistence_location {self.data}/"]
+            if autosave_interval is not None:
+                stored.append(f"autosave_interval {autosave_interval}")
         self.conf.write_text(
             "\n".join(
                 [
                     f"listener {self.port} {self.host}",
                     *access,
-                    "persistence true",
-                    f"persistence_location {self.data}/",
-                    f"autosave_interval {autosave_interval}",
+                    *stored,
                     f"user {getpass.getuser()}",
-                    "max_queued_messages 100000",
+                    "max_queued_messages 0",
                     "log_dest stdout",
                     "log_type error",
                     "log_type warning",
@@ -83,10 +90,22 @@ class Mosquitto:
         )
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, timeout: float = 10.0) -> None:
-        binary = BINARY if Path(BINARY).exists() else shutil.which("mosquitto")
-        self.process = daemon.spawn([str(binary), "-c", str(self.conf)], self.log)
-        daemon.wait_until(
+    @staticmethod
+    def binary() -> str:
+        if Path(BINARY).exists():
+            return BINARY
+        found = shutil.which("mosquitto")
+        if found is None:
+            raise daemon.ServiceStartError(
+                f"{BINARY} is missing: install Debian's mosquitto (make system-test)"
+            )
+        return found
+
+    def start(self, timeout: float = 15.0) -> Mosquitto:
+        if self.running:
+            raise RuntimeError(f"mosquitto on port {self.port} is already running")
+        self.process = daemon.spawn([self.binary(), "-c", str(self.conf)], self.log)
+        daemon.wait_ready(
             self._accepts,
             what=f"mosquitto on port {self.port}",
             process=self.process,
@@ -94,6 +113,8 @@ class Mosquitto:
             timeout=timeout,
             interval=0.05,
         )
+        self.starts += 1
+        return self
 
     def _accepts(self) -> bool | None:
         with socket.create_connection((self.host, self.port), timeout=0.5):
@@ -103,6 +124,7 @@ class Mosquitto:
         """SIGTERM: Mosquitto writes its persistence file and exits."""
         daemon.stop(self.process, grace=10.0)
         self.process = None
+        port_closed(self.host, self.port)
 
     def kill(self) -> None:
         """SIGKILL: whatever was not autosaved is lost, as after a power cut."""
@@ -110,6 +132,7 @@ class Mosquitto:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
         self.process = None
+        port_closed(self.host, self.port)
 
     @property
     def running(self) -> bool:

@@ -18,12 +18,13 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from tests.support.net import free_port
 
 BIN_ENV = "EDGEBATCH_PG_BIN"
 START_TIMEOUT_S = 20
@@ -100,12 +101,6 @@ def find_bindir() -> Path:
             f"install Debian's `postgresql` package or set {BIN_ENV}"
         )
     return Path(found[-1]).parent
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_postgres(database: str = "edgebatch_test") -> PostgresServer:

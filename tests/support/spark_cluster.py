@@ -122,7 +122,7 @@ class SparkStandalone:
                 env=env,
                 cwd=self.root,
             )
-            self.master_url, ui_port = daemon.wait_until(
+            self.master_url, ui_port = daemon.wait_ready(
                 self._master_addresses,
                 what="Spark master",
                 process=self._master,
@@ -153,7 +153,7 @@ class SparkStandalone:
                 cwd=self.root,
             )
             remaining = max(5.0, self.start_timeout - (time.monotonic() - began))
-            daemon.wait_until(
+            daemon.wait_ready(
                 self._worker_alive,
                 what=f"Spark worker registering with {self.master_url}",
                 process=self._worker,

@@ -1,22 +1,14 @@
-"""Fixtures for the warehouse tests: a real Mosquitto per session, a landing zone per test."""
+"""Fixtures for the warehouse tests: a landing zone per test (`broker` and `make_broker` come
+from tests/conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from edgebatch.warehouse.landing import LandingZone, LocalStore
 from edgebatch.warehouse.uri import WarehouseRoot
-from tests.support.broker import Broker
-
-
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """The session's broker; tests that kill a broker start their own."""
-    with Broker.started(tmp_path_factory.mktemp("mosquitto")) as b:
-        yield b
 
 
 @pytest.fixture

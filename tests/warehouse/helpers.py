@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -29,6 +29,7 @@ from edgebatch.edge.wire import (
     format_ts,
     topic,
 )
+from edgebatch.settings import MqttSettings
 from edgebatch.warehouse.collector.buffer import FlushPolicy
 from edgebatch.warehouse.collector.config import CollectorConfig
 from edgebatch.warehouse.collector.service import Collector, Flushed
@@ -187,15 +188,6 @@ class SimAgent:
         self.client.disconnect()
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str, step=0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
 @contextlib.contextmanager
 def running_collector(
     zone: LandingZone,
@@ -212,9 +204,9 @@ def running_collector(
     """
     flushed: list[Flushed] = []
     config = CollectorConfig(
-        port=port,
-        client_id=client_id,
-        share_group=group or f"g-{uuid.uuid4().hex[:8]}",
+        mqtt=MqttSettings(
+            port=port, client_id=client_id, share_group=group or f"g-{uuid.uuid4().hex[:8]}"
+        ),
         policy=FlushPolicy(**{"max_messages": 200, "max_age_s": 0.2, **policy}),
         validation_workers=validation_workers,
     )
@@ -223,8 +215,7 @@ def running_collector(
     thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
     thread.start()
     try:
-        assert collector.connected.wait(10), "collector did not connect"
-        time.sleep(0.2)  # the SUBACK
+        assert collector.subscribed.wait(10), "collector did not subscribe"
         yield collector, flushed
     finally:
         stop.set()

@@ -27,7 +27,8 @@ from edgebatch.warehouse import catalog
 from edgebatch.warehouse.landing import LandingZone, LocalStore, loads
 from edgebatch.warehouse.tables import read_table
 from edgebatch.warehouse.uri import WarehouseRoot
-from tests.support.broker import Broker
+from tests.support.mosquitto import Mosquitto
+from tests.support.wait import wait_until
 from tests.warehouse.helpers import (
     REPO,
     T0,
@@ -38,7 +39,6 @@ from tests.warehouse.helpers import (
     corpus,
     health,
     running_collector,
-    wait_for,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -67,7 +67,7 @@ def settings_for(root: WarehouseRoot, home: Path) -> Settings:
     return Settings(home=home, warehouse=WarehouseSettings(root=root.uri()))
 
 
-def publish_through_the_collector(zone: LandingZone, broker: Broker) -> tuple[set[str], int]:
+def publish_through_the_collector(zone: LandingZone, broker: Mosquitto) -> tuple[set[str], int]:
     """Agents send windows (some twice, some revised), alarms, heartbeats; garbage beside."""
     distinct: set[str] = set()
     bad = corpus()[:6]
@@ -104,9 +104,9 @@ def publish_through_the_collector(zone: LandingZone, broker: Broker) -> tuple[se
                 pub.publish(name, json.dumps(doc).encode(), qos=1).wait_for_publish(10)
             pub.loop_stop()
             pub.disconnect()
-            wait_for(lambda: all(a.pending() == 0 for a in agents), 30, "every receipt")
+            wait_until(lambda: all(a.pending() == 0 for a in agents), 30, "every receipt")
             quarantined = len(bad) + len(agents)
-            wait_for(lambda: collector.stats.quarantined == quarantined, 10, "quarantine")
+            wait_until(lambda: collector.stats.quarantined == quarantined, 10, "quarantine")
         finally:
             for agent in agents:
                 agent.close()
@@ -168,7 +168,7 @@ def delta(spark):
 
 
 @pytest.fixture(scope="module")
-def loaded(delta, broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Loaded:
+def loaded(delta, broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Loaded:
     base = tmp_path_factory.mktemp("bronze")
     killed = WarehouseRoot.parse((base / "killed").as_uri())
     clean = WarehouseRoot.parse((base / "clean").as_uri())

@@ -7,12 +7,14 @@ import collections
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from edgebatch.warehouse.landing import LandingZone
-from tests.support.broker import Broker
+from tests.support.mosquitto import Mosquitto
+from tests.support.wait import wait_until
 from tests.warehouse.helpers import (
     SimAgent,
     alarm,
@@ -22,14 +24,13 @@ from tests.warehouse.helpers import (
     health,
     landed_ids,
     running_collector,
-    wait_for,
 )
 
 pytestmark = pytest.mark.integration
 
 
 def test_agents_get_receipts_only_for_what_landed_and_resends_land_again(
-    broker: Broker, zone: LandingZone
+    broker: Mosquitto, zone: LandingZone
 ):
     with running_collector(zone, broker.port) as (collector, flushed):
         agent = SimAgent("acme", "dev-1", broker.port, resend_after=60)
@@ -41,12 +42,12 @@ def test_agents_get_receipts_only_for_what_landed_and_resends_land_again(
                 agent.send(*_kinded(alarm("acme", "dev-1", i), "alarm"))
                 hb_id, payload = health("acme", "dev-1", i)
                 agent.client.publish("edgebatch/acme/dev-1/health", payload, qos=1)
-            wait_for(lambda: agent.pending() == 0, 20, "receipts for every batch and alarm")
+            wait_until(lambda: agent.pending() == 0, 20, "receipts for every batch and alarm")
             # A resend of windows already landed (an agent that lost its receipts).
             for i in range(10):
                 batch_id, payload = batch("acme", "dev-1", i)
                 agent.send(batch_id, "batch", payload)
-            wait_for(lambda: agent.pending() == 0, 20, "receipts for the resends")
+            wait_until(lambda: agent.pending() == 0, 20, "receipts for the resends")
         finally:
             agent.close()
     ids = collections.Counter(landed_ids(zone, "batch"))
@@ -67,7 +68,7 @@ def _kinded(pair: tuple[str, bytes], kind: str) -> tuple[str, str, bytes]:
 
 
 def test_two_collectors_in_one_group_split_the_load_and_land_everything_once(
-    broker: Broker, zone: LandingZone
+    broker: Mosquitto, zone: LandingZone
 ):
     with (
         running_collector(zone, broker.port, client_id="split-a", group="split") as (a, _),
@@ -77,7 +78,7 @@ def test_two_collectors_in_one_group_split_the_load_and_land_everything_once(
         try:
             for i in range(200):
                 pub.publish("edgebatch/acme/dev-2/batch", batch("acme", "dev-2", i)[1], qos=1)
-            wait_for(lambda: a.stats.landed + b.stats.landed == 200, 20, "200 landed")
+            wait_until(lambda: a.stats.landed + b.stats.landed == 200, 20, "200 landed")
         finally:
             pub.loop_stop()
             pub.disconnect()
@@ -85,34 +86,36 @@ def test_two_collectors_in_one_group_split_the_load_and_land_everything_once(
     assert len(landed_ids(zone, "batch")) == 200 == len(set(landed_ids(zone, "batch")))
 
 
-def test_kill_9_of_the_collector_while_it_lands_loses_nothing(tmp_path: Path, zone: LandingZone):
+def test_kill_9_of_the_collector_while_it_lands_loses_nothing(
+    make_broker: Callable[..., Mosquitto], tmp_path: Path, zone: LandingZone
+):
     """Unacknowledged messages come again to the restarted collector's persistent session."""
     log = tmp_path / "collector.log"
-    with Broker.started(tmp_path / "broker") as broker:
-        args = ("--max-messages", "25", "--max-age", "0.05")
+    broker = make_broker(autosave_interval=None)
+    args = ("--max-messages", "25", "--max-age", "0.05")
+    proc = collector_process(zone.root.uri(), broker.port, "crashy", log, *args)
+    pub = client("crash-pub", broker.port)
+    sent = []
+    try:
+        wait_until(lambda: "subscribed to" in log.read_text(), 30, "the collector to subscribe")
+        for i in range(600):
+            batch_id, payload = batch("acme", "dev-3", i)
+            pub.publish("edgebatch/acme/dev-3/batch", payload, qos=1)
+            sent.append(batch_id)
+            if i == 300:
+                wait_until(lambda: len(zone.list()) >= 3, 60, "some landed files")
+                proc.send_signal(signal.SIGKILL)
+                proc.wait(10)
+                landed_at_kill = set(landed_ids(zone))
+            if i % 50 == 0:
+                time.sleep(0.02)
         proc = collector_process(zone.root.uri(), broker.port, "crashy", log, *args)
-        pub = client("crash-pub", broker.port)
-        sent = []
-        try:
-            wait_for(lambda: "connected to" in log.read_text(), 30, "the collector to connect")
-            for i in range(600):
-                batch_id, payload = batch("acme", "dev-3", i)
-                pub.publish("edgebatch/acme/dev-3/batch", payload, qos=1)
-                sent.append(batch_id)
-                if i == 300:
-                    wait_for(lambda: len(zone.list()) >= 3, 20, "some landed files")
-                    proc.send_signal(signal.SIGKILL)
-                    proc.wait(10)
-                    landed_at_kill = set(landed_ids(zone))
-                if i % 50 == 0:
-                    time.sleep(0.02)
-            proc = collector_process(zone.root.uri(), broker.port, "crashy", log, *args)
-            wait_for(lambda: set(landed_ids(zone)) >= set(sent), 60, "every batch landed")
-        finally:
-            pub.loop_stop()
-            pub.disconnect()
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
+        wait_until(lambda: set(landed_ids(zone)) >= set(sent), 60, "every batch landed")
+    finally:
+        pub.loop_stop()
+        pub.disconnect()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
     # Killed mid-stream: some had landed, and at least the 299 published after the kill
     # reached the restarted collector only through its persistent session.
     assert 0 < len(landed_at_kill) <= 301
@@ -121,9 +124,13 @@ def test_kill_9_of_the_collector_while_it_lands_loses_nothing(tmp_path: Path, zo
     assert proc.returncode == 0
 
 
-def test_kill_9_of_the_broker_loses_nothing_the_agents_produced(tmp_path: Path, zone: LandingZone):
-    """Default autosave: the broker forgets everything; receipts make the agents resend."""
-    broker = Broker(tmp_path / "broker").start()
+def test_kill_9_of_the_broker_loses_nothing_the_agents_produced(
+    make_broker: Callable[..., Mosquitto], zone: LandingZone, caplog: pytest.LogCaptureFixture
+):
+    """Default autosave: the broker forgets everything; receipts make the agents resend. The
+    collector says it lost the connection and what happens next, not paho's bare reason."""
+    caplog.set_level("WARNING", logger="edgebatch.warehouse.collector.service")
+    broker = make_broker(autosave_interval=None)
     agents: list[SimAgent] = []
 
     def settled() -> bool:
@@ -144,7 +151,7 @@ def test_kill_9_of_the_broker_loses_nothing_the_agents_produced(tmp_path: Path, 
                     time.sleep(0.5)
                     broker.start()
                 time.sleep(0.005)
-            wait_for(settled, 60, "receipts for every window", step=0.5)
+            wait_until(settled, 60, "receipts for every window", interval=0.5)
     finally:
         for agent in agents:
             agent.close()
@@ -153,10 +160,14 @@ def test_kill_9_of_the_broker_loses_nothing_the_agents_produced(tmp_path: Path, 
     assert len(produced) == 450
     assert set(landed_ids(zone)) == produced
     assert collector.stats.connects >= 2
+    lost = [r.getMessage() for r in caplog.records if "connection" in r.getMessage()]
+    assert lost and all("Unspecified error" not in line for line in lost)
+    assert f"lost the connection to the broker 127.0.0.1:{broker.port}" in lost[0]
+    assert "reconnecting with backoff" in lost[0]
 
 
 def test_nothing_is_acknowledged_while_landing_fails_and_all_lands_once_it_works(
-    broker: Broker, tmp_path: Path
+    broker: Mosquitto, tmp_path: Path
 ):
     """A landing folder that cannot be made (a file in its place) stands in for HDFS down."""
     from edgebatch.warehouse.landing import LandingZone, LocalStore
@@ -172,13 +183,38 @@ def test_nothing_is_acknowledged_while_landing_fails_and_all_lands_once_it_works
         try:
             for i in range(20):
                 pub.publish("edgebatch/acme/dev-4/batch", batch("acme", "dev-4", i)[1], qos=1)
-            wait_for(lambda: collector.stats.landing_failures >= 2, 20, "failed landings")
+            wait_until(lambda: collector.stats.landing_failures >= 2, 20, "failed landings")
             assert collector.stats.received == 20
             assert collector.stats.acked == 0 and collector.stats.landed == 0
             blocker.unlink()
-            wait_for(lambda: collector.stats.landed == 20, 30, "landing once it works")
+            wait_until(lambda: collector.stats.landed == 20, 30, "landing once it works")
         finally:
             pub.loop_stop()
             pub.disconnect()
     assert collector.stats.acked == 20
     assert sorted(landed_ids(zone)) == sorted(batch("acme", "dev-4", i)[0] for i in range(20))
+
+
+def test_collect_warns_at_start_that_it_cannot_verify_the_brokers_persistence(
+    broker: Mosquitto, tmp_path: Path, zone: LandingZone
+):
+    log = tmp_path / "collector.log"
+    proc = collector_process(
+        zone.root.uri(),
+        broker.port,
+        "warned",
+        log,
+        "--validation-workers",
+        "0",
+        "--group",
+        "warned",
+    )
+    try:
+        wait_until(lambda: "subscribed to" in log.read_text(), 30, "the collector to subscribe")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    text = log.read_text()
+    assert f"cannot verify that the broker at 127.0.0.1:{broker.port} keeps its state" in text
+    assert "docs/collector.md, section 'Broker persistence'" in text
+    assert proc.returncode == 0

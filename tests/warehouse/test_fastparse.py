@@ -23,8 +23,9 @@ from tests.edge.test_messages import (
     mutate,
     summary,
 )
+from tests.support.extras import require
 
-fastparse = pytest.importorskip("edgebatch.warehouse.collector.fastparse")
+fastparse = require("edgebatch.warehouse.collector.fastparse")
 
 
 def reference(payload: bytes) -> wire.Message | None:

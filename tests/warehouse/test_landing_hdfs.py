@@ -13,8 +13,9 @@ from edgebatch.warehouse import catalog
 from edgebatch.warehouse.landing import LandingError, WebHdfsStore, loads, open_zone
 from edgebatch.warehouse.tables import read_table
 from edgebatch.warehouse.uri import WarehouseRoot
-from tests.support.broker import Broker
-from tests.warehouse.helpers import SimAgent, batch, running_collector, wait_for
+from tests.support.mosquitto import Mosquitto
+from tests.support.wait import wait_until
+from tests.warehouse.helpers import SimAgent, batch, running_collector
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -55,7 +56,7 @@ def test_the_load_log_on_hdfs_refuses_a_second_plan_for_the_same_slot(hdfs, hdfs
 
 
 def test_collector_lands_on_hdfs_and_spark_loads_it_from_hdfs(
-    spark, hdfs, hdfs_root, broker: Broker
+    spark, hdfs, hdfs_root, broker: Mosquitto
 ):
     zone = open_zone(hdfs_root, webhdfs_url=hdfs.webhdfs_url, hdfs_user="collector")
     with running_collector(zone, broker.port, client_id="hdfs-collector") as (collector, _):
@@ -68,7 +69,7 @@ def test_collector_lands_on_hdfs_and_spark_loads_it_from_hdfs(
                 ids.add(batch_id)
             for i in range(10):  # resends
                 agent.send(*_with_kind(batch("acme", "dev-h", i)))
-            wait_for(lambda: agent.pending() == 0, 30, "receipts from the HDFS landing")
+            wait_until(lambda: agent.pending() == 0, 30, "receipts from the HDFS landing")
         finally:
             agent.close()
     assert collector.stats.landed == 50 and collector.stats.landing_failures == 0

@@ -16,14 +16,14 @@ from edgebatch.warehouse.collector.records import (
     quarantine_line,
 )
 from edgebatch.warehouse.landing import LandingZone
-from tests.support.broker import Broker
+from tests.support.mosquitto import Mosquitto
+from tests.support.wait import wait_until
 from tests.warehouse.helpers import (
     batch,
     client,
     corpus,
     landed_ids,
     running_collector,
-    wait_for,
 )
 
 
@@ -44,7 +44,7 @@ def test_the_corpus_has_at_least_thirty_distinct_kinds():
 @pytest.mark.integration
 @pytest.mark.parametrize("workers", [None, 0], ids=["worker-processes", "in-thread"])
 def test_every_bad_message_is_quarantined_with_a_reason_and_the_good_ones_land(
-    broker: Broker, zone: LandingZone, workers: int | None
+    broker: Mosquitto, zone: LandingZone, workers: int | None
 ):
     bad = corpus()
     with running_collector(
@@ -58,7 +58,7 @@ def test_every_bad_message_is_quarantined_with_a_reason_and_the_good_ones_land(
                 good.append(batch_id)
                 pub.publish("edgebatch/acme/dev-good/batch", ok, qos=1).wait_for_publish(10)
                 pub.publish(name, payload, qos=1).wait_for_publish(10)
-            wait_for(lambda: collector.stats.landed == 2 * len(bad), 30, "every message landed")
+            wait_until(lambda: collector.stats.landed == 2 * len(bad), 30, "every message landed")
         finally:
             pub.loop_stop()
             pub.disconnect()

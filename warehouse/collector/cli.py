@@ -9,6 +9,21 @@ import threading
 
 from edgebatch.errors import EdgebatchError
 
+log = logging.getLogger(__name__)
+
+PERSISTENCE_DOC = "docs/collector.md, section 'Broker persistence'"
+
+
+def persistence_warning(host: str, port: int) -> str:
+    """MQTT gives a client no way to ask a broker whether it saves its state (Mosquitto's
+    $SYS topics do not say either), and a Mosquitto whose autosaves fail stays up: say so."""
+    return (
+        f"cannot verify that the broker at {host}:{port} keeps its state on disk: MQTT gives "
+        "no way to ask. Without working persistence a broker restart loses this collector's "
+        "session and the messages queued for it (the agents resend what has no receipt). "
+        f"Check the broker's settings and log as {PERSISTENCE_DOC} says"
+    )
+
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -81,12 +96,13 @@ def main(argv: list[str], config: str | None = None) -> int:
             hdfs_user=settings.warehouse.hdfs_user,
             writer=collector_config.identity,
         )
-    except (EdgebatchError, ValueError) as exc:
+    except EdgebatchError as exc:
         print(f"edgebatch collect: {exc}")
         return 2
+    log.warning(persistence_warning(collector_config.mqtt.host, collector_config.mqtt.port))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stats = Collector(collector_config, zone).run(stop)
-    logging.getLogger(__name__).info("collector stopped: %s", stats)
+    log.info("collector stopped: %s", stats)
     return 0

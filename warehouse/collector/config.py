@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import socket
 
-from edgebatch.settings import Settings
+from edgebatch.errors import ConfigError
+from edgebatch.settings import RECEIVE_MAXIMUM, MqttSettings, Settings
 from edgebatch.warehouse.collector.buffer import FlushPolicy
 from edgebatch.warehouse.collector.workers import default_workers
 
@@ -16,33 +17,28 @@ SUBSCRIBED = ("batch", "alarm", "health")
 
 @dataclasses.dataclass(frozen=True)
 class CollectorConfig:
-    host: str = "127.0.0.1"
-    port: int = 1883
-    client_id: str = ""
-    share_group: str = "edgebatch"
-    username: str = ""
-    password: str = ""
-    tls: bool = False
-    ca_file: str = ""
+    mqtt: MqttSettings = dataclasses.field(default_factory=MqttSettings)
     policy: FlushPolicy = dataclasses.field(default_factory=FlushPolicy)
     # The broker keeps the session (subscriptions, unacknowledged messages) this long offline.
     session_expiry_s: int = 7 * 24 * 3600
-    keepalive_s: int = 30
     # MQTT 5 Receive Maximum: how many unacknowledged messages the broker may send us.
-    # Mosquitto's own default for clients that do not ask is 20, far too few to batch.
-    receive_maximum: int = 65535
+    receive_maximum: int = RECEIVE_MAXIMUM
     kinds: tuple[str, ...] = SUBSCRIBED
     # Processes that check messages beside the network loop; None: one per core but one.
     validation_workers: int | None = None
 
     def __post_init__(self) -> None:
         if self.policy.max_messages >= self.receive_maximum:
-            raise ValueError(
-                f"flush count {self.policy.max_messages} must be below the receive maximum "
-                f"{self.receive_maximum}, or the broker stops sending before a flush is due"
+            raise ConfigError(
+                f"[collector] max_messages (or --max-messages) is {self.policy.max_messages}: "
+                f"it must be below the receive maximum {self.receive_maximum}, or the broker "
+                "stops sending before a flush is due"
             )
         if self.validation_workers is not None and self.validation_workers < 0:
-            raise ValueError(f"validation workers must be 0 or more, not {self.validation_workers}")
+            raise ConfigError(
+                "[collector] validation_workers (or --validation-workers) must be 0 or more, "
+                f"got {self.validation_workers}"
+            )
 
     def workers(self) -> int:
         if self.validation_workers is None:
@@ -52,31 +48,48 @@ class CollectorConfig:
     @property
     def identity(self) -> str:
         """Stable across restarts (the broker finds the session by it), distinct per collector."""
-        return self.client_id or f"edgebatch-collector-{socket.gethostname()}"
+        return self.mqtt.client_id or f"edgebatch-collector-{socket.gethostname()}"
 
     def subscriptions(self) -> list[str]:
-        return [f"$share/{self.share_group}/edgebatch/+/+/{kind}" for kind in self.kinds]
+        return [f"$share/{self.mqtt.share_group}/edgebatch/+/+/{kind}" for kind in self.kinds]
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: object) -> CollectorConfig:
-        mqtt = settings.mqtt
-        values: dict[str, object] = {
-            "host": mqtt.host,
-            "port": mqtt.port,
-            "client_id": mqtt.client_id,
-            "share_group": mqtt.share_group,
-            "username": mqtt.username,
-            "password": mqtt.password,
-            "tls": mqtt.tls,
-            "ca_file": str(settings.path(mqtt.ca_file)) if mqtt.ca_file else "",
-            "session_expiry_s": settings.collector.session_expiry_s,
-            "policy": FlushPolicy(
-                settings.collector.max_messages,
-                settings.collector.max_bytes,
-                settings.collector.max_age_s,
-            ),
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        host: str | None = None,
+        port: int | None = None,
+        client_id: str | None = None,
+        share_group: str | None = None,
+        policy: FlushPolicy | None = None,
+        validation_workers: int | None = None,
+    ) -> CollectorConfig:
+        """The project's settings, with the command line's flags (those not None) over them."""
+        flags = {
+            "host": host,
+            "port": port,
+            "client_id": client_id,
+            "share_group": share_group,
         }
-        if settings.collector.validation_workers >= 0:
-            values["validation_workers"] = settings.collector.validation_workers
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)  # type: ignore[arg-type]
+        files = {
+            key: str(settings.path(value))
+            for key in ("ca_file", "cert_file", "key_file")
+            if (value := getattr(settings.mqtt, key))
+        }
+        mqtt = dataclasses.replace(
+            settings.mqtt, **files, **{k: v for k, v in flags.items() if v is not None}
+        )
+        collector = settings.collector
+        if validation_workers is None and collector.validation_workers >= 0:
+            validation_workers = collector.validation_workers
+        try:
+            return cls(
+                mqtt=mqtt,
+                policy=policy
+                or FlushPolicy(collector.max_messages, collector.max_bytes, collector.max_age_s),
+                session_expiry_s=collector.session_expiry_s,
+                validation_workers=validation_workers,
+            )
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (config: {settings.source})") from None

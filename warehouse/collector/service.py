@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from edgebatch.edge.publisher import disconnect_reason
 from edgebatch.edge.wire import MAX_RECEIPT_IDS, encode_receipt, topic
 from edgebatch.warehouse.collector.buffer import Held
 from edgebatch.warehouse.collector.config import CollectorConfig
@@ -70,7 +72,11 @@ class Flushed:
 
 
 class Collector:
-    """`Collector(config, zone).run(stop_event)`; `on_flush` sees every durable landing."""
+    """`Collector(config, zone).run(stop_event)`; `on_flush` sees every durable landing.
+
+    `connected` is set while the broker accepts us; `subscribed` once the broker has
+    granted every subscription of the current connection (its SUBACK): from then on,
+    what agents publish reaches this collector's session."""
 
     def __init__(
         self,
@@ -84,6 +90,8 @@ class Collector:
         self.on_flush = on_flush
         self.stats = CollectorStats()
         self.connected = threading.Event()
+        self.subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
         self._held = Held()
         self._flushing: Held | None = None
         self._flush_reason = ""
@@ -108,12 +116,20 @@ class Collector:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if self.config.username:
-            client.username_pw_set(self.config.username, self.config.password or None)
-        if self.config.tls:
-            client.tls_set(ca_certs=self.config.ca_file or None)
+        mqtt_settings = self.config.mqtt
+        if mqtt_settings.username:
+            client.username_pw_set(mqtt_settings.username, mqtt_settings.password or None)
+        if mqtt_settings.tls:
+            client.tls_set(
+                ca_certs=mqtt_settings.ca_file or None,
+                certfile=mqtt_settings.cert_file or None,
+                keyfile=mqtt_settings.key_file or None,
+                cert_reqs=ssl.CERT_NONE if mqtt_settings.tls_insecure else ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(mqtt_settings.tls_insecure)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -130,18 +146,39 @@ class Collector:
         self.stats.connects += 1
         # Subscribe every time: a broker killed before its autosave forgot the session.
         options = SubscribeOptions(qos=1)
-        client.subscribe([(t, options) for t in self.config.subscriptions()])
+        self.subscribed.clear()
+        _, self._subscribe_mid = client.subscribe(
+            [(t, options) for t in self.config.subscriptions()]
+        )
         log.info(
             "connected to %s:%s as %s (session present: %s)",
-            self.config.host,
-            self.config.port,
+            self.config.mqtt.host,
+            self.config.mqtt.port,
             self.config.identity,
             flags.session_present,
         )
         self.connected.set()
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if mid != self._subscribe_mid:
+            return
+        topics = self.config.subscriptions()
+        refused = [
+            f"{t} ({rc})" for t, rc in zip(topics, reason_codes, strict=False) if rc.is_failure
+        ]
+        if refused:
+            log.error(
+                "the broker refused the subscriptions %s: nothing will be collected from them; "
+                "check the broker's ACLs for this client",
+                ", ".join(refused),
+            )
+            return
+        log.info("subscribed to %s", ", ".join(topics))
+        self.subscribed.set()
+
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()
+        self.subscribed.clear()
         # Packet ids of messages not landed yet mean nothing on the next connection: the
         # broker resends those messages. Chunks at the workers are told by their number.
         self._connection += 1
@@ -149,7 +186,17 @@ class Collector:
         self._held.forget_acks()
         if self._flushing is not None:
             self._flushing.forget_acks()
-        log.warning("disconnected from the broker: %s", reason_code)
+        where = f"{self.config.mqtt.host}:{self.config.mqtt.port}"
+        if str(reason_code) == "Normal disconnection":
+            log.info("disconnected from the broker %s", where)
+            return
+        log.warning(
+            "lost the connection to the broker %s (%s); reconnecting with backoff, at most "
+            "%g s apart; the broker sends again what this collector had not acknowledged",
+            where,
+            disconnect_reason(reason_code),
+            _MAX_BACKOFF_S,
+        )
 
     # ------------------------------------------------------------ messages
 
@@ -312,9 +359,9 @@ class Collector:
         while not stop.is_set():
             try:
                 self._client.connect(
-                    self.config.host,
-                    self.config.port,
-                    keepalive=self.config.keepalive_s,
+                    self.config.mqtt.host,
+                    self.config.mqtt.port,
+                    keepalive=self.config.mqtt.keepalive_s,
                     clean_start=False,
                     properties=self._connect_properties(),
                 )
