@@ -1,6 +1,6 @@
 """The project config: one TOML file, `EDGEBATCH_*` overrides, defaults that run on one machine.
 
-Resolution, in one place (STYLE: argument, environment, file, default):
+Resolution, in one place (argument, then environment, then file, then default):
 the path given, else `EDGEBATCH_CONFIG`, else `./edgebatch.toml` if present, else
 defaults alone. Relative paths in the file are relative to the file's folder;
 defaults are relative to `EDGEBATCH_HOME` (the working directory unless set).
