@@ -129,7 +129,7 @@ def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
             except ConfigError as exc:
                 errors.append(str(exc))
         raise ConfigError(errors[0] if errors else f"key '{key}' in {source} is invalid")
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         if not isinstance(value, Mapping):
             raise ConfigError(f"key '{key}' in {source} must be a table, got {value!r}")
         return build(tp, value, source=source, section=key, environ={})

@@ -235,7 +235,7 @@ def load_settings(
         home = file.resolve().parent
     else:
         home = Path.cwd()
-    sections = {
+    sections: dict[str, Any] = {
         name: build(cls, data.get(name), source=source, section=name, environ=environ)
         for name, cls in _SECTIONS.items()
     }

@@ -31,7 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgebatch import __version__
 from edgebatch.edge import AGENT_NAME
@@ -50,6 +50,9 @@ from edgebatch.edge.wire import (
     topic,
 )
 from edgebatch.edge.wire.summary import metric_summary
+
+if TYPE_CHECKING:  # psutil loads only when the first heartbeat is due
+    from edgebatch.edge.health import HealthProbe
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,7 @@ class Agent:
             rejects=self.rejects,
         )
         self.stop_requested = threading.Event()
-        self.health = None
+        self.health: HealthProbe | None = None
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self.readings_polled = 0
@@ -103,7 +106,7 @@ class Agent:
                 on_puback=self._puback,
                 backlog=lambda: int(self.outbox.backlog()["backlog"] or 0),
             )
-        self._replay(int(self.outbox.meta("low_water", 0) or 0), alarms_seen)
+        self._replay(self.outbox.meta_int("low_water"), alarms_seen)
 
     # ------------------------------------------------------------ start-up
 
@@ -151,7 +154,7 @@ class Agent:
         and those the restored rules have not seen to the rules; streamed, so a long
         window's journal is never all in memory."""
         revisions = self.outbox.revisions()
-        alarms_through = int(self.outbox.meta("alarms_through", 0) or 0)
+        alarms_through = self.outbox.meta_int("alarms_through")
         window_start = self.windower.window_start
         fed = skipped = records = 0
         w, now = self.config.window, time.time()

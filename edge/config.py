@@ -129,7 +129,7 @@ def from_dict(
             raise ConfigError(
                 f"unknown section '{key}' in {source} (known: {', '.join(known)}){hint}"
             )
-    sections = {
+    sections: dict[str, Any] = {
         name: build(cls, _table(data, name, source), source=source, section=name, environ=environ)
         for name, cls in _SECTIONS.items()
     }
@@ -153,7 +153,8 @@ def from_dict(
                 f"[source[{i}]] of {source}: 'kind' must be one of {', '.join(sorted(REGISTRY))},"
                 f" got {kind!r}"
             )
-        cfg = build(REGISTRY[kind][0], table, source=source, section=f"source[{i}]", environ={})
+        section = f"source[{i}]"
+        cfg: Any = build(REGISTRY[kind][0], table, source=source, section=section, environ={})
         sources.append(SourceSpec(kind, cfg))
     if not sources:
         raise ConfigError(f"{source} has no [[source]]: the agent would have nothing to read")

@@ -111,23 +111,28 @@ class ShedDecision:
 
 def next_shed_action(entries: Sequence[Entry], max_span_s: float) -> ShedDecision | None:
     """The least harmful thing to shed next, or None when only alarms are left."""
-    unsent = sorted(
-        (
-            e
-            for e in entries
-            if e.kind == "batch" and e.sends == 0 and e.revision == 0 and e.window_end is not None
-        ),
-        key=lambda e: (e.window_start, e.window_end),
+    spans = sorted(
+        (e.window_start, e.window_end, e.id)
+        for e in entries
+        if e.kind == "batch"
+        and e.sends == 0
+        and e.revision == 0
+        and e.window_start is not None
+        and e.window_end is not None
     )
-    for a, b in zip(unsent, unsent[1:], strict=False):
-        if a.window_end == b.window_start and b.window_end - a.window_start <= max_span_s:
+    for (a_start, a_end, a_id), (b_start, b_end, b_id) in zip(spans, spans[1:], strict=False):
+        if a_end == b_start and b_end - a_start <= max_span_s:
             return ShedDecision(
                 "coarsen",
                 "batch",
-                (a.id, b.id),
+                (a_id, b_id),
                 "outbox full: merging the oldest adjacent never-sent summaries",
             )
-    for kind, why in (("health", "oldest heartbeat"), ("batch", "oldest summary")):
+    shed_last: tuple[tuple[Kind, str], ...] = (
+        ("health", "oldest heartbeat"),
+        ("batch", "oldest summary"),
+    )
+    for kind, why in shed_last:
         olds = [e for e in entries if e.kind == kind]
         if olds:
             oldest = min(olds, key=lambda e: (e.created, e.id))
@@ -378,6 +383,11 @@ class Outbox:
         row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return default if row is None else row[0]
 
+    def meta_int(self, key: str) -> int:
+        """A counter or offset kept in `meta`: 0 until first set."""
+        value = self.meta(key)
+        return int(value) if isinstance(value, int | float | str) and value != "" else 0
+
     def set_meta(self, key: str, value: object) -> None:
         with self._txn():
             self._set_meta(key, value)
@@ -391,7 +401,7 @@ class Outbox:
         return int(offset), states
 
     def counters(self) -> dict[str, int]:
-        return {k: int(self.meta(k, 0)) for k in COUNTERS}  # type: ignore[arg-type]
+        return {k: self.meta_int(k) for k in COUNTERS}
 
     def backlog(self) -> dict[str, float | int | None]:
         n, size, oldest = self.db.execute(

@@ -224,7 +224,7 @@ class Publisher:
 
     def _message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         try:
-            parsed = parse_message(message.topic, message.payload)
+            parsed = parse_message(message.topic, bytes(message.payload))
         except MessageRejected as exc:
             log.warning("ignoring a bad message on %s: %s", message.topic, exc.reason)
             return

@@ -235,7 +235,7 @@ class FileSource(Source):
         if self.fd is None and not self._open():
             return []
         out: list[Reading] = []
-        while len(out) < max_n:
+        while len(out) < max_n and self.fd is not None:
             try:
                 data = os.read(self.fd, 65536)
             except BlockingIOError:
@@ -257,6 +257,8 @@ class FileSource(Source):
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
+            return False
+        if self.fd is None:
             return False
         if st.st_ino != self.ino:
             os.close(self.fd)

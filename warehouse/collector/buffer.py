@@ -7,6 +7,7 @@ age), so the decision can be logged and tested without a broker.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 
 
@@ -43,7 +44,7 @@ class Held:
     def add(
         self,
         kind: str,
-        line: bytes,
+        line: builtins.bytes,
         now: float,
         ack: tuple[int, int] | None = None,
         receipt: tuple[str, str, str] | None = None,
@@ -62,7 +63,7 @@ class Held:
 
     def add_chunk(
         self,
-        lines: dict[str, bytes],
+        lines: dict[str, builtins.bytes],
         counts: dict[str, int],
         now: float,
         acks: list[tuple[int, int] | None],

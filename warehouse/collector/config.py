@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+from typing import Any
 
 from edgebatch.errors import ConfigError
 from edgebatch.settings import RECEIVE_MAXIMUM, MqttSettings, Settings
@@ -72,14 +73,13 @@ class CollectorConfig:
             "client_id": client_id,
             "share_group": share_group,
         }
-        files = {
+        files: dict[str, Any] = {
             key: str(settings.path(value))
             for key in ("ca_file", "cert_file", "key_file")
             if (value := getattr(settings.mqtt, key))
         }
-        mqtt = dataclasses.replace(
-            settings.mqtt, **files, **{k: v for k, v in flags.items() if v is not None}
-        )
+        given: dict[str, Any] = {k: v for k, v in flags.items() if v is not None}
+        mqtt = dataclasses.replace(settings.mqtt, **files, **given)
         collector = settings.collector
         if validation_workers is None and collector.validation_workers >= 0:
             validation_workers = collector.validation_workers

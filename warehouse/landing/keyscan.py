@@ -86,7 +86,7 @@ def scan(
     if found is None or not files or sum(f.size for f in files) > max_bytes:
         return None
     line_type, keys_and_partitions = found
-    decoder = msgspec.json.Decoder(line_type)
+    decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(line_type)
     seen: set[Any] = set()
     days: set[tuple[str, int]] = set()
     lines, repeats = 0, False
