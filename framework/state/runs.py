@@ -8,10 +8,10 @@ lock (see `transitions`), so two processes never both make one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from edgebatch.framework.state import models as m
@@ -20,6 +20,7 @@ from edgebatch.framework.state.base import DEFAULT_LEASE_TTL, Seconds, StoreBase
 from edgebatch.framework.state.errors import StateError
 from edgebatch.framework.state.states import (
     RUN_TERMINAL,
+    AttemptState,
     IterationState,
     RunState,
     TriggerKind,
@@ -49,13 +50,42 @@ class RunsAndIterations(StoreBase):
 
         With a `run_key` already used, nothing is created and the run that key
         made is returned: a request repeated (a retried HTTP call, a schedule
-        tick seen twice) is a no-op. Two processes racing with one key get the
-        same run: the unique column lets only one insert through.
+        tick seen twice) is a no-op. `create_run_once` also says which happened.
+        """
+        return self.create_run_once(
+            job,
+            partitions=partitions,
+            trigger=trigger,
+            triggered_by=triggered_by,
+            params=params,
+            retry_of=retry_of,
+            priority=priority,
+            run_key=run_key,
+            at=at,
+        )[0]
+
+    def create_run_once(
+        self,
+        job: str,
+        *,
+        partitions: Iterable[str] = (),
+        trigger: str = TriggerKind.CLI,
+        triggered_by: str = "",
+        params: dict[str, Any] | None = None,
+        retry_of: int | None = None,
+        priority: int = 0,
+        run_key: str | None = None,
+        at: datetime | None = None,
+    ) -> tuple[r.Run, bool]:
+        """`create_run`, and True if this call created the run (False: its `run_key` had one).
+
+        Two processes racing with one key get the same run: the unique column
+        lets only one insert through, and the other finds its row.
         """
         if run_key is not None:
             existing = self.run_by_key(run_key)
             if existing is not None:
-                return existing
+                return existing, False
         try:
             with self._write() as s:
                 if retry_of is not None and s.get(m.Run, retry_of) is None:
@@ -76,12 +106,12 @@ class RunsAndIterations(StoreBase):
                 )
                 s.add(run)
                 s.flush()
-                return r.Run.from_row(run)
+                return r.Run.from_row(run), True
         except IntegrityError:
             existing = self.run_by_key(run_key) if run_key is not None else None
             if existing is None:
                 raise
-            return existing
+            return existing, False
 
     def run_by_key(self, run_key: str) -> r.Run | None:
         """The run a request with this `run_key` created, if any."""
@@ -357,6 +387,38 @@ class RunsAndIterations(StoreBase):
                 .distinct()
             )
             return sorted(keys)
+
+    def iteration_counts(self, run_ids: Iterable[int]) -> dict[int, dict[IterationState, int]]:
+        """Per run, how many iterations are in each state (for lists of runs)."""
+        ids = list(run_ids)
+        counts: dict[int, dict[IterationState, int]] = {i: {} for i in ids}
+        if not ids:
+            return counts
+        with self._read() as s:
+            rows = s.execute(
+                select(m.Iteration.run_id, m.Iteration.state, func.count())
+                .where(m.Iteration.run_id.in_(ids))
+                .group_by(m.Iteration.run_id, m.Iteration.state)
+            ).all()
+        for run_id, state, n in rows:
+            counts[run_id][IterationState(state)] = n
+        return counts
+
+    def loaded_partitions(self, job: str) -> dict[str, datetime]:
+        """Each partition of `job` some run loaded, with when its last successful attempt began.
+
+        Input written after that moment may not be in the partition: the planner
+        compares it with the age of the partition's input.
+        """
+        with self._read() as s:
+            rows = s.execute(
+                select(m.Iteration.partition_key, func.max(m.Attempt.started_at))
+                .join(m.Attempt, m.Attempt.iteration_id == m.Iteration.id)
+                .join(m.Run, m.Run.id == m.Iteration.run_id)
+                .where(m.Run.job == job, m.Attempt.state == AttemptState.SUCCEEDED.value)
+                .group_by(m.Iteration.partition_key)
+            ).all()
+        return {key: at.replace(tzinfo=UTC) if at.tzinfo is None else at for key, at in rows}
 
     def last_succeeded_run(self, job: str) -> r.Run | None:
         """The newest run of `job` that succeeded: where an incremental run takes up."""

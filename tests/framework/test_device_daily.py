@@ -8,6 +8,7 @@ import math
 import random
 import statistics
 
+from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import RunState
 from edgebatch.warehouse.catalog import EDGE_BATCHES
 from edgebatch.warehouse.tables import REGISTRY, merge_new_rows, read_table
@@ -55,7 +56,7 @@ def test_daily_rollup_equals_exact_statistics_of_the_readings(runner):
     df = spark.createDataFrame([*rows, other_day], schema=EDGE_BATCHES.struct())
     merge_new_rows(spark, runner.root, EDGE_BATCHES, df)
 
-    run = runner.run("device_daily", partitions=["2026-11-02"])
+    run = runner.run(RunRequest("device_daily", partitions=("2026-11-02",)))
 
     assert run.state == RunState.SUCCEEDED, run.error
     got = {
