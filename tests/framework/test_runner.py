@@ -127,3 +127,25 @@ def test_cancel_stops_a_running_run(runner):
     assert cancelled.state == RunState.CANCELLED
     (it,) = runner.store.list_iterations(run.id)
     assert it.state == IterationState.CANCELLED
+
+
+def test_a_step_that_raises_fails_naming_job_partition_step_attempt_with_its_whole_traceback(
+    runner,
+):
+    run = runner.run(RunRequest("deep_failure"))
+
+    assert run.state == RunState.FAILED
+    (it,) = runner.store.list_iterations(run.id)
+    where = "job 'deep_failure', partition 'all', step 'deep_failure', attempt 1"
+    assert it.error == f"{where}: RuntimeError: the check around it failed too"
+    assert where in run.error
+    (failure,) = [
+        ln.message
+        for ln in runner.store.read_logs(run.id, iteration_id=it.id)
+        if ln.level == "ERROR"
+    ]
+    # Whole: every frame from the framework's boundary down, and the chained cause.
+    assert "in run_steps" in failure and "in deep_failure" in failure
+    assert "in _dive" in failure and "[Previous line repeated 9 more times]" in failure
+    assert "ValueError: the bottom of user code\nwith a second line of detail" in failure
+    assert "The above exception was the direct cause of the following exception" in failure
