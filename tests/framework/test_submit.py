@@ -36,7 +36,6 @@ def submitted(spark_master, tmp_path, monkeypatch):
             store,
             master=spark_master.master_url,
             conf=CONF,
-            **kwargs,
         )
 
     yield go, store
