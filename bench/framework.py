@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from bench.common import Figure, median_of
+from edgebatch.framework.requests import RunRequest
 
 JOBS = str(Path(__file__).with_name("framework_jobs.py"))
 MONTHS = ("2025-01", "2025-06")
@@ -58,7 +59,7 @@ def _overhead(spark, tmp: Path) -> tuple[float, float]:
         settings = _settings(tmp / f"fw-{time.monotonic_ns()}", max_parallel_iterations=1)
         runner = _runner(spark, settings)
         start = time.perf_counter()
-        run = runner.run("bench_rollup", start=MONTHS[0], end=MONTHS[1])
+        run = runner.run(RunRequest("bench_rollup", start=MONTHS[0], end=MONTHS[1]))
         took = time.perf_counter() - start
         assert run.state == "succeeded", run.error
         runner.close()
@@ -96,7 +97,7 @@ def _first_task_warm(spark, tmp: Path) -> float:
     def once() -> float:
         marks.write_text("")
         t0 = time.time()
-        run = runner.run("bench_ping")
+        run = runner.run(RunRequest("bench_ping"))
         assert run.state == "succeeded", run.error
         return min(float(x) for x in marks.read_text().split()) - t0
 
@@ -119,7 +120,8 @@ def _first_task_cold(tmp: Path) -> float:
         store = StateStore(settings.state_url)
         job = discover(settings).get("bench_ping")
         t0 = time.time()
-        run, code = submit(job, settings, store, conf={"spark.ui.enabled": "false"})
+        request = RunRequest("bench_ping", rerun=True)
+        run, code = submit(job, request, settings, store, conf={"spark.ui.enabled": "false"})
         assert code == 0, run.error
         store.close()
         return min(float(x) for x in marks.read_text().split()) - t0
@@ -140,14 +142,14 @@ spark.sparkContext.setLogLevel("ERROR")
 runner = _runner(spark, settings)
 def critical():
     t = time.perf_counter()
-    run = runner.run("bench_critical")
+    run = runner.run(RunRequest("bench_critical"))
     assert run.state == "succeeded", run.error
     return time.perf_counter() - t
 critical()
 alone = sorted(critical() for _ in range(3))[1]
 busy = []
 for _ in range(3):
-    back = runner.submit("bench_backfill")
+    back = runner.submit(RunRequest("bench_backfill"))
     while True:
         its = runner.store.list_iterations(back.id)
         if its and its[0].tasks_done >= 4:

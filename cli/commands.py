@@ -37,11 +37,15 @@ def _console():
     return Console(highlight=False)
 
 
-def _range_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--partition", action="append", default=[], help="a partition (repeatable)")
-    p.add_argument("--from", dest="start", help="first partition of a backfill range")
-    p.add_argument("--to", dest="end", help="last partition of a backfill range")
-    p.add_argument("--rerun", action="store_true", help="also run partitions already loaded")
+def _request_args(p: argparse.ArgumentParser) -> None:
+    from edgebatch.framework.requests import add_request_arguments
+
+    add_request_arguments(p)
+
+
+def _reap(store: StateStore, settings: Settings) -> None:
+    fw = settings.framework
+    store.reap_orphans(unleased_grace=fw.lease_ttl_s * 2, queued_ttl=fw.queued_ttl_s)
 
 
 def jobs(argv: list[str], config: str | None) -> int:
@@ -69,34 +73,24 @@ def jobs(argv: list[str], config: str | None) -> int:
 def run(argv: list[str], config: str | None) -> int:
     p = argparse.ArgumentParser(prog="edgebatch run", description="run a job in this process")
     p.add_argument("job")
-    _range_args(p)
+    _request_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
-    from edgebatch.framework.runner import Runner, plan_partitions
+    from edgebatch.framework.planning import plan_partitions
+    from edgebatch.framework.requests import request_from_arguments
+    from edgebatch.framework.runner import Runner
     from edgebatch.framework.session import build_session
 
     settings, store = _context(config)
     registry = _registry(settings)
+    request = request_from_arguments(args.job, args)
     # Refuse an unknown job or a bad partition before paying for a Spark session.
-    plan_partitions(
-        registry.get(args.job),
-        store,
-        partitions=args.partition,
-        start=args.start,
-        end=args.end,
-        rerun=args.rerun,
-    )
+    plan_partitions(registry.get(args.job), request)
     spark = build_session(settings)
     spark.sparkContext.setLogLevel("ERROR")
     runner = Runner(spark, store, settings, registry)
     try:
-        started = runner.submit(
-            args.job,
-            partitions=args.partition,
-            start=args.start,
-            end=args.end,
-            rerun=args.rerun,
-        )
+        started = runner.submit(request)
         final = _follow(runner, store, started.id, quiet=args.quiet)
     except KeyboardInterrupt:
         runner.close(cancel=True)
@@ -163,12 +157,13 @@ def submit(argv: list[str], config: str | None) -> int:
         prog="edgebatch submit", description="run a job as its own spark-submit application"
     )
     p.add_argument("job")
-    _range_args(p)
+    _request_args(p)
     p.add_argument("--master", help="spark://host:7077, yarn, local[*] (default: the config's)")
     p.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--quiet", action="store_true", help="do not echo the driver's output")
     args = p.parse_args(argv)
     from edgebatch.framework.launcher import submit as launch
+    from edgebatch.framework.requests import request_from_arguments
 
     conf = {}
     for item in args.conf:
@@ -180,12 +175,9 @@ def submit(argv: list[str], config: str | None) -> int:
     job = _registry(settings).get(args.job)
     final, code = launch(
         job,
+        request_from_arguments(job.name, args),
         settings,
         store,
-        partitions=args.partition,
-        start=args.start,
-        end=args.end,
-        rerun=args.rerun,
         master=args.master,
         conf=conf,
         config_file=config or (settings.source if settings.source != "defaults" else None),
@@ -201,26 +193,58 @@ def runs(argv: list[str], config: str | None) -> int:
     p.add_argument("--state", action="append", help="queued, running, succeeded, failed, ...")
     p.add_argument("--limit", type=int, default=30)
     args = p.parse_args(argv)
+    settings, store = _context(config)
+    _reap(store, settings)
+    listed = store.list_runs(job=args.job, state=args.state, limit=args.limit)
+    console = _console()
+    console.print(runs_table(store, listed, width=console.width))
+    return 0
+
+
+def runs_table(store: StateStore, listed: list[Run], *, width: int):
+    """Runs as a table that fits `width`: id, job, state, partitions done/total and start
+    are never cut; trigger, requester, end and error come along only while they fit."""
+    from rich.console import Console
     from rich.table import Table
 
-    settings, store = _context(config)
-    store.reap_orphans(unleased_grace=settings.framework.lease_ttl_s * 2)
-    table = Table("run", "job", "state", "trigger", "by", "partitions", "started", "ended", "error")
-    for r in store.list_runs(job=args.job, state=args.state, limit=args.limit):
-        parts = ", ".join(r.partitions[:3]) + (" ..." if len(r.partitions) > 3 else "")
-        table.add_row(
-            str(r.id),
-            r.job,
-            str(r.state),
-            r.trigger + (f" (retry of {r.retry_of})" if r.retry_of else ""),
-            r.triggered_by,
-            parts,
-            r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else "",
-            r.ended_at.strftime("%H:%M:%S") if r.ended_at else "",
-            (r.error or "")[:60],
-        )
-    _console().print(table)
-    return 0
+    from edgebatch.framework.state import IterationState
+
+    counts = store.iteration_counts(r.id for r in listed)
+    essential = {
+        "run": [str(r.id) for r in listed],
+        "job": [r.job for r in listed],
+        "state": [str(r.state) for r in listed],
+        "done": [
+            f"{counts[r.id].get(IterationState.SUCCEEDED, 0)}/{len(r.partitions)}" for r in listed
+        ],
+        "started": [f"{r.started_at:%Y-%m-%d %H:%M}" if r.started_at else "" for r in listed],
+    }
+    optional = {
+        "trigger": [
+            r.trigger + (f" (retry of {r.retry_of})" if r.retry_of else "") for r in listed
+        ],
+        "by": [r.triggered_by for r in listed],
+        "ended": [f"{r.ended_at:%H:%M:%S}" if r.ended_at else "" for r in listed],
+        "error": [(r.error or "")[:60] for r in listed],
+    }
+    measure = Console(width=width)
+
+    def build(extra: list[str]) -> Table:
+        table = Table(box=None, pad_edge=False)
+        for name in essential:
+            table.add_column(name, no_wrap=True, overflow="fold")
+        for name in extra:
+            table.add_column(name, overflow="fold")
+        for i in range(len(listed)):
+            table.add_row(*(essential[n][i] for n in essential), *(optional[n][i] for n in extra))
+        return table
+
+    chosen: list[str] = []
+    for name in optional:
+        wider = build([*chosen, name])
+        if measure.measure(wider).maximum <= width:
+            chosen.append(name)
+    return build(chosen)
 
 
 def logs(argv: list[str], config: str | None) -> int:
@@ -247,7 +271,7 @@ def logs(argv: list[str], config: str | None) -> int:
             continue
         if not args.follow or store.get_run(args.run).finished:
             return 0
-        store.reap_orphans(unleased_grace=settings.framework.lease_ttl_s * 2)
+        _reap(store, settings)
         time.sleep(0.5)
 
 

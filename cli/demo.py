@@ -19,8 +19,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from edgebatch.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 TENANT = "demo-water"
 DEVICES = ("meter-001", "meter-002", "meter-003")
@@ -182,6 +186,7 @@ def run_demo(config: str | None = None) -> int:
     from rich.table import Table
 
     from edgebatch.framework.registry import discover
+    from edgebatch.framework.requests import RunRequest
     from edgebatch.framework.runner import Runner
     from edgebatch.framework.session import build_session
     from edgebatch.framework.state import StateStore
@@ -215,9 +220,13 @@ def run_demo(config: str | None = None) -> int:
     first = (dt.datetime.now(dt.UTC) - dt.timedelta(days=DAYS)).date()
     last = first + dt.timedelta(days=DAYS - 1)
     try:
-        plans = {"bronze_load": {}, "device_daily": {"start": str(first), "end": str(last)}}
-        for job, kwargs in plans.items():
-            run = runner.run(job, **kwargs)
+        requests = [
+            RunRequest("bronze_load"),
+            RunRequest("device_daily", start=str(first), end=str(last)),
+        ]
+        for request in requests:
+            job = request.job
+            run = runner.run(request)
             runs.append(run)
             console.print(
                 f"run {run.id} of {job}: {run.state}" + (f" ({run.error})" if run.error else "")
@@ -247,10 +256,7 @@ def run_demo(config: str | None = None) -> int:
     console.print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     batches = read_table(spark, root, REGISTRY.get("bronze/edge_batches"))
     counted = batches.where(f"tenant = '{TENANT}'").agg({"count": "sum"}).first()[0]
-    verdict = "exactly once" if counted == produced["readings"] else "MISMATCH"
-    console.print(
-        f"readings produced {produced['readings']}, counted in bronze windows {counted}: {verdict}"
-    )
+    exactly_once = check_counts(console, produced["readings"], counted)
     console.print(
         f"\nwhere to look:\n  warehouse     {settings.warehouse_root}\n"
         f"  state store   {settings.state_url}\n"
@@ -258,4 +264,12 @@ def run_demo(config: str | None = None) -> int:
         f"  runs          edgebatch runs     |  edgebatch logs {runs[-1].id}\n"
         f"  tables        edgebatch tables"
     )
-    return 0
+    return 0 if exactly_once else 1
+
+
+def check_counts(console: Console, produced: int, counted: int | None) -> bool:
+    """Say whether bronze counts every reading exactly once; the demo fails if not."""
+    ok = counted == produced
+    verdict = "exactly once" if ok else "MISMATCH: the demo fails"
+    console.print(f"readings produced {produced}, counted in bronze windows {counted}: {verdict}")
+    return ok

@@ -150,6 +150,9 @@ class FrameworkSettings:
     # process that looks marks it failed. Heartbeats come every `heartbeat_s`.
     lease_ttl_s: float = 30.0
     heartbeat_s: float = 10.0
+    # A queued run that no process claims this long after it was made is failed (its
+    # creator died before starting it).
+    queued_ttl_s: float = 900.0
     # Iterations of one run executing at once in the warm session.
     max_parallel_iterations: int = 4
     # How often Spark's status tracker is sampled for progress (iterations running at

@@ -6,27 +6,29 @@ Every module in `jobs/` ends with::
         raise SystemExit(main(my_job))
 
 so `spark-submit --properties-file spark-defaults.conf jobs/NAME.py --partition P` plans,
-executes and records a run like `edgebatch run NAME --partition P` does. `edgebatch
-submit` passes `--run-id` of the run it has already created and follows.
+executes and records a run like `edgebatch run NAME --partition P` does: the same
+options make the same `RunRequest`. `edgebatch submit` passes `--run-id` of the run it
+has already created and follows.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 
 from edgebatch.framework.definitions import Job
+from edgebatch.framework.requests import add_request_arguments, request_from_arguments
+from edgebatch.framework.state import TriggerKind
 
 
 def arguments(prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description="run this job's partitions")
-    p.add_argument("--partition", action="append", default=[], help="a partition (repeatable)")
-    p.add_argument("--from", dest="start", help="first partition of a backfill range")
-    p.add_argument("--to", dest="end", help="last partition of a backfill range")
-    p.add_argument("--rerun", action="store_true", help="run partitions that already succeeded")
+    add_request_arguments(p)
     p.add_argument("--run-id", type=int, help="execute this queued run (edgebatch submit)")
     p.add_argument("--config", help="project config file")
+    p.add_argument("--root", help="warehouse root URI (default: the config's [warehouse] root)")
     p.add_argument("--job", help="which job of this module (when it declares several)")
     return p
 
@@ -52,10 +54,14 @@ def main(*jobs: Job, argv: list[str] | None = None) -> int:
     job = by_name[args.job] if args.job else jobs[0]
     from edgebatch.framework.registry import discover
     from edgebatch.framework.runner import Runner
-    from edgebatch.framework.state import RunState, StateStore, TriggerKind
+    from edgebatch.framework.state import RunState, StateStore
     from edgebatch.settings import load_settings
 
     settings = load_settings(args.config)
+    if args.root:
+        warehouse = dataclasses.replace(settings.warehouse, root=args.root)
+        settings = dataclasses.replace(settings, warehouse=warehouse)
+    request = request_from_arguments(job.name, args, trigger=TriggerKind.SUBMIT)
     if under_spark_submit():
         from pyspark.sql import SparkSession
 
@@ -77,14 +83,7 @@ def main(*jobs: Job, argv: list[str] | None = None) -> int:
                 runner.start(args.run_id)
                 run = runner.wait(args.run_id)
             else:
-                run = runner.run(
-                    job.name,
-                    partitions=args.partition,
-                    start=args.start,
-                    end=args.end,
-                    rerun=args.rerun,
-                    trigger=TriggerKind.SUBMIT,
-                )
+                run = runner.run(request)
         finally:
             runner.close()
         print(f"run {run.id} of {run.job}: {run.state}" + (f" ({run.error})" if run.error else ""))

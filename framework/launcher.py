@@ -11,9 +11,9 @@ driver itself claims the run (and its lease) and records iterations, as the warm
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import hashlib
 import importlib
+import logging
 import os
 import subprocess
 import sys
@@ -25,8 +25,9 @@ from pathlib import Path
 
 from edgebatch.framework.definitions import Job
 from edgebatch.framework.errors import FrameworkError
+from edgebatch.framework.planning import plan_partitions, record_run
 from edgebatch.framework.registry import record_job
-from edgebatch.framework.runner import plan_partitions
+from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.session import spark_conf
 from edgebatch.framework.state import NewLogLine, Run, RunState, StateStore, TriggerKind
 from edgebatch.settings import Settings
@@ -35,6 +36,7 @@ from edgebatch.settings import Settings
 PARTS = ("edge", "warehouse", "framework", "jobs")
 _LEVELS = ("ERROR", "WARN", "INFO", "DEBUG")
 EXECUTOR_ARCHIVE_CONF = "spark.edgebatch.executorArchive"
+log = logging.getLogger(__name__)
 
 
 def spark_submit_program() -> str:
@@ -160,6 +162,13 @@ def build_submission(
     return Submission(argv=argv, properties_file=props, archive=archive, env=env)
 
 
+def reap(store: StateStore, settings: Settings) -> None:
+    """Fail other processes' orphaned runs, as every edgebatch process that looks does."""
+    fw = settings.framework
+    for reaped in store.reap_orphans(unleased_grace=fw.lease_ttl_s * 2, queued_ttl=fw.queued_ttl_s):
+        log.warning("run %s of %s: %s", reaped.run_id, reaped.job, reaped.reason)
+
+
 def _level(line: str) -> str:
     head = line[:40]
     for level in _LEVELS:
@@ -194,25 +203,27 @@ class _LogPump:
 
 def submit(
     job: Job,
+    request: RunRequest,
     settings: Settings,
     store: StateStore,
     *,
-    partitions: Iterable[str] | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    rerun: bool = False,
     master: str | None = None,
     conf: Mapping[str, str] | None = None,
     config_file: str | None = None,
-    triggered_by: str | None = None,
     echo: bool = False,
 ) -> tuple[Run, int]:
-    """Create the run, spark-submit it, follow it; returns the finished run and the exit code."""
-    keys = plan_partitions(job, store, partitions=partitions, start=start, end=end, rerun=rerun)
-    who = triggered_by or getpass.getuser()
+    """Create the run, spark-submit it, follow it; returns the finished run and the exit code.
+
+    Planned here, without Spark: a loaded partition runs again only when named or
+    rerun (`edgebatch run` also checks the inputs for late data). A request whose
+    `run_key` made a run already gets that run back, and nothing is submitted.
+    """
+    reap(store, settings)
+    plan = plan_partitions(job, request, loaded=store.loaded_partitions(job.name))
     record_job(store, job)
-    run = store.create_run(job.name, partitions=keys, trigger=TriggerKind.SUBMIT, triggered_by=who)
-    store.audit(who, "submit", f"job:{job.name}", {"run": run.id, "master": master or ""})
+    run, created = record_run(store, job, request.replace(trigger=TriggerKind.SUBMIT), plan)
+    if not created:
+        return run, 0 if run.state == RunState.SUCCEEDED else (1 if run.finished else 0)
     sub = build_submission(job, run, settings, master=master, conf=conf, config_file=config_file)
     store.append_log(run.id, "spark-submit: " + " ".join(sub.argv), logger="launcher")
     proc = subprocess.Popen(
@@ -228,7 +239,12 @@ def submit(
     reader = threading.Thread(target=pump.follow, args=(proc,), daemon=True)
     reader.start()
     try:
-        code = proc.wait()
+        while True:
+            try:
+                code = proc.wait(timeout=settings.framework.heartbeat_s)
+                break
+            except subprocess.TimeoutExpired:
+                reap(store, settings)  # a launcher looks at the store too: no ghost runs
     except KeyboardInterrupt:
         proc.terminate()
         code = proc.wait()

@@ -56,6 +56,18 @@ class Partitioning:
         """Named values a SQL step or command can use: always `partition`, maybe start/end."""
         return {"partition": key}
 
+    def key_expression(self) -> str | None:
+        """SQL giving the key a row of an input table belongs to (None: no such column).
+
+        The planner groups an input's newest files by it to find partitions whose
+        input changed since they were last loaded.
+        """
+        return None if self.column is None else f"CAST(`{self.column}` AS STRING)"
+
+    def not_yet_due(self, key: str, today: dt.date) -> bool:
+        """True for a key of a time that has not begun (a day after today)."""
+        return False
+
     def describe(self) -> str:
         return self.kind
 
@@ -77,6 +89,9 @@ class Unpartitioned(Partitioning):
 
     def current(self, today: dt.date) -> str | None:
         return self.KEY
+
+    def key_expression(self) -> str | None:
+        return _quote(self.KEY)
 
     def predicate(self, key: str) -> str:
         return "true"
@@ -113,6 +128,9 @@ class Daily(Partitioning):
 
     def current(self, today: dt.date) -> str | None:
         return today.isoformat()
+
+    def not_yet_due(self, key: str, today: dt.date) -> bool:
+        return self.validate(key) > today.isoformat()
 
     def predicate(self, key: str) -> str:
         return f"`{self.column}` = DATE {_quote(self.validate(key))}"
@@ -161,6 +179,12 @@ class Monthly(Partitioning):
 
     def current(self, today: dt.date) -> str | None:
         return f"{today.year:04d}-{today.month:02d}"
+
+    def not_yet_due(self, key: str, today: dt.date) -> bool:
+        return self.validate(key) > f"{today.year:04d}-{today.month:02d}"
+
+    def key_expression(self) -> str | None:
+        return None if self.column is None else f"date_format(`{self.column}`, 'yyyy-MM')"
 
     def bounds(self, key: str) -> dict[str, str]:
         y, m = self._month(self.validate(key))
@@ -233,3 +257,6 @@ class DeviceHash(Partitioning):
 
     def predicate(self, key: str) -> str:
         return f"pmod(xxhash64(`{self.column}`), {self.buckets}) = {int(self.validate(key))}"
+
+    def key_expression(self) -> str | None:
+        return f"CAST(pmod(xxhash64(`{self.column}`), {self.buckets}) AS STRING)"

@@ -11,21 +11,24 @@ progress, and reaps other processes' orphans.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
+import functools
 import getpass
 import logging
 import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from edgebatch.framework.changes import newest_input_files
 from edgebatch.framework.context import IterationContext, route_logs
 from edgebatch.framework.definitions import Job
-from edgebatch.framework.errors import FrameworkError, PartitionError
+from edgebatch.framework.errors import FrameworkError, StepFailed
+from edgebatch.framework.planning import PartitionPlan, plan_partitions, record_run
 from edgebatch.framework.registry import JobRegistry, record_job
+from edgebatch.framework.requests import RunRequest, retry_request
 from edgebatch.framework.state import (
     IterationState,
     LeaseError,
@@ -33,10 +36,9 @@ from edgebatch.framework.state import (
     RunState,
     StateError,
     StateStore,
-    TriggerKind,
     make_holder,
 )
-from edgebatch.framework.steps import run_step
+from edgebatch.framework.steps import run_steps
 from edgebatch.warehouse.uri import WarehouseRoot
 
 if TYPE_CHECKING:
@@ -69,42 +71,6 @@ class _ActiveRun:
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
 
-def plan_partitions(
-    job: Job,
-    store: StateStore,
-    *,
-    partitions: Iterable[str] | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    rerun: bool = False,
-    today: dt.date | None = None,
-) -> list[str]:
-    """The partitions a run of `job` covers.
-
-    Named partitions run as named. A range (`start`..`end`) is a backfill: its
-    partitions not yet loaded, or all of them with `rerun`. Neither: an incremental
-    run, the partitions not yet loaded plus the one still filling up.
-    """
-    part = job.partitioning
-    named = list(partitions or [])
-    try:
-        if named:
-            return list(dict.fromkeys(part.validate(p) for p in named))
-        today = today or dt.datetime.now(dt.UTC).date()
-        if start or end:
-            keys = part.between(start or end or "", end or start or "")
-            current = None
-        else:
-            keys = part.up_to(today)
-            current = part.current(today)
-    except PartitionError as exc:
-        raise PartitionError(f"job {job.name!r}: {exc}") from None
-    if rerun:
-        return keys
-    done = set(store.succeeded_partitions(job.name))
-    return [k for k in keys if k not in done or k == current]
-
-
 class Runner:
     """Executes runs of registry jobs in this process's SparkSession."""
 
@@ -135,38 +101,39 @@ class Runner:
 
     # -- triggering ------------------------------------------------------------------------
 
-    def submit(
-        self,
-        job_name: str,
-        *,
-        partitions: Iterable[str] | None = None,
-        start: str | None = None,
-        end: str | None = None,
-        rerun: bool = False,
-        trigger: str = TriggerKind.CLI,
-        triggered_by: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        retry_of: int | None = None,
-    ) -> Run:
-        """Plan and start a run in the background; returns it as queued."""
-        job = self.registry.get(job_name)
-        self.reap()
-        keys = plan_partitions(
-            job, self.store, partitions=partitions, start=start, end=end, rerun=rerun
-        )
-        who = triggered_by or getpass.getuser()
-        run = self.store.create_run(
-            job.name,
-            partitions=keys,
-            trigger=trigger,
-            triggered_by=who,
-            params=dict(params or {}),
-            retry_of=retry_of,
-        )
-        self.store.audit(who, "trigger", f"job:{job.name}", {"run": run.id, "trigger": trigger})
-        return self.start(run.id)
+    def plan(self, request: RunRequest, *, look_at_inputs: bool = True) -> PartitionPlan:
+        """What a run for `request` would cover, and why it leaves the rest out.
 
-    def retry(self, run_id: int, *, triggered_by: str | None = None) -> Run:
+        Named partitions and reruns run as asked; otherwise the job's inputs are asked
+        how new each partition's data is, so late windows reopen a loaded day.
+        """
+        job = self.registry.get(request.job)
+        changes = None
+        if look_at_inputs and not request.partitions and not request.rerun:
+            changes = newest_input_files(self.spark, self.root, job)
+        return plan_partitions(
+            job,
+            request,
+            loaded=self.store.loaded_partitions(job.name),
+            input_changes=changes,
+        )
+
+    def submit(self, request: RunRequest) -> Run:
+        """Plan and start a run in the background; returns it as queued.
+
+        A request whose `run_key` made a run already returns that run, untouched.
+        """
+        job = self.registry.get(request.job)
+        self.reap()
+        if request.run_key is not None:
+            existing = self.store.run_by_key(request.run_key)
+            if existing is not None:
+                log.info("run_key %s: run %s exists already", request.run_key, existing.id)
+                return existing
+        run, created = record_run(self.store, job, request, self.plan(request))
+        return self.start(run.id) if created else run
+
+    def retry(self, run_id: int, *, triggered_by: str = "") -> Run:
         """A new run of only the partitions of `run_id` that did not succeed."""
         old = self.store.get_run(run_id)
         if not old.finished:
@@ -175,12 +142,7 @@ class Runner:
         if not keys:
             raise FrameworkError(f"run {run_id} of job {old.job!r} has nothing left to retry")
         return self.submit(
-            old.job,
-            partitions=keys,
-            trigger=TriggerKind.RETRY,
-            triggered_by=triggered_by,
-            params=old.params,
-            retry_of=run_id,
+            retry_request(old.job, run_id, keys, old.params, triggered_by=triggered_by)
         )
 
     def start(self, run_id: int) -> Run:
@@ -197,9 +159,9 @@ class Runner:
         ).start()
         return run
 
-    def run(self, job_name: str, **kwargs: Any) -> Run:
+    def run(self, request: RunRequest) -> Run:
         """Submit and wait: the CLI's and spark-submit's way."""
-        run = self.submit(job_name, **kwargs)
+        run = self.submit(request)
         return self.wait(run.id)
 
     def wait(self, run_id: int, timeout: float | None = None) -> Run:
@@ -246,7 +208,9 @@ class Runner:
 
     def reap(self) -> None:
         """Fail orphaned runs of dead holders (any process may, and should, do this)."""
-        for reaped in self.store.reap_orphans(unleased_grace=self._fw.lease_ttl_s * 2):
+        for reaped in self.store.reap_orphans(
+            unleased_grace=self._fw.lease_ttl_s * 2, queued_ttl=self._fw.queued_ttl_s
+        ):
             log.warning("run %s of %s: %s", reaped.run_id, reaped.job, reaped.reason)
 
     def close(self, *, cancel: bool = True, timeout: float = 60.0) -> None:
@@ -376,8 +340,7 @@ class Runner:
             )
             started = time.monotonic()
             try:
-                for step in job.steps:
-                    run_step(step, ctx, lambda p, i=it.id: self._track_process(active, i, p))
+                run_steps(ctx, functools.partial(self._track_process, active, it.id))
                 if it.id in active.timed_out:
                     raise TimeoutError(f"timed out after {job.timeout_s:g} s")
                 self.store.transition_iteration(
@@ -400,23 +363,32 @@ class Runner:
                     active.groups.pop(it.id, None)
                     active.group_started.pop(it.id, None)
                 for key in (_POOL, *_GROUP_PROPS):
-                    sc.setLocalProperty(key, None)
+                    sc.setLocalProperty(key, None)  # type: ignore[arg-type]  # None unsets it
                 route_logs(None)
 
     def _after_failure(self, active: _ActiveRun, it: Any, exc: Exception, started: float) -> bool:
-        """Record a failed attempt; True if another attempt follows (after its backoff)."""
+        """Record a failed attempt; True if another attempt follows (after its backoff).
+
+        The iteration's error is one line naming job, partition, step and attempt; its
+        log gets the whole traceback.
+        """
         job = active.job
         if it.id in active.timed_out:
             exc = TimeoutError(f"timed out after {job.timeout_s:g} s")
-        message = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc) else ''}"
+        if isinstance(exc, StepFailed) and exc.traceback_text:
+            message, trace = str(exc), exc.traceback_text
+        else:
+            text = str(exc).strip()
+            message = f"job {job.name!r}, partition {it.partition_key!r}, attempt {it.attempts}: "
+            message += f"{type(exc).__name__}" + (f": {text.splitlines()[0]}" if text else "")
+            trace = "".join(traceback.format_exception(exc))
         if active.cancel.is_set() or active.lost:
             self._safe_move(it.id, IterationState.CANCELLED, "cancelled")
             return False
         self.store.append_log(
             active.run_id,
             f"partition {it.partition_key} attempt {it.attempts} failed after "
-            f"{time.monotonic() - started:.1f} s: {message}\n"
-            + "".join(traceback.format_exception(exc)[-8:]),
+            f"{time.monotonic() - started:.1f} s: {message}\n{trace}",
             level="ERROR",
             iteration_id=it.id,
         )

@@ -22,6 +22,26 @@ _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 _QUERY = re.compile(r"^\s*(select|with|values|table|from)\b", re.IGNORECASE)
 
 
+def run_steps(ctx: IterationContext, on_process: Callable[[subprocess.Popen | None], None]) -> None:
+    """Execute the job's steps in order: the one boundary between the framework and user code.
+
+    Whatever a step raises comes out as `StepFailed` naming job, partition, step and
+    attempt, with the original exception as its cause and its whole traceback (chained
+    causes, a JVM stack inside a Py4J error) in `traceback_text`, for the iteration's log.
+    """
+    for step in ctx.job.steps:
+        try:
+            run_step(step, ctx, on_process)
+        except Exception as exc:
+            raise StepFailed.in_user_code(
+                exc,
+                job=ctx.job.name,
+                partition=ctx.partition,
+                step=step.label,
+                attempt=ctx.attempt,
+            ) from exc
+
+
 def run_step(
     step: Step, ctx: IterationContext, on_process: Callable[[subprocess.Popen | None], None]
 ) -> None:
@@ -31,7 +51,8 @@ def run_step(
     elif isinstance(step, SqlStep):
         result = _run_sql(step, ctx)
     elif isinstance(step, CommandStep):
-        result = _run_command(step, ctx, on_process)
+        _run_command(step, ctx, on_process)  # its output went to the log: nothing to commit
+        result = None
     else:  # pragma: no cover - definitions only build the three kinds
         raise StepFailed(f"job {ctx.job.name!r}: unknown step {step!r}")
     commit(result, ctx, step)

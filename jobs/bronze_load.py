@@ -1,7 +1,9 @@
 """Bronze load: landing files not yet loaded, MERGEd into bronze on their keys, exactly once.
 
+    edgebatch run bronze_load        # or: edgebatch submit bronze_load
     spark-submit --properties-file spark-defaults.conf jobs/bronze_load.py [--config FILE]
-    load(spark, settings)            # from the framework, in a warm session
+        [--root URI] [--param files=NAME,NAME]
+    load(spark, settings)            # the load itself, in any session
 
 Each landing line is the device's payload as sent, in the collector's envelope
 (received_at, topic, normalized times). Tenant and device come from the topic, which
@@ -11,7 +13,6 @@ and the crash argument: `edgebatch.warehouse.landing.loads` and docs/collector.m
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from edgebatch.framework.definitions import Retry, job
+from edgebatch.framework.entry import main
 from edgebatch.framework.partitions import Unpartitioned
 from edgebatch.warehouse import catalog
 from edgebatch.warehouse.errors import PartitionGuard
@@ -198,12 +200,12 @@ def load(spark: SparkSession, settings: Settings, files: Iterable[str] | None = 
     run = uuid.uuid4().hex[:12]
     utc = spark.conf.get("spark.sql.session.timeZone") in ("UTC", "Etc/UTC")
     for kind, spec, schema, rows in TARGETS:
-        files = [f for f in plan.files if f.kind == kind]
-        if not files:
+        taken = [f for f in plan.files if f.kind == kind]
+        if not taken:
             continue
         # Dates are computed in the session's time zone; the scan computes them in UTC.
-        scanned = keyscan.scan(zone, files, kind) if spec.key_fixes_partition and utc else None
-        df = rows(read_lines(spark, [f.uri for f in files], schema))
+        scanned = keyscan.scan(zone, taken, kind) if spec.key_fixes_partition and utc else None
+        df = rows(read_lines(spark, [f.uri for f in taken], schema))
         tag = f"{run}:{spec.name}"
         tables[spec.name] = _merge(spark, root, spec, df, plan.load_id, tag, scanned)
     loads.commit(zone, plan)
@@ -265,27 +267,6 @@ def _merge(
     return {"inserted": inserted, "source_rows": observed_count(read) or 0, "committed": 1}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bronze_load", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="project config file (default: $EDGEBATCH_CONFIG)")
-    parser.add_argument("--root", help="warehouse root URI (default: [warehouse] root)")
-    parser.add_argument("files", nargs="*", help="only these landing files (names or URIs)")
-    args = parser.parse_args(argv)
-    import dataclasses
-
-    from edgebatch.framework.session import build_session
-    from edgebatch.settings import load_settings
-
-    settings = load_settings(args.config)
-    if args.root:
-        warehouse = dataclasses.replace(settings.warehouse, root=args.root)
-        settings = dataclasses.replace(settings, warehouse=warehouse)
-    spark = build_session(settings)
-    counts = load(spark, settings, args.files or None)
-    print(json.dumps(counts, sort_keys=True))
-    return 0
-
-
 @job(
     outputs=[spec.name for _, spec, _, _ in TARGETS],
     write="merge",
@@ -297,11 +278,12 @@ def main(argv: list[str] | None = None) -> int:
 )
 def bronze_load(ctx) -> None:
     """Landing files not yet loaded, MERGEd into bronze exactly once (see `load`)."""
-    counts = load(ctx.spark, ctx.settings)
+    files = ctx.params.get("files")
+    counts = load(ctx.spark, ctx.settings, files.split(",") if files else None)
     ctx.count_in(counts["files"])
     ctx.rows_out += sum(t.get("inserted", 0) for t in counts["tables"].values())
     ctx.log.info("bronze load %s", json.dumps(counts, sort_keys=True))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(bronze_load))

@@ -26,6 +26,7 @@ from edgebatch.framework.state.states import (
 )
 from edgebatch.framework.state.store import (
     DEFAULT_LEASE_TTL,
+    DEFAULT_QUEUED_TTL,
     DEFAULT_UNLEASED_GRACE,
     StateStore,
     make_holder,
@@ -33,6 +34,7 @@ from edgebatch.framework.state.store import (
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
+    "DEFAULT_QUEUED_TTL",
     "DEFAULT_UNLEASED_GRACE",
     "ITERATION_MOVES",
     "RUN_MOVES",

@@ -110,6 +110,9 @@ class Run(Base):
     partitions: Mapped[list[str]] = mapped_column(JSON, default=list)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The caller's name for the request: a second request with the same key is a no-op.
+    run_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

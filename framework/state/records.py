@@ -1,4 +1,4 @@
-"""What the store hands out: frozen dataclasses, never ORM objects.
+"""What the store hands out: frozen dataclasses, never ORM objects, and how rows become them.
 
 Plain values can cross threads, processes and the API's response models
 without a database session behind them, and compare equal in tests.
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgebatch.framework.state.states import AttemptState, IterationState, RunState
+
+if TYPE_CHECKING:
+    from edgebatch.framework.state import models
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +28,19 @@ class JobRecord:
     tags: tuple[str, ...]
     first_seen_at: datetime
     last_seen_at: datetime
+
+    @classmethod
+    def from_row(cls, x: models.Job) -> JobRecord:
+        return cls(
+            name=x.name,
+            definition_hash=x.definition_hash,
+            summary=dict(x.summary or {}),
+            pool=x.pool,
+            priority=x.priority,
+            tags=tuple(x.tags or ()),
+            first_seen_at=x.first_seen_at,
+            last_seen_at=x.last_seen_at,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,10 +59,31 @@ class Run:
     started_at: datetime | None
     ended_at: datetime | None
     error: str | None
+    priority: int = 0
+    run_key: str | None = None
 
     @property
     def finished(self) -> bool:
         return self.state not in (RunState.QUEUED, RunState.RUNNING)
+
+    @classmethod
+    def from_row(cls, x: models.Run) -> Run:
+        return cls(
+            id=x.id,
+            job=x.job,
+            state=RunState(x.state),
+            trigger=x.trigger,
+            triggered_by=x.triggered_by,
+            partitions=tuple(x.partitions or ()),
+            params=dict(x.params or {}),
+            retry_of=x.retry_of,
+            created_at=x.created_at,
+            started_at=x.started_at,
+            ended_at=x.ended_at,
+            error=x.error,
+            priority=x.priority,
+            run_key=x.run_key,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +106,26 @@ class Iteration:
     updated_at: datetime
     error: str | None
 
+    @classmethod
+    def from_row(cls, x: models.Iteration) -> Iteration:
+        return cls(
+            id=x.id,
+            run_id=x.run_id,
+            partition_key=x.partition_key,
+            state=IterationState(x.state),
+            attempts=x.attempts,
+            rows_in=x.rows_in,
+            rows_out=x.rows_out,
+            stages_done=x.stages_done,
+            stages_total=x.stages_total,
+            tasks_done=x.tasks_done,
+            tasks_total=x.tasks_total,
+            started_at=x.started_at,
+            ended_at=x.ended_at,
+            updated_at=x.updated_at,
+            error=x.error,
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Attempt:
@@ -82,6 +139,18 @@ class Attempt:
     ended_at: datetime | None
     error: str | None
 
+    @classmethod
+    def from_row(cls, x: models.Attempt) -> Attempt:
+        return cls(
+            id=x.id,
+            iteration_id=x.iteration_id,
+            number=x.number,
+            state=AttemptState(x.state),
+            started_at=x.started_at,
+            ended_at=x.ended_at,
+            error=x.error,
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class LogLine:
@@ -94,6 +163,18 @@ class LogLine:
     level: str
     logger: str
     message: str
+
+    @classmethod
+    def from_row(cls, x: models.LogLine) -> LogLine:
+        return cls(
+            id=x.id,
+            run_id=x.run_id,
+            iteration_id=x.iteration_id,
+            ts=x.ts,
+            level=x.level,
+            logger=x.logger,
+            message=x.message,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +197,16 @@ class Lease:
     acquired_at: datetime
     heartbeat_at: datetime
     expires_at: datetime
+
+    @classmethod
+    def from_row(cls, x: models.Lease) -> Lease:
+        return cls(
+            run_id=x.run_id,
+            holder=x.holder,
+            acquired_at=x.acquired_at,
+            heartbeat_at=x.heartbeat_at,
+            expires_at=x.expires_at,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,3 +231,14 @@ class AuditEntry:
     action: str
     target: str
     detail: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, x: models.AuditEntry) -> AuditEntry:
+        return cls(
+            id=x.id,
+            ts=x.ts,
+            principal=x.principal,
+            action=x.action,
+            target=x.target,
+            detail=dict(x.detail or {}),
+        )

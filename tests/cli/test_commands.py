@@ -57,6 +57,18 @@ def test_run_runs_and_logs_from_the_command_line(project, tmp_path):
     assert runs.returncode == 0 and "failed" in runs.stdout and "meter_monthly_once" in runs.stdout
     logs = edgebatch("logs", str(second.id))
     assert "attempt 1 failed" in logs.stdout and "[2025-03]" in logs.stdout
+    assert "Traceback (most recent call last)" in logs.stdout
+    assert "plan for meter_monthly_once: 1 partition(s) to run" in logs.stdout
+
+    retried = edgebatch("retry", str(second.id), "--quiet", env=env)
+
+    assert retried.returncode == 0, retried.stderr[-2000:]
+    with StateStore(url) as store:
+        third = store.list_runs(limit=1)[0]
+        assert (third.retry_of, third.trigger, third.state) == (second.id, "retry", "succeeded")
+        assert third.partitions == ("2025-03",)
+    nothing = edgebatch("retry", str(third.id))
+    assert nothing.returncode == 2 and "nothing left to retry" in nothing.stderr
 
 
 def test_bad_requests_exit_2_naming_the_problem(project):

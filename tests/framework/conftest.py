@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edgebatch.framework.requests import RunRequest
 from edgebatch.settings import (
     FrameworkSettings,
     Settings,
@@ -76,7 +77,7 @@ def clean_table(spark, tmp_path_factory: pytest.TempPathFactory) -> list[tuple]:
     with StateStore(settings.state_url) as store:
         runner = Runner(spark, store, settings, discover(settings))
         try:
-            run = runner.run("meter_monthly", start=MONTHS[0], end=MONTHS[1])
+            run = runner.run(RunRequest("meter_monthly", start=MONTHS[0], end=MONTHS[1]))
             assert run.state == RunState.SUCCEEDED, run.error
             return table_rows(runner)
         finally:

@@ -8,6 +8,7 @@ import math
 import random
 import statistics
 
+from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import RunState
 from edgebatch.warehouse.catalog import EDGE_BATCHES
 from edgebatch.warehouse.tables import REGISTRY, merge_new_rows, read_table
@@ -55,7 +56,7 @@ def test_daily_rollup_equals_exact_statistics_of_the_readings(runner):
     df = spark.createDataFrame([*rows, other_day], schema=EDGE_BATCHES.struct())
     merge_new_rows(spark, runner.root, EDGE_BATCHES, df)
 
-    run = runner.run("device_daily", partitions=["2026-11-02"])
+    run = runner.run(RunRequest("device_daily", partitions=("2026-11-02",)))
 
     assert run.state == RunState.SUCCEEDED, run.error
     got = {
@@ -71,3 +72,36 @@ def test_daily_rollup_equals_exact_statistics_of_the_readings(runner):
         assert math.isclose(r.mean, statistics.fmean(values), rel_tol=1e-12)
         assert math.isclose(r.stddev, statistics.stdev(values), rel_tol=1e-9)
         assert r.date == day.date()
+
+
+def test_an_incremental_run_takes_every_day_with_new_windows_or_late_revisions(runner):
+    spark = runner.spark
+    days = [dt.datetime(2026, 11, d, tzinfo=dt.UTC) for d in (2, 3)]
+    rows = [  # batch ids name device, hour and revision: one hour per day keeps them apart
+        _window_row("m1", day + dt.timedelta(hours=1 + i), 0, [1.0, 2.0])
+        for i, day in enumerate(days)
+    ]
+    merge_new_rows(
+        spark, runner.root, EDGE_BATCHES, spark.createDataFrame(rows, EDGE_BATCHES.struct())
+    )
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+
+    first = runner.run(RunRequest("device_daily"))
+
+    assert first.state == RunState.SUCCEEDED, first.error
+    assert set(first.partitions) == {"2026-11-02", "2026-11-03", today}
+    late = _window_row("m1", days[0] + dt.timedelta(hours=1), 1, [30.0])
+    merge_new_rows(
+        spark, runner.root, EDGE_BATCHES, spark.createDataFrame([late], EDGE_BATCHES.struct())
+    )
+
+    second = runner.run(RunRequest("device_daily"))
+
+    assert second.state == RunState.SUCCEEDED, second.error
+    assert set(second.partitions) == {"2026-11-02", today}
+    log = "\n".join(ln.message for ln in runner.store.read_logs(second.id))
+    assert "2026-11-02: run, new input since it was last loaded at" in log
+    assert "2026-11-03: skip, already loaded; its input has not changed since" in log
+    daily = read_table(spark, runner.root, REGISTRY.get("silver/device_daily"))
+    (nov2,) = daily.where("date = DATE'2026-11-02'").collect()
+    assert (nov2["count"], nov2.windows, nov2.max) == (3, 2, 30.0)

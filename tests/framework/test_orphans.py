@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import IterationState, RunState, StateStore
 from tests.framework.conftest import MONTHS, TEST_JOBS, make_settings, table_rows
 
@@ -106,7 +107,7 @@ def test_a_killed_driver_is_reaped_and_only_unfinished_partitions_run_again(
             )
             succeeded_before = sorted(set(store.succeeded_partitions("meter_monthly")))
 
-            after = runner.run("meter_monthly", start=MONTHS[0], end=MONTHS[1])
+            after = runner.run(RunRequest("meter_monthly", start=MONTHS[0], end=MONTHS[1]))
 
             assert after.state == RunState.SUCCEEDED, after.error
             redone = [i.partition_key for i in store.list_iterations(after.id)]

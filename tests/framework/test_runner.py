@@ -7,6 +7,7 @@ import time
 import pytest
 
 from edgebatch.framework.errors import PartitionError, UnknownJobError
+from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import IterationState, RunState
 from edgebatch.warehouse.tables import REGISTRY
 from tests.framework.conftest import MONTHS, table_rows
@@ -16,7 +17,7 @@ def test_two_failing_partitions_are_retried_alone_and_the_run_succeeds(runner, f
     (faults / "meter_monthly.2025-03").write_text("1")
     (faults / "meter_monthly.2025-08").write_text("1")
 
-    run = runner.run("meter_monthly", start=MONTHS[0], end=MONTHS[1])
+    run = runner.run(RunRequest("meter_monthly", start=MONTHS[0], end=MONTHS[1]))
 
     assert run.state == RunState.SUCCEEDED, run.error
     its = {i.partition_key: i for i in runner.store.list_iterations(run.id)}
@@ -37,7 +38,7 @@ def test_a_failed_run_is_retried_as_a_run_of_only_its_failed_partitions(
 ):
     (faults / "meter_monthly_once.2025-02").write_text("1")
     (faults / "meter_monthly_once.2025-11").write_text("1")
-    first = runner.run("meter_monthly_once", start=MONTHS[0], end=MONTHS[1])
+    first = runner.run(RunRequest("meter_monthly_once", start=MONTHS[0], end=MONTHS[1]))
     assert first.state == RunState.FAILED
     assert "2 of 12 iteration(s) failed" in first.error
     assert "2025-02" in first.error and "2025-11" in first.error
@@ -54,15 +55,15 @@ def test_a_failed_run_is_retried_as_a_run_of_only_its_failed_partitions(
 
 
 def test_a_backfill_range_skips_loaded_partitions_unless_asked_to_rerun(runner):
-    runner.run("meter_monthly", partitions=["2025-01", "2025-02"])
-    again = runner.run("meter_monthly", start="2025-01", end="2025-03")
+    runner.run(RunRequest("meter_monthly", partitions=("2025-01", "2025-02")))
+    again = runner.run(RunRequest("meter_monthly", start="2025-01", end="2025-03"))
     assert [i.partition_key for i in runner.store.list_iterations(again.id)] == ["2025-03"]
-    rerun = runner.run("meter_monthly", start="2025-01", end="2025-02", rerun=True)
+    rerun = runner.run(RunRequest("meter_monthly", start="2025-01", end="2025-02", rerun=True))
     assert len(runner.store.list_iterations(rerun.id)) == 2
 
 
 def test_a_critical_job_overtakes_a_running_backfill(runner):
-    long = runner.submit("long_backfill")
+    long = runner.submit(RunRequest("long_backfill"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until the backfill holds the cores
         its = runner.store.list_iterations(long.id)
@@ -72,7 +73,7 @@ def test_a_critical_job_overtakes_a_running_backfill(runner):
     else:
         pytest.fail("the backfill never started its tasks")
 
-    short = runner.run("short_critical")
+    short = runner.run(RunRequest("short_critical"))
     long_now = runner.store.get_run(long.id)
     long_done = runner.wait(long.id)
 
@@ -85,7 +86,7 @@ def test_a_critical_job_overtakes_a_running_backfill(runner):
 
 def test_an_output_that_disagrees_with_its_table_fails_naming_job_and_partition(runner):
     before = table_rows(runner) if _exists(runner) else []
-    run = runner.run("wrong_schema", partitions=["2025-05"])
+    run = runner.run(RunRequest("wrong_schema", partitions=("2025-05",)))
     assert run.state == RunState.FAILED
     (it,) = runner.store.list_iterations(run.id)
     assert "wrong_schema" in it.error and "2025-05" in it.error and "kwhh" in it.error
@@ -102,14 +103,14 @@ def _exists(runner) -> bool:
 
 def test_bad_requests_are_clear_errors_before_anything_runs(runner):
     with pytest.raises(UnknownJobError, match="meter_monthly"):
-        runner.submit("meter_montly")
+        runner.submit(RunRequest("meter_montly"))
     with pytest.raises(PartitionError, match="meter_monthly.*2025-13"):
-        runner.submit("meter_monthly", partitions=["2025-13"])
+        runner.submit(RunRequest("meter_monthly", partitions=("2025-13",)))
     assert runner.store.list_runs() == []
 
 
 def test_iteration_logs_and_progress_are_recorded(runner):
-    run = runner.run("meter_monthly", partitions=["2025-04"])
+    run = runner.run(RunRequest("meter_monthly", partitions=("2025-04",)))
     lines = runner.store.read_logs(run.id)
     text = "\n".join(line.message for line in lines)
     assert "generating readings from 2025-04-01 to 2025-05-01" in text
@@ -120,9 +121,31 @@ def test_iteration_logs_and_progress_are_recorded(runner):
 
 
 def test_cancel_stops_a_running_run(runner):
-    run = runner.submit("long_backfill")
+    run = runner.submit(RunRequest("long_backfill"))
     time.sleep(2)
     cancelled = runner.cancel(run.id)
     assert cancelled.state == RunState.CANCELLED
     (it,) = runner.store.list_iterations(run.id)
     assert it.state == IterationState.CANCELLED
+
+
+def test_a_step_that_raises_fails_naming_job_partition_step_attempt_with_its_whole_traceback(
+    runner,
+):
+    run = runner.run(RunRequest("deep_failure"))
+
+    assert run.state == RunState.FAILED
+    (it,) = runner.store.list_iterations(run.id)
+    where = "job 'deep_failure', partition 'all', step 'deep_failure', attempt 1"
+    assert it.error == f"{where}: RuntimeError: the check around it failed too"
+    assert where in run.error
+    (failure,) = [
+        ln.message
+        for ln in runner.store.read_logs(run.id, iteration_id=it.id)
+        if ln.level == "ERROR"
+    ]
+    # Whole: every frame from the framework's boundary down, and the chained cause.
+    assert "in run_steps" in failure and "in deep_failure" in failure
+    assert "in _dive" in failure and "[Previous line repeated 9 more times]" in failure
+    assert "ValueError: the bottom of user code\nwith a second line of detail" in failure
+    assert "The above exception was the direct cause of the following exception" in failure

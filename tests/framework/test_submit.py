@@ -7,6 +7,7 @@ import pytest
 
 from edgebatch.framework.launcher import build_submission, package_archive, submit
 from edgebatch.framework.registry import discover
+from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import IterationState, RunState, StateStore, TriggerKind
 from tests.framework.conftest import make_settings
 
@@ -30,11 +31,11 @@ def submitted(spark_master, tmp_path, monkeypatch):
     def go(job_name: str, **kwargs):
         return submit(
             registry.get(job_name),
+            RunRequest(job_name, **kwargs),
             settings,
             store,
             master=spark_master.master_url,
             conf=CONF,
-            **kwargs,
         )
 
     yield go, store
@@ -43,7 +44,7 @@ def submitted(spark_master, tmp_path, monkeypatch):
 
 def test_submit_to_a_standalone_master_records_iterations_rows_and_driver_logs(submitted):
     go, store = submitted
-    run, code = go("meter_monthly", partitions=["2025-02", "2025-03"])
+    run, code = go("meter_monthly", partitions=("2025-02", "2025-03"))
 
     lines = store.read_logs(run.id, limit=5000)
     tail = "\n".join(ln.message for ln in lines if "INFO" not in ln.message[:40])[-3000:]
@@ -62,7 +63,7 @@ def test_submit_to_a_standalone_master_records_iterations_rows_and_driver_logs(s
 def test_a_failing_submitted_run_maps_to_failed_and_a_nonzero_exit(submitted, faults):
     (faults / "meter_monthly_once.2025-04").write_text("1")
     go, store = submitted
-    run, code = go("meter_monthly_once", partitions=["2025-04"])
+    run, code = go("meter_monthly_once", partitions=("2025-04",))
     assert code != 0
     assert run.state == RunState.FAILED and "injected fault" in run.error
 

@@ -102,5 +102,24 @@ def wrong_schema(ctx):
     return _readings(ctx).withColumnRenamed("kwh", "kwhh")
 
 
+def _dive(depth: int) -> None:
+    if depth == 0:
+        raise ValueError("the bottom of user code\nwith a second line of detail")
+    _dive(depth - 1)
+
+
+def _checked(depth: int) -> None:
+    try:
+        _dive(depth)
+    except ValueError as exc:
+        raise RuntimeError("the check around it failed too") from exc
+
+
+@job(outputs=["test/spin"], partitions=Unpartitioned(), retry=Retry(attempts=1))
+def deep_failure(ctx):
+    """Raises from twelve frames down, through a chained exception."""
+    _checked(12)
+
+
 if __name__ == "__main__":
     raise SystemExit(main(meter_monthly, meter_monthly_once, wrong_schema))

@@ -112,10 +112,37 @@ def test_reap_orphans_takes_an_explicit_now(store, clock):
     assert [x.run_id for x in store.reap_orphans(clock().replace(year=2027))] == [run.id]
 
 
-def test_finished_and_queued_runs_are_never_reaped(store, clock):
+def test_finished_runs_are_never_reaped_and_queued_ones_not_within_their_ttl(store, clock):
     queued = store.create_run("a")
     finished = _running(store, ttl=5)
     store.transition_run(finished.id, "succeeded")
     clock.advance(3600)
-    assert store.reap_orphans() == []
+    assert store.reap_orphans(queued_ttl=7200) == []
     assert store.get_run(queued.id).state == "queued"
+    assert store.get_run(finished.id).state == "succeeded"
+
+
+def test_a_queued_run_no_process_claims_within_its_ttl_is_reaped(store, clock):
+    orphan = store.create_run("a", triggered_by="ann", trigger="submit")
+    clock.advance(60)
+    young = store.create_run("a")
+    clock.advance(60)
+    assert store.reap_orphans(queued_ttl=90) and store.get_run(young.id).state == "queued"
+    failed = store.get_run(orphan.id)
+    assert failed.state == "failed"
+    assert "queued since" in failed.error and "claimed by no process within 90 s" in failed.error
+    assert "ann by submit" in failed.error
+    assert store.list_audit(target=f"run:{orphan.id}")[0].action == "reap"
+
+
+def test_a_queued_run_leased_by_its_creator_lives_while_the_creator_renews(store, clock):
+    run = store.create_run("a")
+    store.take_lease(run.id, LIVE, ttl=30)
+    for _ in range(4):
+        clock.advance(20)
+        store.renew_lease(run.id, LIVE, ttl=30)
+        assert store.reap_orphans(queued_ttl=10) == []
+    clock.advance(31)  # the creator died
+    (reaped,) = store.reap_orphans(queued_ttl=10)
+    assert (reaped.run_id, reaped.holder) == (run.id, LIVE)
+    assert "queued and its lease holder" in store.get_run(run.id).error

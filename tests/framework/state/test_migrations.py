@@ -26,12 +26,12 @@ def test_empty_database_is_migrated_to_head_on_open(empty_url, tmp_path, monkeyp
     finally:
         bare.close()
     with StateStore(empty_url) as store:
-        assert store.revision() == "0001"
+        assert store.revision() == "0002"
         with store.connection() as conn:
             assert TABLES | {"alembic_version"} == set(inspect(conn).get_table_names())
             # What the migrations built is what the models describe: nothing to autogenerate.
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert store.upgrade() == "0001"
+        assert store.upgrade() == "0002"
 
 
 def test_a_database_from_a_newer_edgebatch_is_refused_with_advice(empty_url):
@@ -57,7 +57,7 @@ def test_processes_opening_an_empty_database_at_once_migrate_it_once(empty_url):
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
-    assert sorted(results.get(timeout=5) for _ in procs) == ["0001"] * 3
+    assert sorted(results.get(timeout=5) for _ in procs) == ["0002"] * 3
 
 
 @pytest.mark.parametrize(
@@ -76,3 +76,29 @@ def test_plain_postgresql_urls_mean_psycopg():
     from edgebatch.framework.state.engine import normalize_url
 
     assert normalize_url("postgresql://u:pw@h/db").drivername == "postgresql+psycopg"
+
+
+def test_a_database_of_the_first_schema_keeps_its_runs_when_upgraded(empty_url):
+    from alembic import command
+    from alembic.config import Config
+
+    from edgebatch.framework.state.base import _migrations_dir
+
+    bare = StateStore(empty_url, upgrade=False)
+    config = Config()
+    config.set_main_option("script_location", _migrations_dir())
+    with bare.connection() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO runs (job, state, trigger, triggered_by, partitions, params, "
+                "created_at) VALUES ('old', 'succeeded', 'cli', 'ann', '[]', '{}', "
+                "'2026-01-01 00:00:00')"
+            )
+        )
+        conn.commit()
+    bare.close()
+    with StateStore(empty_url) as store:
+        (old,) = store.list_runs()
+        assert (old.job, old.priority, old.run_key) == ("old", 0, None)

@@ -221,3 +221,21 @@ def test_job_definitions_are_upserted(store, clock):
     assert again.first_seen_at == first.first_seen_at and again.last_seen_at == seen
     assert (again.definition_hash, again.pool, again.tags) == ("h2", "critical", ())
     assert store.list_jobs() == [again] and store.get_job("nope") is None
+
+
+def test_a_second_request_with_the_same_run_key_returns_the_first_run(store):
+    first = store.create_run("a", partitions=["x"], run_key="a:2026-01-01", priority=5)
+    again = store.create_run("a", partitions=["y"], run_key="a:2026-01-01", priority=9)
+    other = store.create_run("a", partitions=["x"], run_key="a:2026-01-02")
+    assert again == first and (first.priority, first.run_key) == (5, "a:2026-01-01")
+    assert other.id != first.id
+    assert [r.id for r in store.list_runs(job="a")] == [other.id, first.id]
+    assert store.run_by_key("a:2026-01-01") == first and store.run_by_key("nope") is None
+
+
+def test_the_next_claimed_run_is_the_most_urgent_then_the_oldest(store):
+    low = store.create_run("a")
+    high = store.create_run("a", priority=90)
+    high_later = store.create_run("a", priority=90)
+    order = [store.claim_next_run("host:1:abc").id for _ in range(3)]
+    assert order == [high.id, high_later.id, low.id]

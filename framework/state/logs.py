@@ -1,0 +1,76 @@
+"""Run logs: lines appended in order and read by cursor, so a follower misses none."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import insert, select
+
+from edgebatch.framework.state import models as m
+from edgebatch.framework.state import records as r
+from edgebatch.framework.state.base import StoreBase
+from edgebatch.framework.state.errors import StateError
+
+
+class Logs(StoreBase):
+    """A run's log lines (and its iterations'); `id` is the streaming cursor."""
+
+    def append_log(
+        self,
+        run_id: int,
+        message: str,
+        *,
+        level: str = "INFO",
+        logger: str = "",
+        iteration_id: int | None = None,
+        ts: datetime | None = None,
+    ) -> int:
+        """Append one line to a run's log and return its id (the next reader's cursor)."""
+        line = r.NewLogLine(message, level, logger, iteration_id, ts)
+        return self.append_logs(run_id, [line])[-1]
+
+    def append_logs(self, run_id: int, lines: Iterable[r.NewLogLine]) -> list[int]:
+        """Append lines in one transaction (what a log handler flushes); returns their ids."""
+        now = self.now()
+        rows = [
+            {
+                "run_id": run_id,
+                "iteration_id": line.iteration_id,
+                "ts": self._when(line.ts) if line.ts else now,
+                "level": line.level.upper(),
+                "logger": line.logger,
+                "message": line.message,
+            }
+            for line in lines
+        ]
+        if not rows:
+            return []
+        with self._write() as s:
+            self._lock_run_log(s, run_id)
+            if s.get(m.Run, run_id) is None:
+                raise StateError(f"cannot log to run {run_id}: no such run in {self!r}")
+            ids = s.scalars(
+                insert(m.LogLine).returning(m.LogLine.id, sort_by_parameter_order=True), rows
+            )
+            return list(ids)
+
+    def read_logs(
+        self,
+        run_id: int,
+        *,
+        after_id: int = 0,
+        limit: int = 1000,
+        iteration_id: int | None = None,
+    ) -> list[r.LogLine]:
+        """Lines of a run with id > `after_id`, oldest first; pass the last id again to follow."""
+        query = (
+            select(m.LogLine)
+            .where(m.LogLine.run_id == run_id, m.LogLine.id > after_id)
+            .order_by(m.LogLine.id)
+            .limit(limit)
+        )
+        if iteration_id is not None:
+            query = query.where(m.LogLine.iteration_id == iteration_id)
+        with self._read() as s:
+            return [r.LogLine.from_row(x) for x in s.scalars(query)]
