@@ -1,4 +1,4 @@
-"""Run and iteration states, and the moves between them: the contract of ARCHITECTURE.md.
+"""Run and iteration states and the moves between them: a contract every part relies on.
 
 Kept pure (no database) so the runner, the API and the tests can ask "may this
 move happen?" without a store. The store enforces the same table with
@@ -43,7 +43,7 @@ class AttemptState(StrEnum):
 
 
 class TriggerKind(StrEnum):
-    """What started a run: the interfaces of ARCHITECTURE.md."""
+    """What started a run: the interfaces a user or the system starts work through."""
 
     CLI = "cli"
     API = "api"

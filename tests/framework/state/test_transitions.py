@@ -1,4 +1,4 @@
-"""Runs and iterations move only as ARCHITECTURE.md's states allow, with timings and attempts."""
+"""Runs and iterations move only as the documented states allow, with timings and attempts."""
 
 from __future__ import annotations
 
