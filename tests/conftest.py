@@ -4,6 +4,7 @@ test's own broker when it stops or kills one, fresh roots per test."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pytest
 from tests.support.extras import require
 from tests.support.mosquitto import Mosquitto
 
-os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 @pytest.fixture(scope="session")

@@ -114,11 +114,16 @@ def test_a_lost_connection_is_logged_with_what_the_agent_does_next(
     publisher = Publisher(
         cfg, "acme", "lost-1", on_receipt=print, on_puback=lambda *_: None, backlog=lambda: 42
     )
+
+    def connected() -> bool:
+        publisher.loop(0.05)
+        return publisher.connected
+
     try:
-        wait_until(lambda: publisher.loop(0.05) or publisher.connected, 10, "a connection")
+        wait_until(connected, 10, "a connection")
         own_broker.kill()
         with caplog.at_level("WARNING", logger="edgebatch.edge.publisher"):
-            wait_until(lambda: publisher.loop(0.05) or not publisher.connected, 10, "the loss")
+            wait_until(lambda: not connected(), 10, "the loss")
     finally:
         publisher.close()
     (line,) = [r.getMessage() for r in caplog.records if "connection" in r.getMessage()]

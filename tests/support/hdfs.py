@@ -31,6 +31,7 @@ import getpass
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import urllib.request
@@ -94,7 +95,7 @@ class MiniHdfs:
         self.namenode_port = 0
         self.http_port = 0
         self.startup_seconds = 0.0
-        self._process = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def uri(self) -> str:

@@ -47,6 +47,7 @@ def test_the_load_log_on_hdfs_refuses_a_second_plan_for_the_same_slot(hdfs, hdfs
     zone.write("batch", b'{"a":1}\n', now=1_795_000_000)
     stale = loads.read_log(zone)
     first = loads.plan(zone)
+    assert first is not None
     monkeypatch.setattr(loads, "read_log", lambda _zone: stale)
     with pytest.raises(loads.LoadConflict, match="at the same time"):
         loads.plan(zone)

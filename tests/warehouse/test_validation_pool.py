@@ -66,7 +66,9 @@ def test_a_worker_killed_with_chunks_in_hand_loses_none():
     work = chunks(30, 200)
 
     def kill_worker(pool: ValidationPool) -> None:
-        os.kill(pool._procs[0].pid, signal.SIGKILL)
+        pid = pool._procs[0].pid
+        assert pid is not None, "the worker has not started"
+        os.kill(pid, signal.SIGKILL)
 
     released, pool = run_pool(1, work, on_first=kill_worker)
     restarts = pool.restarts
