@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from edgebatch.edge.agent import Agent
-from edgebatch.edge.config import from_dict
+from edgebatch.edge.config import AgentConfig, from_dict
 from edgebatch.edge.wire import Alarm, parse_message
 from tests.edge.helpers import agent_config
 
 
-def _config(tmp_path: Path, readings: Path):
+def _config(tmp_path: Path, readings: Path) -> AgentConfig:
     return from_dict(
         agent_config(
             tmp_path / "agent",

@@ -45,7 +45,9 @@ T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 BATCH = topic("acme", "meter-1", "batch")
 
 
-def summary(name: str, values: list[float], unit: str | None = "C", step: float = 1.0) -> dict:
+def summary(
+    name: str, values: list[float], unit: str | None = "C", step: float = 1.0
+) -> dict[str, Any]:
     """A metric's wire dict built from the real statistics classes, not typed in by hand."""
     stats = MetricStats(name, unit)
     stats.add_chunk(values, [T0 + i * step for i in range(len(values))])
@@ -69,7 +71,7 @@ def summary(name: str, values: list[float], unit: str | None = "C", step: float 
     return out
 
 
-def batch_payload(**overrides) -> bytes:
+def batch_payload(**overrides: object) -> bytes:
     rng = random.Random(1)
     metrics = [
         summary("temperature", [rng.gauss(20, 3) for _ in range(50)]),
@@ -89,7 +91,7 @@ def batch_payload(**overrides) -> bytes:
     return json.dumps(doc).encode()
 
 
-def health_figures() -> dict:
+def health_figures() -> dict[str, object]:
     return {
         "uptime_s": 12.5,
         "cpu_percent": 3.0,
@@ -231,7 +233,7 @@ def test_format_ts_never_moves_a_time_past_the_next_millisecond():
 # ---------------------------------------------------------------- rejections
 
 
-def _mutated_metric(**changes) -> bytes:
+def _mutated_metric(**changes: object) -> bytes:
     doc = json.loads(batch_payload())
     doc["metrics"][0].update(changes)
     return json.dumps(doc).encode()
@@ -354,7 +356,7 @@ def test_a_batch_under_an_id_its_content_does_not_give_is_rejected_naming_the_tr
     assert parse_batch(BATCH, batch_payload()).batch_id == true_id
 
 
-def coarse_payload(starts: list[float], **changes) -> bytes:
+def coarse_payload(starts: list[float], **changes: object) -> bytes:
     """A coarsened batch over the windows `[s, s + 60)` as the agent's outbox encodes it."""
     members = [BatchWindow(s, s + 60, 0) for s in starts]
     _, payload = encode_batch(
@@ -427,7 +429,7 @@ json_values = st.recursive(
 )
 
 
-def mutate(doc: dict, path: list[int], value: object) -> None:
+def mutate(doc: dict[str, Any], path: list[int], value: object) -> None:
     """Replace the node of `doc` that `path` leads to (indices taken modulo) with `value`."""
     node: dict[str, Any] | list[Any] = doc
     for step in path[:-1]:

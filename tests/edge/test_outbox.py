@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgebatch.edge.outbox import Entry, Outbox, OutboxRow, next_shed_action
+from edgebatch.edge.outbox import Entry, Outbox, OutboxRow, ShedDecision, next_shed_action
 from edgebatch.edge.stats import MetricStats
 from edgebatch.edge.wire import (
     AlarmEvent,
@@ -67,7 +67,9 @@ def health_row(k: int) -> OutboxRow:
     return OutboxRow(hb_id, "health", topic(TENANT, DEVICE, "health"), payload, T0 + k)
 
 
-def fill(tmp_path: Path, max_bytes: int, n_batches: int = 24, span: float = 3600.0):
+def fill(
+    tmp_path: Path, max_bytes: int, n_batches: int = 24, span: float = 3600.0
+) -> tuple[Outbox, list[float], list[ShedDecision]]:
     rng = random.Random(11)
     values: list[float] = []
     box = Outbox(tmp_path / "outbox.db", max_bytes=1 << 30, max_coarse_span_s=span,

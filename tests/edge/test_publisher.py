@@ -15,6 +15,7 @@ import pytest
 from edgebatch.edge.publisher import TokenBucket, backoff_delay
 from edgebatch.edge.wire import topic
 from tests.edge.helpers import agent_config, start_agent, write_toml
+from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
 
 
@@ -41,7 +42,7 @@ def test_token_bucket_paces_after_its_burst():
 
 
 class StatusWatcher:
-    def __init__(self, broker, status_topic: str) -> None:
+    def __init__(self, broker: Mosquitto, status_topic: str) -> None:
         self.seen: list[tuple[bytes, bool]] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -50,7 +51,7 @@ class StatusWatcher:
         self.client.subscribe(status_topic, 1)
         self.client.loop_start()
 
-    def _message(self, _c, _u, msg: mqtt.MQTTMessage) -> None:
+    def _message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
             self.seen.append((bytes(msg.payload), bool(msg.retain)))
 

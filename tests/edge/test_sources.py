@@ -12,6 +12,7 @@ from edgebatch.edge.sources import (
     FileSourceConfig,
     SimulatorConfig,
     SimulatorSource,
+    Source,
 )
 from edgebatch.edge.window import Reading, Rejects
 from tests.support.wait import wait_until
@@ -23,8 +24,8 @@ def line(i: int) -> str:
     return json.dumps({"ts": T0 + i, "metric": "flow", "value": float(i), "unit": "l"}) + "\n"
 
 
-def drain(src, now: float = 0.0) -> list:
-    out = []
+def drain(src: Source, now: float = 0.0) -> list[Reading]:
+    out: list[Reading] = []
     while batch := src.poll(now, 1000):
         out += batch
     return out

@@ -41,14 +41,24 @@ class Clock:
         return self.wall
 
 
-def windower(clock: Clock, **params) -> Windower:
+def windower(
+    clock: Clock,
+    *,
+    size_s: float = 10.0,
+    allowed_lateness_s: float = 1.0,
+    idle_timeout_s: float = 5.0,
+    fold_every: int = 7,
+    max_metrics: int = WindowParams.max_metrics,
+) -> Windower:
+    """A windower on `clock` with short windows and a small fold buffer, so a few readings
+    exercise every path."""
     p = WindowParams(
-        size_s=params.pop("size_s", 10.0),
-        allowed_lateness_s=params.pop("allowed_lateness_s", 1.0),
-        idle_timeout_s=params.pop("idle_timeout_s", 5.0),
-        correction_delay_s=params.pop("correction_delay_s", 2.0),
-        fold_every=params.pop("fold_every", 7),
-        **params,
+        size_s=size_s,
+        allowed_lateness_s=allowed_lateness_s,
+        idle_timeout_s=idle_timeout_s,
+        correction_delay_s=2.0,
+        fold_every=fold_every,
+        max_metrics=max_metrics,
     )
     return Windower(p, monotonic=clock.monotonic, wall=clock.time)
 

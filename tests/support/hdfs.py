@@ -38,9 +38,13 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.support import daemon
 from tests.support.daemon import ServiceStartError
+
+if TYPE_CHECKING:
+    from hdfs import InsecureClient
 
 REPO = Path(__file__).resolve().parents[2]
 JARS_ENV = "EDGEBATCH_HADOOP_JARS"
@@ -114,7 +118,7 @@ class MiniHdfs:
         """The cluster's superuser: whoever runs the JVM."""
         return getpass.getuser()
 
-    def client(self, user: str | None = None):
+    def client(self, user: str | None = None) -> InsecureClient:
         """An `hdfs.InsecureClient` (WebHDFS) acting as `user` (default: the superuser)."""
         from hdfs import InsecureClient
 

@@ -156,7 +156,7 @@ class SimAgent:
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
-    def _on_receipt(self, client, userdata, message) -> None:
+    def _on_receipt(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         ids = json.loads(message.payload)["ids"]
         with self._lock:
             for i in ids:
@@ -224,7 +224,9 @@ def running_collector(
     assert not thread.is_alive(), "collector did not stop"
 
 
-def collector_process(root_uri: str, port: int, client_id: str, log: Path, *args: str):
+def collector_process(
+    root_uri: str, port: int, client_id: str, log: Path, *args: str
+) -> subprocess.Popen[bytes]:
     """`edgebatch collect` as its own process, as an operator runs it (to kill -9 it)."""
     cmd = [
         sys.executable,
