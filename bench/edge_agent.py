@@ -172,7 +172,7 @@ def _measure(proc: subprocess.Popen) -> tuple[float, float]:
 def _footprints() -> tuple[tuple[float, float], tuple[float, float]]:
     import paho.mqtt.client as mqtt
 
-    from edgebatch.edge.wire import encode_receipt, parse_message, topic
+    from edgebatch.edge.wire import Alarm, Batch, encode_receipt, parse_message, topic
     from tests.support.mosquitto import Mosquitto
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -181,8 +181,13 @@ def _footprints() -> tuple[tuple[float, float], tuple[float, float]]:
         collector = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-collector")
 
         def land(client: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-            m = parse_message(msg.topic, msg.payload)
-            landed = m.batch_id if m.kind == "batch" else m.alarm_id
+            m = parse_message(msg.topic, bytes(msg.payload))
+            if isinstance(m, Batch):
+                landed = m.batch_id
+            elif isinstance(m, Alarm):
+                landed = m.alarm_id
+            else:  # subscribed to batches and alarms only
+                return
             receipt = encode_receipt([landed], time.time())
             client.publish(topic(m.tenant, m.device, "receipt"), receipt, 1)
 

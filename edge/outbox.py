@@ -32,7 +32,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypedDict
 
 from edgebatch.edge.wire import BatchWindow, encode_batch, parse_ts
 from edgebatch.edge.wire.summary import merge_summaries
@@ -68,6 +68,14 @@ CREATE TABLE IF NOT EXISTS windows (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value);
 """
+
+
+class Backlog(TypedDict):
+    """What waits in the outbox: rows, payload bytes, and the oldest row's age (None if empty)."""
+
+    backlog: int
+    bytes: int
+    oldest_age_s: float | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -403,7 +411,7 @@ class Outbox:
     def counters(self) -> dict[str, int]:
         return {k: self.meta_int(k) for k in COUNTERS}
 
-    def backlog(self) -> dict[str, float | int | None]:
+    def backlog(self) -> Backlog:
         n, size, oldest = self.db.execute(
             "SELECT COUNT(*), COALESCE(SUM(size), 0), MIN(created) FROM outbox"
         ).fetchone()

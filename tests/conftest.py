@@ -4,19 +4,28 @@ test's own broker when it stops or kills one, fresh roots per test."""
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.extras import require
 from tests.support.mosquitto import Mosquitto
 
-os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from edgebatch.warehouse.uri import WarehouseRoot
+    from tests.support.hdfs import MiniHdfs
+    from tests.support.spark_cluster import SparkStandalone
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
 
 @pytest.fixture(scope="session")
-def spark(tmp_path_factory: pytest.TempPathFactory):
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """The suite's only SparkSession: local, two cores, no UI, Delta from the project's jars."""
     require("pyspark")
     from edgebatch.framework.session import build_session
@@ -40,14 +49,14 @@ def spark(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture
-def warehouse_root(tmp_path: Path):
+def warehouse_root(tmp_path: Path) -> WarehouseRoot:
     from edgebatch.warehouse.uri import WarehouseRoot
 
     return WarehouseRoot.parse((tmp_path / "warehouse").as_uri())
 
 
 @pytest.fixture(scope="session")
-def hdfs():
+def hdfs() -> Iterator[MiniHdfs]:
     """A single-node HDFS (NameNode + DataNode, WebHDFS on) on loopback, for the whole session.
 
     `.uri` (hdfs://127.0.0.1:N, for Spark and Delta), `.webhdfs_url` (http://127.0.0.1:M,
@@ -60,7 +69,7 @@ def hdfs():
 
 
 @pytest.fixture(scope="session")
-def spark_master():
+def spark_master() -> Iterator[SparkStandalone]:
     """A Spark standalone master and one worker (1 core, 1g) on loopback, for the whole session.
 
     `.master_url` (spark://127.0.0.1:N), `.master_ui_url`, `.env()` (the environment for

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +27,12 @@ from edgebatch.edge.wire import (
     parse_message,
     topic,
 )
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, reconnect_quickly
 
 _ids = itertools.count()
+
+# A TOML table as tomllib reads it: its values are scalars, arrays or tables.
+Table = Mapping[str, Any]
 
 
 class ReceiptCollector:
@@ -59,7 +63,7 @@ class ReceiptCollector:
         )
         self.client.on_connect = self._connected
         self.client.on_message = self._message
-        self.client.reconnect_delay_set(0.1, 0.5)
+        reconnect_quickly(self.client, max_delay=0.5)
         if username is not None:
             self.client.username_pw_set(username, password)
         if ca_file is not None:
@@ -79,7 +83,7 @@ class ReceiptCollector:
 
     def _message(self, client: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         try:
-            parsed = parse_message(msg.topic, msg.payload)
+            parsed = parse_message(msg.topic, bytes(msg.payload))
         except MessageRejected as exc:
             with self.lock:
                 self.rejected.append(exc.reason)
@@ -96,7 +100,9 @@ class ReceiptCollector:
                 self.payloads[parsed.alarm_id].add(bytes(msg.payload))
                 landed = parsed.alarm_id
             else:
-                self.heartbeats[parsed.heartbeat_id] = parsed
+                # Health only: statuses and receipts are not subscribed to.
+                if isinstance(parsed, Health):
+                    self.heartbeats[parsed.heartbeat_id] = parsed
                 return
         if self.send_receipts:
             client.publish(
@@ -115,7 +121,16 @@ class ReceiptCollector:
         self.client.disconnect()
 
 
-def agent_config(data_dir: Path, broker: Mosquitto | None, **sections: dict) -> dict:
+def parse_batch(topic_: str, payload: bytes) -> Batch:
+    """`parse_message` for a payload the test knows to be a batch."""
+    msg = parse_message(topic_, payload)
+    assert isinstance(msg, Batch), f"expected a batch, parsed {msg!r}"
+    return msg
+
+
+def agent_config(
+    data_dir: Path, broker: Mosquitto | None, **sections: Table | Sequence[Table]
+) -> dict[str, Any]:
     """A config dict with test timings; `sections` override or add tables."""
     base: dict[str, Any] = {
         "agent": {
@@ -144,7 +159,7 @@ def agent_config(data_dir: Path, broker: Mosquitto | None, **sections: dict) -> 
         "source": [{"kind": "simulator", "metric_count": 3, "rate_hz": 200.0, "seed": 7}],
     }
     for name, table in sections.items():
-        if isinstance(table, dict) and isinstance(base.get(name), dict):
+        if isinstance(table, Mapping) and isinstance(base.get(name), dict):
             base[name] = {**base[name], **table}
         else:
             base[name] = table
@@ -157,17 +172,17 @@ def _toml(value: object) -> str:
     return json.dumps(value)
 
 
-def write_toml(path: Path, config: dict) -> Path:
+def write_toml(path: Path, config: Mapping[str, Table | Sequence[Table]]) -> Path:
     """Just enough TOML for an agent config: tables of scalars and arrays of such tables."""
     lines: list[str] = []
     for name, table in config.items():
-        if isinstance(table, list):
+        if isinstance(table, Mapping):
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
+        else:
             for item in table:
                 lines.append(f"[[{name}]]")
                 lines += [f"{k} = {_toml(v)}" for k, v in item.items()]
-        else:
-            lines.append(f"[{name}]")
-            lines += [f"{k} = {_toml(v)}" for k, v in table.items()]
     path.write_text("\n".join(lines) + "\n")
     tomllib.loads(path.read_text())
     return path

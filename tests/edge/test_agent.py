@@ -144,24 +144,28 @@ def test_credentials_and_tls_come_from_the_config_and_the_environment(make_broke
         )
         wrong = from_dict(base, environ={"EDGEBATCH_MQTT_PASSWORD": "nope"})
         agent = Agent(wrong)
+        publisher = agent.publisher
+        assert publisher is not None
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             agent.step()
-            agent.publisher.loop(0.02)
-        assert not agent.publisher.connected and collector.batches == {}
+            publisher.loop(0.02)
+        assert not publisher.connected and collector.batches == {}
         agent.close()
 
         right = from_dict(base, environ={"EDGEBATCH_MQTT_PASSWORD": "s3cret"})
         agent = Agent(right)
         try:
+            publisher = agent.publisher
+            assert publisher is not None
 
             def pumped() -> bool:
                 agent.step()
-                agent.publisher.loop(0.02)
+                publisher.loop(0.02)
                 return collector.readings() >= 100
 
             wait_until(pumped, 15, "100 readings over TLS", interval=0)
-            assert agent.publisher.connected and collector.readings() == 100
+            assert publisher.connected and collector.readings() == 100
         finally:
             agent.close()
     finally:
@@ -272,7 +276,7 @@ def test_a_source_that_fails_is_counted_and_the_others_keep_going(tmp_path: Path
 def test_a_full_outbox_sheds_summaries_and_heartbeats_but_no_alarm_and_says_so(
     make_broker, tmp_path: Path
 ):
-    from edgebatch.edge.alarms import AlarmEngine, AlarmRule
+    from edgebatch.edge.alarms import AlarmEngine
     from edgebatch.edge.sources import SimulatorConfig, SimulatorSource
     from edgebatch.edge.window import Rejects
 
@@ -291,12 +295,13 @@ def test_a_full_outbox_sheds_summaries_and_heartbeats_but_no_alarm_and_says_so(
         source=[sim],
         alarm=[rule],
     )
+    settings = from_dict(config, environ={})
     offline_sim = SimulatorConfig(
-        metrics=from_dict(config, environ={}).sources[0].config.metrics,
+        metrics=settings.sources[0].config.metrics,
         rate_hz=400.0, total=total, seed=3, realtime=False, start_ts=time.time(),
     )  # fmt: skip
     readings = SimulatorSource(offline_sim, None, Rejects()).poll(0, total)
-    expected_alarms = len(AlarmEngine([AlarmRule(**rule)]).check(readings))
+    expected_alarms = len(AlarmEngine(settings.alarms).check(readings))
     assert expected_alarms >= 2
 
     with running(config) as agent:

@@ -10,6 +10,7 @@ import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings
@@ -18,11 +19,16 @@ from hypothesis import strategies as st
 from tests.edge.helpers import (
     ReceiptCollector,
     agent_config,
+    parse_batch,
     start_agent,
     write_toml,
 )
 from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
+
+if TYPE_CHECKING:
+    from edgebatch.edge.agent import Agent
+    from edgebatch.edge.window import Reading
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -76,7 +82,7 @@ def test_every_reading_is_counted_once_through_agent_and_broker_crashes(
     assert collector.heartbeats, "heartbeats flowed"
 
 
-def _crash(agent) -> None:
+def _crash(agent: Agent) -> None:
     """What kill -9 leaves: the files as written so far, nothing flushed or committed later."""
     agent.journal._fh.close()
     agent.outbox.db.close()
@@ -94,7 +100,6 @@ def test_replay_counts_each_reading_once_whatever_the_crash_points(
     committed summaries hold every reading exactly once, late ones in corrections."""
     from edgebatch.edge.agent import Agent
     from edgebatch.edge.config import from_dict
-    from edgebatch.edge.wire import parse_message
 
     total = 3000
     data = tmp_path_factory.mktemp("crashes")
@@ -118,21 +123,22 @@ def test_replay_counts_each_reading_once_whatever_the_crash_points(
         ),  # fmt: skip
         environ={},
     )
-    if late_every:
-        # Every 7th poll re-delivers its first reading a window late, as a straggler would.
-        from edgebatch.edge.sources import SimulatorSource
+    from edgebatch.edge.sources import SimulatorSource
 
-        original = SimulatorSource.poll
+    original = SimulatorSource.poll
 
-        def poll(self, now, max_n):
-            out = original(self, now, max_n)
-            if out and self.i // 100 % late_every == 0:
-                ts, name, value, unit = out[0]
-                out[0] = (ts - 1.0, name, value, unit)
-            return out
+    # With late_every, every 7th poll re-delivers its first reading a window late, as a
+    # straggler would.
+    def poll(self: SimulatorSource, now: float, max_n: int) -> list[Reading]:
+        out = original(self, now, max_n)
+        if out and self.i // 100 % late_every == 0:
+            ts, name, value, unit = out[0]
+            out[0] = (ts - 1.0, name, value, unit)
+        return out
 
-        SimulatorSource.poll = poll
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        if late_every:
+            patch.setattr(SimulatorSource, "poll", poll)
         for steps in crash_after:
             agent = Agent(config, connect=False)
             for _ in range(steps):
@@ -146,10 +152,7 @@ def test_replay_counts_each_reading_once_whatever_the_crash_points(
             "SELECT topic, payload FROM outbox WHERE kind = 'batch'"
         ).fetchall()
         agent.close()
-    finally:
-        if late_every:
-            SimulatorSource.poll = original
-    batches = [parse_message(t, bytes(p)) for t, p in rows]
+    batches = [parse_batch(t, bytes(p)) for t, p in rows]
     assert len({b.batch_id for b in batches}) == len(batches)
     assert sum(m.count for b in batches for m in b.metrics) == total
     if late_every:

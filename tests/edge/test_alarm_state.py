@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from edgebatch.edge.agent import Agent
-from edgebatch.edge.config import from_dict
+from edgebatch.edge.config import AgentConfig, from_dict
 from edgebatch.edge.wire import Alarm, parse_message
 from tests.edge.helpers import agent_config
 
 
-def _config(tmp_path: Path, readings: Path):
+def _config(tmp_path: Path, readings: Path) -> AgentConfig:
     return from_dict(
         agent_config(
             tmp_path / "agent",
@@ -59,7 +59,7 @@ def test_a_raised_alarm_stays_raised_across_a_restart_and_clears_once(tmp_path: 
     # Raised at t0; windows close as the watermark moves on, so the low-water mark passes
     # the record that raised it and a restart no longer replays that record.
     _feed(agent, readings, [(t0 + i, 90.0) for i in range(6)])
-    assert agent.outbox.meta("low_water", 0) > 0
+    assert agent.outbox.meta_int("low_water") > 0
     (raised,) = _alarms(agent)
     assert (raised.event.state, raised.event.threshold) == ("raised", 80.0)
     if crash:

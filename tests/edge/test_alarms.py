@@ -7,13 +7,13 @@ import random
 
 import pytest
 
-from edgebatch.edge.alarms import AlarmEngine, AlarmRule
+from edgebatch.edge.alarms import AlarmEngine, AlarmEvent, AlarmRule
 from edgebatch.errors import ConfigError
 
 T0 = 1_767_225_600.0
 
 
-def run(rule: AlarmRule, values: list[float], step: float = 1.0):
+def run(rule: AlarmRule, values: list[float], step: float = 1.0) -> list[AlarmEvent]:
     engine = AlarmEngine([rule])
     return engine.check([(T0 + i * step, rule.metric, v, None) for i, v in enumerate(values)])
 
@@ -50,9 +50,10 @@ def test_zscore_flags_an_injected_anomaly_and_keeps_its_baseline():
                      hysteresis=1.0)  # fmt: skip
     events = run(rule, values)
     assert [(e.state, e.value) for e in events] == [("raised", 35.0), ("cleared", 20.0)]
-    base = events[0].baseline
+    base, after = events[0].baseline, events[1].baseline
+    assert base is not None and after is not None, "a z-score event carries its baseline"
     assert base["mean"] == pytest.approx(20, abs=0.5) and 0.5 < base["stddev"] < 1.5
-    assert events[1].baseline["mean"] == pytest.approx(base["mean"])  # frozen while raised
+    assert after["mean"] == pytest.approx(base["mean"])  # frozen while raised
 
 
 def test_bad_values_and_other_metrics_are_ignored_by_rules():

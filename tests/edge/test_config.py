@@ -14,7 +14,7 @@ from edgebatch.errors import ConfigError
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "agent.toml"
 
 
-def minimal(**extra) -> dict:
+def minimal(**extra: object) -> dict[str, object]:
     return {"agent": {"tenant": "acme", "device": "d1"}, "source": [{"kind": "simulator"}], **extra}
 
 

@@ -7,6 +7,7 @@ import contextlib
 import json
 import math
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -38,17 +39,20 @@ from edgebatch.edge.wire import (
     topic,
 )
 from edgebatch.edge.wire.times import canonical_ts
+from tests.edge.helpers import parse_batch
 
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 BATCH = topic("acme", "meter-1", "batch")
 
 
-def summary(name: str, values: list[float], unit: str | None = "C", step: float = 1.0) -> dict:
+def summary(
+    name: str, values: list[float], unit: str | None = "C", step: float = 1.0
+) -> dict[str, Any]:
     """A metric's wire dict built from the real statistics classes, not typed in by hand."""
     stats = MetricStats(name, unit)
     stats.add_chunk(values, [T0 + i * step for i in range(len(values))])
     sk = stats.sketch
-    out = {"name": name, **({"unit": unit} if unit else {})}
+    out: dict[str, Any] = {"name": name, **({"unit": unit} if unit else {})}
     out.update(
         count=stats.count,
         sum=stats.sum,
@@ -67,7 +71,7 @@ def summary(name: str, values: list[float], unit: str | None = "C", step: float 
     return out
 
 
-def batch_payload(**overrides) -> bytes:
+def batch_payload(**overrides: object) -> bytes:
     rng = random.Random(1)
     metrics = [
         summary("temperature", [rng.gauss(20, 3) for _ in range(50)]),
@@ -87,7 +91,7 @@ def batch_payload(**overrides) -> bytes:
     return json.dumps(doc).encode()
 
 
-def health_figures() -> dict:
+def health_figures() -> dict[str, object]:
     return {
         "uptime_s": 12.5,
         "cpu_percent": 3.0,
@@ -229,7 +233,7 @@ def test_format_ts_never_moves_a_time_past_the_next_millisecond():
 # ---------------------------------------------------------------- rejections
 
 
-def _mutated_metric(**changes) -> bytes:
+def _mutated_metric(**changes: object) -> bytes:
     doc = json.loads(batch_payload())
     doc["metrics"][0].update(changes)
     return json.dumps(doc).encode()
@@ -349,10 +353,10 @@ def test_a_batch_under_an_id_its_content_does_not_give_is_rejected_naming_the_tr
                   batch_id_for("acme", "meter-2", T0, T0 + 60, 0)):  # fmt: skip
         with pytest.raises(MessageRejected, match="is not the id of this device, window"):
             parse_message(BATCH, forged(batch_payload(), other))
-    assert parse_message(BATCH, batch_payload()).batch_id == true_id
+    assert parse_batch(BATCH, batch_payload()).batch_id == true_id
 
 
-def coarse_payload(starts: list[float], **changes) -> bytes:
+def coarse_payload(starts: list[float], **changes: object) -> bytes:
     """A coarsened batch over the windows `[s, s + 60)` as the agent's outbox encodes it."""
     members = [BatchWindow(s, s + 60, 0) for s in starts]
     _, payload = encode_batch(
@@ -425,9 +429,9 @@ json_values = st.recursive(
 )
 
 
-def mutate(doc: dict, path: list[int], value: object) -> None:
+def mutate(doc: dict[str, Any], path: list[int], value: object) -> None:
     """Replace the node of `doc` that `path` leads to (indices taken modulo) with `value`."""
-    node = doc
+    node: dict[str, Any] | list[Any] = doc
     for step in path[:-1]:
         children = list(node.values()) if isinstance(node, dict) else node
         if not isinstance(children, list) or not children:
@@ -483,6 +487,6 @@ def test_arbitrary_bytes_are_rejected_not_crashed_on(payload):
 
 def test_parse_keeps_quantiles_within_the_sketch_bound():
     values = [math.exp(x / 10) for x in range(1, 200)]
-    msg = parse_message(BATCH, batch_payload(metrics=[summary("m", values, step=0.25)]))
+    msg = parse_batch(BATCH, batch_payload(metrics=[summary("m", values, step=0.25)]))
     exact = sorted(values)[int(0.95 * (len(values) - 1))]
     assert abs(msg.metrics[0].p95 - exact) <= 0.01 * exact * (1 + 1e-9)

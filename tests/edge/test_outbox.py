@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from edgebatch.edge.outbox import Entry, Outbox, OutboxRow, next_shed_action
+from edgebatch.edge.outbox import Entry, Outbox, OutboxRow, ShedDecision, next_shed_action
 from edgebatch.edge.stats import MetricStats
 from edgebatch.edge.wire import (
     AlarmEvent,
@@ -22,10 +22,10 @@ from edgebatch.edge.wire import (
     encode_alarm,
     encode_batch,
     encode_health,
-    parse_message,
     topic,
 )
 from edgebatch.edge.wire.summary import metric_summary
+from tests.edge.helpers import parse_batch
 
 T0 = 1_767_225_600.0
 TENANT, DEVICE = "acme", "meter-1"
@@ -67,7 +67,9 @@ def health_row(k: int) -> OutboxRow:
     return OutboxRow(hb_id, "health", topic(TENANT, DEVICE, "health"), payload, T0 + k)
 
 
-def fill(tmp_path: Path, max_bytes: int, n_batches: int = 24, span: float = 3600.0):
+def fill(
+    tmp_path: Path, max_bytes: int, n_batches: int = 24, span: float = 3600.0
+) -> tuple[Outbox, list[float], list[ShedDecision]]:
     rng = random.Random(11)
     values: list[float] = []
     box = Outbox(tmp_path / "outbox.db", max_bytes=1 << 30, max_coarse_span_s=span,
@@ -88,7 +90,7 @@ def stored(box: Outbox, kind: str) -> list[bytes]:
 
 
 def batches(box: Outbox) -> list[Batch]:
-    return [parse_message(topic(TENANT, DEVICE, "batch"), p) for p in stored(box, "batch")]
+    return [parse_batch(topic(TENANT, DEVICE, "batch"), p) for p in stored(box, "batch")]
 
 
 def test_coarsening_keeps_counts_sums_min_and_max_exact(tmp_path: Path):
@@ -193,10 +195,13 @@ def test_next_shed_action_explains_itself():
         Entry("b3", "batch", 100, 5.0, 120.0, 180.0, 0),
     ]
     d = next_shed_action(entries, 3600)
+    assert d is not None
     assert (d.action, d.ids) == ("coarsen", ("b2", "b3")) and "never-sent" in d.reason
     d = next_shed_action(entries[:3], 3600)
+    assert d is not None
     assert (d.action, d.kind, d.ids) == ("drop", "health", ("h1",))
     d = next_shed_action([entries[0], entries[2]], 3600)
+    assert d is not None
     assert (d.action, d.kind, d.ids) == ("drop", "batch", ("b1",))
     assert next_shed_action(entries[:1], 3600) is None
 

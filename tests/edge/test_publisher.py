@@ -15,6 +15,7 @@ import pytest
 from edgebatch.edge.publisher import TokenBucket, backoff_delay
 from edgebatch.edge.wire import topic
 from tests.edge.helpers import agent_config, start_agent, write_toml
+from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
 
 
@@ -41,7 +42,7 @@ def test_token_bucket_paces_after_its_burst():
 
 
 class StatusWatcher:
-    def __init__(self, broker, status_topic: str) -> None:
+    def __init__(self, broker: Mosquitto, status_topic: str) -> None:
         self.seen: list[tuple[bytes, bool]] = []
         self.lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
@@ -50,7 +51,7 @@ class StatusWatcher:
         self.client.subscribe(status_topic, 1)
         self.client.loop_start()
 
-    def _message(self, _c, _u, msg: mqtt.MQTTMessage) -> None:
+    def _message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         with self.lock:
             self.seen.append((bytes(msg.payload), bool(msg.retain)))
 
@@ -114,11 +115,16 @@ def test_a_lost_connection_is_logged_with_what_the_agent_does_next(
     publisher = Publisher(
         cfg, "acme", "lost-1", on_receipt=print, on_puback=lambda *_: None, backlog=lambda: 42
     )
+
+    def connected() -> bool:
+        publisher.loop(0.05)
+        return publisher.connected
+
     try:
-        wait_until(lambda: publisher.loop(0.05) or publisher.connected, 10, "a connection")
+        wait_until(connected, 10, "a connection")
         own_broker.kill()
         with caplog.at_level("WARNING", logger="edgebatch.edge.publisher"):
-            wait_until(lambda: publisher.loop(0.05) or not publisher.connected, 10, "the loss")
+            wait_until(lambda: not connected(), 10, "the loss")
     finally:
         publisher.close()
     (line,) = [r.getMessage() for r in caplog.records if "connection" in r.getMessage()]

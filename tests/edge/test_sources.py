@@ -12,8 +12,9 @@ from edgebatch.edge.sources import (
     FileSourceConfig,
     SimulatorConfig,
     SimulatorSource,
+    Source,
 )
-from edgebatch.edge.window import Rejects
+from edgebatch.edge.window import Reading, Rejects
 from tests.support.wait import wait_until
 
 T0 = 1_767_225_600.0
@@ -23,8 +24,8 @@ def line(i: int) -> str:
     return json.dumps({"ts": T0 + i, "metric": "flow", "value": float(i), "unit": "l"}) + "\n"
 
 
-def drain(src, now: float = 0.0) -> list:
-    out = []
+def drain(src: Source, now: float = 0.0) -> list[Reading]:
+    out: list[Reading] = []
     while batch := src.poll(now, 1000):
         out += batch
     return out
@@ -111,8 +112,13 @@ def test_a_fifo_is_read_as_lines_arrive(tmp_path: Path):
     fd = os.open(fifo, os.O_WRONLY)
     try:
         os.write(fd, (line(1) + line(2)).encode())
-        got: list = []
-        wait_until(lambda: got.extend(src.poll(0, 10)) or len(got) >= 2, 5, "two lines", 0.01)
+        got: list[Reading] = []
+
+        def two_lines() -> bool:
+            got.extend(src.poll(0, 10))
+            return len(got) >= 2
+
+        wait_until(two_lines, 5, "two lines", 0.01)
         assert [r[2] for r in got] == [1, 2]
     finally:
         os.close(fd)

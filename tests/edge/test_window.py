@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import random
 import statistics
+from typing import cast
 
 import pytest
 from ddsketch import DDSketch
@@ -16,6 +17,7 @@ from edgebatch.edge.sketch import QuantileSketch
 from edgebatch.edge.stats import MetricStats
 from edgebatch.edge.window import (
     ClosedWindow,
+    Reading,
     Rejects,
     Windower,
     WindowParams,
@@ -39,14 +41,24 @@ class Clock:
         return self.wall
 
 
-def windower(clock: Clock, **params) -> Windower:
+def windower(
+    clock: Clock,
+    *,
+    size_s: float = 10.0,
+    allowed_lateness_s: float = 1.0,
+    idle_timeout_s: float = 5.0,
+    fold_every: int = 7,
+    max_metrics: int = WindowParams.max_metrics,
+) -> Windower:
+    """A windower on `clock` with short windows and a small fold buffer, so a few readings
+    exercise every path."""
     p = WindowParams(
-        size_s=params.pop("size_s", 10.0),
-        allowed_lateness_s=params.pop("allowed_lateness_s", 1.0),
-        idle_timeout_s=params.pop("idle_timeout_s", 5.0),
-        correction_delay_s=params.pop("correction_delay_s", 2.0),
-        fold_every=params.pop("fold_every", 7),
-        **params,
+        size_s=size_s,
+        allowed_lateness_s=allowed_lateness_s,
+        idle_timeout_s=idle_timeout_s,
+        correction_delay_s=2.0,
+        fold_every=fold_every,
+        max_metrics=max_metrics,
     )
     return Windower(p, monotonic=clock.monotonic, wall=clock.time)
 
@@ -82,6 +94,7 @@ def assert_matches_exact(stats: MetricStats, values: list[float], alpha: float) 
     for q in (0.0, 0.5, 0.95, 0.99, 1.0):
         exact = exact_quantile(values, q)
         got = stats.sketch.quantile(q)
+        assert got is not None
         assert abs(got - exact) <= alpha * abs(exact) * (1 + 1e-9), (q, got, exact)
 
 
@@ -122,7 +135,9 @@ def test_sketch_quantiles_are_within_alpha_and_merging_is_exact(values, alpha, s
     assert QuantileSketch.from_wire(whole.to_wire()).to_wire() == whole.to_wire()
     for q in (0.0, 0.25, 0.5, 0.95, 0.99, 1.0):
         exact = exact_quantile(values, q)
-        assert abs(whole.quantile(q) - exact) <= alpha * abs(exact) * (1 + 1e-9)
+        got = whole.quantile(q)
+        assert got is not None
+        assert abs(got - exact) <= alpha * abs(exact) * (1 + 1e-9)
 
 
 def test_sketch_agrees_with_the_ddsketch_library():
@@ -219,31 +234,32 @@ def test_bad_readings_are_counted_by_reason_and_never_reach_a_window():
         wall=clock.time,
     )
     now = clock.wall
-    w.ingest(
-        [
-            (now, "a", 1.0, None),
-            (now, "a", "12", None),
-            (now, "a", None, None),
-            (now, "a", True, None),
-            (now, "a", float("nan"), None),
-            (now, "a", float("inf"), None),
-            (now, "a", -float("inf"), None),
-            ("yesterday", "a", 1.0, None),
-            (float("nan"), "a", 1.0, None),
-            (now + 3600, "a", 1.0, None),
-            (now - 7200, "a", 1.0, None),
-            (now, "nope", 1.0, None),
-            (now, "bad name", 1.0, None),
-            (now, 7, 1.0, None),
-            (now, "b", 2.0, "x" * 100),
-            (now, "b", 2.0, 5),
-            (now, "a", 1e300, None),
-            (now, "a", -(10**200), None),
-            (now, "a", 10**400, None),
-            (10**400, "a", 1.0, None),
-            (now + 1, "a", 3.0, None),
-        ]
-    )
+    # Most of these break the Reading type on purpose: sources are typed, but a reading
+    # built from untrusted input must still be refused at run time, never summed.
+    readings: list[tuple[object, object, object, object]] = [
+        (now, "a", 1.0, None),
+        (now, "a", "12", None),
+        (now, "a", None, None),
+        (now, "a", True, None),
+        (now, "a", float("nan"), None),
+        (now, "a", float("inf"), None),
+        (now, "a", -float("inf"), None),
+        ("yesterday", "a", 1.0, None),
+        (float("nan"), "a", 1.0, None),
+        (now + 3600, "a", 1.0, None),
+        (now - 7200, "a", 1.0, None),
+        (now, "nope", 1.0, None),
+        (now, "bad name", 1.0, None),
+        (now, 7, 1.0, None),
+        (now, "b", 2.0, "x" * 100),
+        (now, "b", 2.0, 5),
+        (now, "a", 1e300, None),
+        (now, "a", -(10**200), None),
+        (now, "a", 10**400, None),
+        (10**400, "a", 1.0, None),
+        (now + 1, "a", 3.0, None),
+    ]
+    w.ingest(cast(list[Reading], readings))
     assert dict(w.rejects.counts) == {
         "not_numeric": 3,
         "not_finite": 3,

@@ -31,15 +31,20 @@ import getpass
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.support import daemon
 from tests.support.daemon import ServiceStartError
+
+if TYPE_CHECKING:
+    from hdfs import InsecureClient
 
 REPO = Path(__file__).resolve().parents[2]
 JARS_ENV = "EDGEBATCH_HADOOP_JARS"
@@ -94,7 +99,7 @@ class MiniHdfs:
         self.namenode_port = 0
         self.http_port = 0
         self.startup_seconds = 0.0
-        self._process = None
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def uri(self) -> str:
@@ -113,7 +118,7 @@ class MiniHdfs:
         """The cluster's superuser: whoever runs the JVM."""
         return getpass.getuser()
 
-    def client(self, user: str | None = None):
+    def client(self, user: str | None = None) -> InsecureClient:
         """An `hdfs.InsecureClient` (WebHDFS) acting as `user` (default: the superuser)."""
         from hdfs import InsecureClient
 

@@ -63,8 +63,8 @@ class SparkStandalone:
         self.master_url = ""
         self.master_ui_url = ""
         self.startup_seconds = 0.0
-        self._master = None
-        self._worker = None
+        self._master: subprocess.Popen[bytes] | None = None
+        self._worker: subprocess.Popen[bytes] | None = None
 
     @property
     def master_log(self) -> Path:

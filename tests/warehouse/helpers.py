@@ -34,6 +34,7 @@ from edgebatch.warehouse.collector.buffer import FlushPolicy
 from edgebatch.warehouse.collector.config import CollectorConfig
 from edgebatch.warehouse.collector.service import Collector, Flushed
 from edgebatch.warehouse.landing import LandingZone
+from tests.support.mosquitto import reconnect_quickly
 
 T0 = 1_795_000_000.0  # 2026-11-18, a fixed window origin
 REPO = Path(__file__).resolve().parents[2]
@@ -128,7 +129,7 @@ def health(tenant: str, device: str, i: int) -> tuple[str, bytes]:
 
 def client(client_id: str, port: int) -> mqtt.Client:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    c.reconnect_delay_set(0.1, 1.0)
+    reconnect_quickly(c)
     c.connect("127.0.0.1", port)
     c.loop_start()
     return c
@@ -149,13 +150,13 @@ class SimAgent:
             client_id=f"agent-{tenant}-{device}",
             protocol=mqtt.MQTTv5,
         )
-        self.client.reconnect_delay_set(0.1, 1.0)
+        reconnect_quickly(self.client)
         self.client.on_connect = lambda c, *_: c.subscribe(topic(tenant, device, "receipt"), qos=1)
         self.client.on_message = self._on_receipt
         self.client.connect("127.0.0.1", port)
         self.client.loop_start()
 
-    def _on_receipt(self, client, userdata, message) -> None:
+    def _on_receipt(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
         ids = json.loads(message.payload)["ids"]
         with self._lock:
             for i in ids:
@@ -195,7 +196,7 @@ def running_collector(
     client_id: str = "collector-test",
     group: str = "",
     validation_workers: int | None = None,
-    **policy: float,
+    policy: FlushPolicy | None = None,
 ) -> Iterator[tuple[Collector, list[Flushed]]]:
     """An in-process collector on a thread; yields it and the list of its flushes.
 
@@ -207,7 +208,7 @@ def running_collector(
         mqtt=MqttSettings(
             port=port, client_id=client_id, share_group=group or f"g-{uuid.uuid4().hex[:8]}"
         ),
-        policy=FlushPolicy(**{"max_messages": 200, "max_age_s": 0.2, **policy}),
+        policy=policy or FlushPolicy(max_messages=200, max_age_s=0.2),
         validation_workers=validation_workers,
     )
     collector = Collector(config, zone, on_flush=flushed.append)
@@ -223,7 +224,9 @@ def running_collector(
     assert not thread.is_alive(), "collector did not stop"
 
 
-def collector_process(root_uri: str, port: int, client_id: str, log: Path, *args: str):
+def collector_process(
+    root_uri: str, port: int, client_id: str, log: Path, *args: str
+) -> subprocess.Popen[bytes]:
     """`edgebatch collect` as its own process, as an operator runs it (to kill -9 it)."""
     cmd = [
         sys.executable,
@@ -257,21 +260,12 @@ def landed_ids(zone: LandingZone, kind: str = "batch") -> list[str]:
 
 
 def land_directly(zone: LandingZone, messages: list[tuple[str, bytes]], per_file: int = 50) -> None:
-    """Land messages as the collector would, without a broker: same parser, same records."""
-    from edgebatch.edge.wire import MessageRejected
-    from edgebatch.warehouse.collector.limits import check_storable, normalized_times
-    from edgebatch.warehouse.collector.parsing import parse_message
-    from edgebatch.warehouse.collector.records import envelope, quarantine_line
+    """Land messages as the collector would, without a broker: its own per-message check."""
+    from edgebatch.warehouse.collector.validation import check
 
     held: dict[str, list[bytes]] = {}
     for i, (name, payload) in enumerate(messages):
-        now = T0 + 3600 + i
-        try:
-            parsed = parse_message(name, payload)
-            check_storable(parsed)
-            kind, line = parsed.kind, envelope(name, payload, now, normalized_times(parsed))
-        except MessageRejected as exc:
-            kind, line = "quarantine", quarantine_line(name, payload, exc.reason, now, "direct")
+        kind, line, _ = check(name, payload, T0 + 3600 + i, "direct")
         held.setdefault(kind, []).append(line)
         if len(held[kind]) >= per_file:
             zone.write(kind, b"".join(held.pop(kind)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -51,7 +53,7 @@ def test_a_valid_batch_takes_the_fast_path_and_equals_the_reference():
     assert fast is not None and fast == reference(payload)
 
 
-def _metric(**changes) -> bytes:
+def _metric(**changes: object) -> bytes:
     doc = json.loads(batch_payload())
     doc["metrics"][0].update(changes)
     return json.dumps(doc).encode()
@@ -158,7 +160,7 @@ def test_a_sketch_with_every_side_takes_the_fast_path():
     assert fast is not None and fast == reference(payload)
 
 
-def _sketch(change) -> bytes:
+def _sketch(change: Callable[[dict[str, Any], int], object]) -> bytes:
     doc = json.loads(batch_payload(metrics=[summary("m", [-2.0, 0.0, 3.0, 4.0])]))
     metric = doc["metrics"][0]
     change(metric["sketch"], metric["count"])

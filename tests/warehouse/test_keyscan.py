@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -52,7 +53,7 @@ def H(tenant: str, device: str, i: int) -> tuple[str, bytes]:
     return sent("health", tenant, device, health(tenant, device, i))
 
 
-def zone_at(tmp_path) -> LandingZone:
+def zone_at(tmp_path: Path) -> LandingZone:
     return LandingZone(WarehouseRoot.parse((tmp_path / "wh").as_uri()), LocalStore(), "test")
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from edgebatch.warehouse.landing import LandingError, LandingZone, LocalStore, open_zone
+from edgebatch.warehouse.landing import (
+    LandingError,
+    LandingZone,
+    LocalStore,
+    WebHdfsStore,
+    open_zone,
+)
 from edgebatch.warehouse.uri import WarehouseRoot
 
 
@@ -71,4 +77,5 @@ def test_unknown_kinds_and_escaping_roots_are_refused(zone: LandingZone):
 def test_open_zone_picks_the_store_from_the_root_scheme(tmp_path: Path):
     assert isinstance(open_zone(WarehouseRoot.parse(tmp_path.as_uri())).store, LocalStore)
     hdfs = open_zone(WarehouseRoot.parse("hdfs://nn.example:8020/wh"))
+    assert isinstance(hdfs.store, WebHdfsStore)
     assert hdfs.store.url == "http://nn.example:9870"

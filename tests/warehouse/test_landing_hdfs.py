@@ -13,6 +13,7 @@ from edgebatch.warehouse import catalog
 from edgebatch.warehouse.landing import LandingError, WebHdfsStore, loads, open_zone
 from edgebatch.warehouse.tables import read_table
 from edgebatch.warehouse.uri import WarehouseRoot
+from tests.support.hdfs import MiniHdfs
 from tests.support.mosquitto import Mosquitto
 from tests.support.wait import wait_until
 from tests.warehouse.helpers import SimAgent, batch, running_collector
@@ -21,7 +22,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture
-def hdfs_root(hdfs) -> WarehouseRoot:
+def hdfs_root(hdfs: MiniHdfs) -> WarehouseRoot:
     return WarehouseRoot.parse(f"{hdfs.uri}/edgebatch-{uuid.uuid4().hex[:8]}")
 
 
@@ -47,6 +48,7 @@ def test_the_load_log_on_hdfs_refuses_a_second_plan_for_the_same_slot(hdfs, hdfs
     zone.write("batch", b'{"a":1}\n', now=1_795_000_000)
     stale = loads.read_log(zone)
     first = loads.plan(zone)
+    assert first is not None
     monkeypatch.setattr(loads, "read_log", lambda _zone: stale)
     with pytest.raises(loads.LoadConflict, match="at the same time"):
         loads.plan(zone)

@@ -5,12 +5,26 @@ from __future__ import annotations
 
 import json
 
-from edgebatch.edge.wire import METRIC_FIELDS, METRIC_TIMES, parse_message
+from edgebatch.edge.wire import (
+    METRIC_FIELDS,
+    METRIC_TIMES,
+    Alarm,
+    Batch,
+    Health,
+    parse_message,
+)
 from edgebatch.warehouse import catalog
 from edgebatch.warehouse.collector.limits import normalized_times
 from edgebatch.warehouse.collector.records import envelope, quarantine_line
 from edgebatch.warehouse.landing import lines
 from tests.warehouse.helpers import alarm, batch, health
+
+
+def landable(topic: str, payload: bytes) -> Batch | Alarm | Health:
+    """A message of a kind the collector lands, parsed."""
+    msg = parse_message(topic, payload)
+    assert isinstance(msg, Batch | Alarm | Health), msg
+    return msg
 
 
 def _columns(ddl: str) -> list[str]:
@@ -21,14 +35,12 @@ def test_a_line_the_collector_writes_has_the_declared_envelope_and_times():
     for kind, build in (("batch", batch), ("alarm", alarm), ("health", health)):
         name = f"edgebatch/acme/d1/{kind}"
         _, payload = build("acme", "d1", 4)
-        line = json.loads(
-            envelope(name, payload, 0.0, normalized_times(parse_message(name, payload)))
-        )
+        line = json.loads(envelope(name, payload, 0.0, normalized_times(landable(name, payload))))
         assert tuple(line) == lines.ENVELOPE, kind
         assert tuple(line[lines.NORM]) == tuple(k for k, _ in lines.NORM_FIELDS[kind]), kind
         assert line[lines.TOPIC] == name and line[lines.PAYLOAD] == json.loads(payload)
     _, payload = batch("acme", "d1", 4)
-    norm = json.loads(normalized_times(parse_message("edgebatch/acme/d1/batch", payload)))
+    norm = json.loads(normalized_times(landable("edgebatch/acme/d1/batch", payload)))
     assert [len(pair) for pair in norm[lines.NORM_METRICS]] == [len(METRIC_TIMES)] * 2
 
 

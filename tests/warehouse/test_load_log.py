@@ -4,11 +4,19 @@ refuses a second planner for the same slot, never reuses an id, stays small."""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
 
 from edgebatch.warehouse.landing import LandingZone, loads
+
+
+def planned(zone: LandingZone, only: Iterable[str] | None = None) -> loads.LoadPlan:
+    """`loads.plan` where the test has left something to load."""
+    plan = loads.plan(zone, only)
+    assert plan is not None, "nothing to load"
+    return plan
 
 
 def names(zone: LandingZone) -> list[str]:
@@ -32,7 +40,7 @@ def test_a_plan_takes_what_landed_and_a_commit_marks_it_loaded(zone: LandingZone
 
 def test_an_unfinished_load_resumes_with_exactly_its_files(zone: LandingZone):
     first = zone.write("batch", b"1\n")
-    plan = loads.plan(zone)
+    plan = planned(zone)
     zone.write("batch", b"2\n")  # lands after the plan: not part of this load
     resumed = loads.plan(zone)
     assert resumed is not None and resumed.resumed
@@ -46,33 +54,33 @@ def test_an_unfinished_load_resumes_with_exactly_its_files(zone: LandingZone):
 
 def test_only_limits_a_new_plan_to_the_named_files(zone: LandingZone):
     first, second = zone.write("batch", b"1\n"), zone.write("batch", b"2\n")
-    plan = loads.plan(zone, [second.uri])
+    plan = planned(zone, [second.uri])
     assert [f.name for f in plan.files] == [second.name]
     loads.commit(zone, plan)
     assert loads.backlog(zone).files == 1 and loads.plan(zone, [second.name]) is None
-    assert [f.name for f in loads.plan(zone).files] == [first.name]
+    assert [f.name for f in planned(zone).files] == [first.name]
 
 
 def test_two_planners_racing_for_one_slot_cannot_both_win(zone: LandingZone, monkeypatch):
     zone.write("batch", b"1\n")
     stale = loads.read_log(zone)  # what the second planner read before the first wrote
-    winner = loads.plan(zone)
+    winner = planned(zone)
     monkeypatch.setattr(loads, "read_log", lambda _zone: stale)
     with pytest.raises(loads.LoadConflict, match="at the same time"):
         loads.plan(zone)
     monkeypatch.undo()
-    assert loads.plan(zone).load_id == winner.load_id  # the next run resumes the winner
+    assert planned(zone).load_id == winner.load_id  # the next run resumes the winner
 
 
 def test_ids_only_grow_even_when_the_log_is_lost(zone: LandingZone):
     """Delta skips a write whose txnVersion a table already holds: an id used twice would
     silently drop the second load's new files."""
     zone.write("batch", b"1\n")
-    plan = loads.plan(zone)
+    plan = planned(zone)
     loads.commit(zone, plan)
     shutil.rmtree(zone.folder(loads.LOG))
     zone.write("batch", b"2\n")
-    again = loads.plan(zone)
+    again = planned(zone)
     assert again.load_id > plan.load_id and len(again.files) == 2
 
 
@@ -80,9 +88,9 @@ def test_compaction_folds_committed_loads_into_one_file_and_reads_the_same(zone:
     landed = []
     for i in range(3):
         landed.append(zone.write("batch", f"{i}\n".encode()).name)
-        loads.commit(zone, loads.plan(zone))
+        loads.commit(zone, planned(zone))
     unfinished_file = zone.write("batch", b"x\n").name
-    unfinished = loads.plan(zone)
+    unfinished = planned(zone)
     before = loads.read_log(zone)
     assert loads.compact(zone, every=4) is False
     assert loads.compact(zone, every=3) is True
@@ -94,18 +102,18 @@ def test_compaction_folds_committed_loads_into_one_file_and_reads_the_same(zone:
         f"plan-after-{last_committed:016d}.json",
         f"upto-{last_committed:016d}.json",
     ]
-    resumed = loads.plan(zone)
+    resumed = planned(zone)
     assert resumed.resumed and resumed.load_id == unfinished.load_id
     loads.commit(zone, resumed)
     zone.write("batch", b"y\n")
-    newer = loads.plan(zone)
+    newer = planned(zone)
     assert newer.load_id > unfinished.load_id and len(newer.files) == 1
 
 
 def test_a_compaction_cut_short_reads_the_same_and_is_finished_by_the_next(zone: LandingZone):
     for i in range(2):
         zone.write("batch", f"{i}\n".encode())
-        loads.commit(zone, loads.plan(zone))
+        loads.commit(zone, planned(zone))
     kept = {
         Path(f.path).name: Path(f.path).read_bytes()
         for f in zone.store.list_files(zone.folder(loads.LOG))
@@ -116,7 +124,7 @@ def test_a_compaction_cut_short_reads_the_same_and_is_finished_by_the_next(zone:
         (Path(zone.folder(loads.LOG)) / name).write_bytes(body)
     assert loads.read_log(zone).loaded() == before
     zone.write("batch", b"2\n")
-    loads.commit(zone, loads.plan(zone))
+    loads.commit(zone, planned(zone))
     assert loads.compact(zone, every=1)
     assert [n.split("-")[0] for n in names(zone)] == ["upto"]
     assert loads.backlog(zone).files == 0

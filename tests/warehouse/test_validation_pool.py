@@ -8,19 +8,20 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from edgebatch.warehouse.collector.validation import check, check_chunk
-from edgebatch.warehouse.collector.workers import ValidationPool
+from edgebatch.warehouse.collector.validation import CheckedChunk, check, check_chunk
+from edgebatch.warehouse.collector.workers import Chunk, ValidationPool
 from tests.warehouse.helpers import batch
 
 TOPIC = "edgebatch/acme/dev-{}/batch"
 
 
-def chunks(n: int, size: int) -> list[list[tuple[str, bytes, float]]]:
-    out = []
+def chunks(n: int, size: int) -> list[Chunk]:
+    out: list[Chunk] = []
     for c in range(n):
-        chunk = []
+        chunk: Chunk = []
         for i in range(size):
             device = f"{c}"
             payload = batch("acme", f"dev-{device}", i)[1] if i % 10 else b"{not json"
@@ -29,8 +30,10 @@ def chunks(n: int, size: int) -> list[list[tuple[str, bytes, float]]]:
     return out
 
 
-def drain(pool: ValidationPool, expected: int, on_first=lambda: None) -> list:
-    released: list = []
+def drain(
+    pool: ValidationPool, expected: int, on_first: Callable[[], object] = lambda: None
+) -> list[tuple[int, CheckedChunk]]:
+    released: list[tuple[int, CheckedChunk]] = []
     deadline = time.monotonic() + 60
     while len(released) < expected and time.monotonic() < deadline:
         got = pool.ready(wait_s=0.2)
@@ -40,7 +43,11 @@ def drain(pool: ValidationPool, expected: int, on_first=lambda: None) -> list:
     return released
 
 
-def run_pool(workers: int, work: list, on_first=lambda pool: None) -> tuple[list, ValidationPool]:
+def run_pool(
+    workers: int,
+    work: list[Chunk],
+    on_first: Callable[[ValidationPool], object] = lambda pool: None,
+) -> tuple[list[tuple[int, CheckedChunk]], ValidationPool]:
     """Submit every chunk, take all results back, close the pool."""
     pool = ValidationPool(workers, "pool-test")
     try:
@@ -66,7 +73,9 @@ def test_a_worker_killed_with_chunks_in_hand_loses_none():
     work = chunks(30, 200)
 
     def kill_worker(pool: ValidationPool) -> None:
-        os.kill(pool._procs[0].pid, signal.SIGKILL)
+        pid = pool._procs[0].pid
+        assert pid is not None, "the worker has not started"
+        os.kill(pid, signal.SIGKILL)
 
     released, pool = run_pool(1, work, on_first=kill_worker)
     restarts = pool.restarts
@@ -79,7 +88,7 @@ def test_a_worker_killed_with_chunks_in_hand_loses_none():
 POISON = b'{"v": 1, "poison": true}'
 
 
-def crash_on_poison(chunk, collector):
+def crash_on_poison(chunk: Chunk, collector: str) -> CheckedChunk:
     """The real checker, except that one payload kills the process outright, as a crash in
     C code would (a refusal is no crash: `check` quarantines those)."""
     if any(payload == POISON for _, payload, _ in chunk):
