@@ -157,7 +157,8 @@ def collector_throughput(tmp: Path) -> tuple[float, float]:
     namespace: dict = {}
     exec(_PAYLOADS, namespace)
     payloads = namespace["payloads"](MESSAGES, "")
-    ours, bare = [], []
+    ours: list[float] = []
+    bare: list[float] = []
     broker = Mosquitto(tmp / "broker").start()
     try:
         for r in range(REPEATS):
@@ -172,6 +173,7 @@ def collector_throughput(tmp: Path) -> tuple[float, float]:
 
 
 def _land_files(zone, salt: str, offset: float = 0.0, files: int = LOAD_FILES) -> None:
+    from edgebatch.edge.wire import Batch
     from edgebatch.warehouse.collector.limits import normalized_times
     from edgebatch.warehouse.collector.parsing import parse_message
     from edgebatch.warehouse.collector.records import envelope
@@ -184,9 +186,9 @@ def _land_files(zone, salt: str, offset: float = 0.0, files: int = LOAD_FILES) -
         lines = []
         for _, payload in payloads[f * LOAD_BATCHES_PER_FILE : (f + 1) * LOAD_BATCHES_PER_FILE]:
             name = f"edgebatch/bench/{json.loads(payload)['device']}/batch"
-            lines.append(
-                envelope(name, payload, now, normalized_times(parse_message(name, payload)))
-            )
+            message = parse_message(name, payload)
+            assert isinstance(message, Batch)
+            lines.append(envelope(name, payload, now, normalized_times(message)))
         zone.write("batch", b"".join(lines))
 
 

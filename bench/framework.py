@@ -78,7 +78,8 @@ def _overhead(spark, tmp: Path) -> tuple[float, float]:
 
     for _ in range(2):  # warm both paths: the JVM's JIT keeps speeding both up for a while
         framework(), bare()
-    ours, base = [], []
+    ours: list[float] = []
+    base: list[float] = []
     for i in range(6):
         # Interleaved in ABBA order, so drift in the machine's load or a warm-up still
         # going on hits both alike: with one side always first, a downward drift alone

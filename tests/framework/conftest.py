@@ -3,8 +3,10 @@ and a warm runner on the suite's shared SparkSession."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,13 +21,15 @@ from edgebatch.settings import (
 TEST_JOBS = Path(__file__).parent / "jobs"
 
 
-def make_settings(home: Path, **framework: float | int) -> Settings:
+def make_settings(home: Path, **framework: Any) -> Settings:
     home.mkdir(parents=True, exist_ok=True)
-    fw = {"lease_ttl_s": 3.0, "heartbeat_s": 0.5, "progress_interval_s": 0.2, **framework}
+    fw = FrameworkSettings(
+        jobs=(str(TEST_JOBS),), lease_ttl_s=3.0, heartbeat_s=0.5, progress_interval_s=0.2
+    )
     return Settings(
         warehouse=WarehouseSettings(root=(home / "warehouse").as_uri()),
         state=StateSettings(url=f"sqlite:///{home / 'state.db'}"),
-        framework=FrameworkSettings(jobs=(str(TEST_JOBS),), **fw),
+        framework=dataclasses.replace(fw, **framework),
         home=home,
     )
 
