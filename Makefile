@@ -24,6 +24,7 @@ test: system-test $(STAMP) $(JARS) $(HADOOP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --explicit-package-bases tests bench
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: system-demo $(STAMP) $(JARS)
@@ -33,6 +34,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --explicit-package-bases tests bench
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
