@@ -72,8 +72,8 @@ def run(argv: list[str], config: str | None) -> int:
     _range_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    from edgebatch.cli.spark import quiet_session
     from edgebatch.framework.runner import Runner, plan_partitions
-    from edgebatch.framework.session import build_session
 
     settings, store = _context(config)
     registry = _registry(settings)
@@ -86,8 +86,7 @@ def run(argv: list[str], config: str | None) -> int:
         end=args.end,
         rerun=args.rerun,
     )
-    spark = build_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = quiet_session(settings)
     runner = Runner(spark, store, settings, registry)
     try:
         started = runner.submit(
@@ -258,13 +257,12 @@ def retry(argv: list[str], config: str | None) -> int:
     p.add_argument("run", type=int)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    from edgebatch.cli.spark import quiet_session
     from edgebatch.framework.runner import Runner
-    from edgebatch.framework.session import build_session
 
     settings, store = _context(config)
     registry = _registry(settings)
-    spark = build_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = quiet_session(settings)
     runner = Runner(spark, store, settings, registry)
     started = runner.retry(args.run)
     final = _follow(runner, store, started.id, quiet=args.quiet)

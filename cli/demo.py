@@ -181,11 +181,11 @@ def run_demo(config: str | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from edgebatch.cli.spark import quiet_session
     from edgebatch.framework.registry import discover
     from edgebatch.framework.runner import Runner
-    from edgebatch.framework.session import build_session
     from edgebatch.framework.state import StateStore
-    from edgebatch.warehouse.tables import REGISTRY, read_table
+    from edgebatch.warehouse.tables import REGISTRY, ensure_tables, read_table
     from edgebatch.warehouse.uri import WarehouseRoot
 
     console = Console(highlight=False, width=max(120, Console().width))
@@ -207,10 +207,11 @@ def run_demo(config: str | None = None) -> int:
         broker.terminate()
         broker.wait(timeout=10)
 
-    spark = build_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = quiet_session(settings)
     store = StateStore.from_settings(settings)
     runner = Runner(spark, store, settings, discover(settings))
+    # Every declared table exists before the first run: a reader never meets a missing one.
+    ensure_tables(spark, WarehouseRoot.parse(settings.warehouse_root), REGISTRY)
     runs = []
     first = (dt.datetime.now(dt.UTC) - dt.timedelta(days=DAYS)).date()
     last = first + dt.timedelta(days=DAYS - 1)

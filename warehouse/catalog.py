@@ -79,3 +79,7 @@ QUARANTINE = declare(
     properties=_stats_on("topic", "reason", "received_at", "collector"),
     comment="Messages the collector refused, with the raw payload and the reason.",
 )
+
+# What the edge sends, as the bronze load writes it; silver and gold tables are declared
+# by the jobs that write them.
+DECLARED = (EDGE_BATCHES, EDGE_ALARMS, DEVICE_HEALTH, QUARANTINE)

@@ -1,0 +1,145 @@
+"""The bronze load as its table ages: its time after LOADS small live loads, beside the first
+load's, then after the maintenance job's work (OPTIMIZE, VACUUM, checkpoint) on that same
+aged table.
+
+Each load lands FILES files of BATCHES windows (two metrics each: 2 * FILES * BATCHES
+rows) following the previous load's windows, as a live fleet's loads do, and runs
+`bronze_load.load` in one warm session. Times are medians of WINDOW loads: the first
+WINDOW loads after a warm-up load on another table, the last WINDOW of the LOADS loads,
+and WINDOW loads right after maintenance. The environment may shrink it for a quick
+look: EDGEBATCH_BENCH_LOADS (default 300).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import Figure
+
+LOADS = int(os.environ.get("EDGEBATCH_BENCH_LOADS", "300"))
+FILES, BATCHES = 2, 200
+WINDOW = 10
+
+
+def _land(zone, salt: str, offset: float) -> None:
+    from bench.collector import _PAYLOADS
+    from edgebatch.edge.messages import parse_message
+    from edgebatch.warehouse.collector.limits import normalized_times
+    from edgebatch.warehouse.collector.records import envelope
+
+    namespace: dict = {}
+    exec(_PAYLOADS, namespace)
+    payloads = namespace["payloads"](FILES * BATCHES, salt, offset)
+    now = time.time()
+    for f in range(FILES):
+        lines = []
+        for _, payload in payloads[f * BATCHES : (f + 1) * BATCHES]:
+            name = f"edgebatch/bench/{json.loads(payload)['device']}/batch"
+            lines.append(
+                envelope(name, payload, now, normalized_times(parse_message(name, payload)))
+            )
+        zone.write("batch", b"".join(lines))
+
+
+class _Aging:
+    """One warehouse whose bronze table takes load after load."""
+
+    def __init__(self, spark, home: Path, name: str) -> None:
+        from edgebatch.settings import Settings, WarehouseSettings
+        from edgebatch.warehouse.landing import LandingZone, LocalStore
+        from edgebatch.warehouse.uri import WarehouseRoot
+
+        self.spark = spark
+        self.root = WarehouseRoot.parse((home / name / "warehouse").as_uri())
+        self.settings = Settings(home=home, warehouse=WarehouseSettings(root=self.root.uri()))
+        self.zone = LandingZone(self.root, LocalStore(), "bench")
+        self.loads = 0
+
+    def load(self) -> float:
+        from edgebatch.jobs.bronze_load import load
+
+        _land(self.zone, f"n{self.loads}", self.loads * FILES * BATCHES * 60.0)
+        start = time.perf_counter()
+        result = load(self.spark, self.settings)
+        seconds = time.perf_counter() - start
+        inserted = result["tables"]["bronze/edge_batches"]["inserted"]
+        assert inserted == FILES * BATCHES * 2, result
+        self.loads += 1
+        return seconds
+
+
+def aged_load_times(home: Path) -> dict[str, float]:
+    from edgebatch.framework.session import build_session
+    from edgebatch.settings import Settings
+    from edgebatch.warehouse import catalog
+    from edgebatch.warehouse.inventory import table_state
+    from edgebatch.warehouse.maintenance import maintain
+
+    spark = build_session(Settings(home=home), overrides={"spark.ui.enabled": "false"})
+    spark.sparkContext.setLogLevel("ERROR")
+    _Aging(spark, home, "warm-up").load()
+    table = _Aging(spark, home, "aging")
+    began = time.perf_counter()
+    times = [table.load() for _ in range(LOADS)]
+    aging_s = time.perf_counter() - began
+    before = table_state(table.root, catalog.EDGE_BATCHES)
+    print(f"   {LOADS} loads in {aging_s:.0f} s; maintenance", flush=True)
+    start = time.perf_counter()
+    report = maintain(spark, table.root, catalog.EDGE_BATCHES)
+    maintenance_s = time.perf_counter() - start
+    print(f"   {report.describe()} in {maintenance_s:.0f} s", flush=True)
+    after = [table.load() for _ in range(WINDOW)]
+    return {
+        "first": statistics.median(times[:WINDOW]),
+        "aged": statistics.median(times[-WINDOW:]),
+        "maintained": statistics.median(after),
+        "maintenance_s": maintenance_s,
+        "aging_s": aging_s,
+        "files_before": float(report.files_before),
+        "files_after": float(report.files_after),
+        "version": float(before.version or 0),
+    }
+
+
+def run() -> list[Figure]:
+    with tempfile.TemporaryDirectory() as tmp:
+        t = aged_load_times(Path(tmp))
+    rows = FILES * BATCHES * 2
+    shape = (
+        f"{rows} rows from {FILES} files per load, each load's windows following the "
+        f"previous load's; medians of {WINDOW} loads; warm session"
+    )
+    return [
+        Figure(
+            f"bronze_load_s_after_{LOADS}_loads",
+            t["aged"],
+            "s",
+            baseline=t["first"],
+            baseline_name=f"the first {WINDOW} loads into the new table",
+            note=f"informational: {shape}; no maintenance; the table then had "
+            f"{t['files_before']:.0f} data files at version {t['version']:.0f}; the "
+            f"{LOADS} loads took {t['aging_s']:.0f} s",
+        ),
+        Figure(
+            f"bronze_load_s_after_{LOADS}_loads_maintained",
+            t["maintained"],
+            "s",
+            baseline=t["first"],
+            baseline_name=f"the first {WINDOW} loads into the new table",
+            note=f"informational: the same aged table right after the maintenance job's "
+            f"work (OPTIMIZE to 128 MiB files, VACUUM at the 7-day retention, checkpoint): "
+            f"{t['files_before']:.0f} files became {t['files_after']:.0f}",
+        ),
+        Figure(
+            "maintenance_s_bronze_edge_batches",
+            t["maintenance_s"],
+            "s",
+            note=f"informational: OPTIMIZE, VACUUM (with a dry run to count) and a "
+            f"checkpoint of bronze/edge_batches after {LOADS} loads",
+        ),
+    ]
