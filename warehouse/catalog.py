@@ -1,4 +1,4 @@
-"""The tables of the architecture's contract, declared once for every part to use.
+"""The tables of the warehouse contract (docs/tables.md), declared once for every part to use.
 
 Bronze keeps what the devices sent, one row per batch and metric (revisions of a
 window are separate rows that silver merges), partitioned by tenant and the UTC date

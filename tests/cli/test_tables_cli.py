@@ -45,3 +45,25 @@ def test_tables_lists_every_declared_table_without_jvm_noise(spark, tmp_path):
     assert "not created yet" in lines["bronze/device_health"]
     noise = [line for line in (out.stdout + out.stderr).splitlines() if JVM_NOISE.search(line)]
     assert not noise, noise
+
+
+def test_a_command_that_starts_spark_keeps_its_noise_in_a_log_file(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    config = _write_config(home)
+
+    out = subprocess.run(
+        [CLI, "--config", str(config), "run", "maintenance", "--partition", "test/spin"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=home,
+        env={**os.environ, "COLUMNS": "200", "EDGEBATCH_HOME": str(home)},
+    )
+
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert "succeeded" in out.stdout
+    noise = [line for line in (out.stdout + out.stderr).splitlines() if JVM_NOISE.search(line)]
+    assert not noise, noise
+    log = (home / "var" / "spark-driver.log").read_text()
+    assert "WARN" in log or "WARNING" in log  # the JVM said something, and it went here
