@@ -76,18 +76,17 @@ def run(argv: list[str], config: str | None) -> int:
     _request_args(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    from edgebatch.cli.spark import quiet_session
     from edgebatch.framework.planning import plan_partitions
     from edgebatch.framework.requests import request_from_arguments
     from edgebatch.framework.runner import Runner
-    from edgebatch.framework.session import build_session
 
     settings, store = _context(config)
     registry = _registry(settings)
     request = request_from_arguments(args.job, args)
     # Refuse an unknown job or a bad partition before paying for a Spark session.
     plan_partitions(registry.get(args.job), request)
-    spark = build_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = quiet_session(settings)
     runner = Runner(spark, store, settings, registry)
     try:
         started = runner.submit(request)
@@ -282,13 +281,12 @@ def retry(argv: list[str], config: str | None) -> int:
     p.add_argument("run", type=int)
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    from edgebatch.cli.spark import quiet_session
     from edgebatch.framework.runner import Runner
-    from edgebatch.framework.session import build_session
 
     settings, store = _context(config)
     registry = _registry(settings)
-    spark = build_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = quiet_session(settings)
     runner = Runner(spark, store, settings, registry)
     started = runner.retry(args.run)
     final = _follow(runner, store, started.id, quiet=args.quiet)

@@ -185,12 +185,12 @@ def run_demo(config: str | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from edgebatch.cli.spark import quiet_session
     from edgebatch.framework.registry import discover
     from edgebatch.framework.requests import RunRequest
     from edgebatch.framework.runner import Runner
-    from edgebatch.framework.session import build_session
     from edgebatch.framework.state import StateStore
-    from edgebatch.warehouse.tables import REGISTRY, read_table
+    from edgebatch.warehouse.tables import REGISTRY, ensure_tables, read_table
     from edgebatch.warehouse.uri import WarehouseRoot
 
     console = Console(highlight=False, width=max(120, Console().width))
@@ -212,10 +212,11 @@ def run_demo(config: str | None = None) -> int:
         broker.terminate()
         broker.wait(timeout=10)
 
-    spark = build_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = quiet_session(settings)
     store = StateStore.from_settings(settings)
     runner = Runner(spark, store, settings, discover(settings))
+    # Every declared table exists before the first run: a reader never meets a missing one.
+    ensure_tables(spark, WarehouseRoot.parse(settings.warehouse_root), REGISTRY)
     runs = []
     first = (dt.datetime.now(dt.UTC) - dt.timedelta(days=DAYS)).date()
     last = first + dt.timedelta(days=DAYS - 1)
@@ -255,7 +256,8 @@ def run_demo(config: str | None = None) -> int:
     }
     console.print("rows: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     batches = read_table(spark, root, REGISTRY.get("bronze/edge_batches"))
-    counted = batches.where(f"tenant = '{TENANT}'").agg({"count": "sum"}).first()[0]
+    total = batches.where(f"tenant = '{TENANT}'").agg({"count": "sum"}).first()
+    counted = total[0] if total is not None else 0
     exactly_once = check_counts(console, produced["readings"], counted)
     console.print(
         f"\nwhere to look:\n  warehouse     {settings.warehouse_root}\n"

@@ -1,29 +1,44 @@
-"""`edgebatch tables`: what is declared, where it lives, and what it holds now."""
+"""`edgebatch tables`: every declared table, where it lives, and what it holds now.
+
+Declared means in the table registry once the contract's tables and every discovered
+job are imported (a job module declares the tables it writes), plus any output a job
+names without declaring it. Read from the Delta logs without Spark (see
+`edgebatch.warehouse.inventory`), so it answers at once and prints nothing of a JVM.
+"""
 
 from __future__ import annotations
 
-from edgebatch.settings import load_settings
+from edgebatch.settings import Settings, load_settings
+
+
+def declared_table_names(settings: Settings) -> dict[str, list[str]]:
+    """Every table name the project knows, with the jobs that write it."""
+    from edgebatch.framework.registry import discover
+    from edgebatch.warehouse import catalog  # noqa: F401  (declares the contract's tables)
+    from edgebatch.warehouse.tables import REGISTRY
+
+    writers: dict[str, list[str]] = {spec.name: [] for spec in REGISTRY}
+    for job in discover(settings):
+        for name in job.outputs:
+            writers.setdefault(name, []).append(job.name)
+    for spec in REGISTRY:  # discovering the jobs may have declared more
+        writers.setdefault(spec.name, [])
+    return dict(sorted(writers.items()))
 
 
 def print_tables(config: str | None = None) -> int:
-    from delta.tables import DeltaTable
-
-    from edgebatch.framework.session import build_session
-    from edgebatch.warehouse import catalog  # noqa: F401  (declares the tables)
+    from edgebatch.warehouse.inventory import table_state
     from edgebatch.warehouse.tables import REGISTRY
     from edgebatch.warehouse.uri import WarehouseRoot
 
     settings = load_settings(config)
     root = WarehouseRoot.parse(settings.warehouse_root)
-    spark = build_session(settings)
-    spark.sparkContext.setLogLevel("ERROR")
-    for spec in REGISTRY:
-        location = spec.location(root)
-        if DeltaTable.isDeltaTable(spark, location):
-            version = DeltaTable.forPath(spark, location).history(1).first().version
-            rows = spark.read.format("delta").load(location).count()
-            state = f"version {version}, {rows} rows"
+    for name, writers in declared_table_names(settings).items():
+        if name in REGISTRY:
+            state = table_state(root, REGISTRY.get(name))
+            shown, location = state.describe(), state.location
         else:
-            state = "not created yet"
-        print(f"{spec.name:28} {state:28} {location}")
+            shown, location = "not declared in the table registry", ""
+        by = ", ".join(writers) or "-"
+        print(f"{name:24} {shown:40} {by:16} {location}".rstrip())
     return 0

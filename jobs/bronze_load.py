@@ -35,7 +35,13 @@ from edgebatch.warehouse.landing.lines import (
     METRIC_VALUES,
     QUARANTINE_LINE,
 )
-from edgebatch.warehouse.tables import TableSpec, counted, merge_new_rows, observed_count
+from edgebatch.warehouse.tables import (
+    TableSpec,
+    counted,
+    ensure_tables,
+    merge_new_rows,
+    observed_count,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -193,6 +199,9 @@ def load(spark: SparkSession, settings: Settings, files: Iterable[str] | None = 
     zone = open_zone(
         root, webhdfs_url=settings.warehouse.webhdfs_url, hdfs_user=settings.warehouse.hdfs_user
     )
+    # Every table this load writes exists from its first run on, even before any row of
+    # its kind arrives: readers of quarantine/rejected must not fail on an absent table.
+    ensure_tables(spark, root, (spec for _, spec, _, _ in TARGETS))
     plan = loads.plan(zone, files)
     if plan is None:
         return {"load_id": None, "files": 0, "resumed": False, "tables": {}}
@@ -232,33 +241,35 @@ def _merge(
     other writer of the table).
     """
     read, observed = counted(df, f"bronze_load:{tag}")
-    conf = "spark.databricks.delta.commitInfo.userMetadata"
-    spark.conf.set(conf, tag)
     try:
-        try:
-            inserted = merge_new_rows(
-                spark,
-                root,
-                spec,
-                observed,
-                app_id=loads.APP_ID,
-                txn_version=load_id,
-                partitions=None if scanned is None else scanned.partitions,
-                unique=scanned is not None and not scanned.repeats,
-                # Landing files are in arrival order: each task's rows span few dates, and
-                # a shuffle by (tenant, date) would move every row to save a few files.
-                repartition=False,
-            )
-        except PartitionGuard as exc:
-            if scanned is None:
-                raise
-            _log.warning("%s; loading %s without its key scan", exc, spec.name)
-            read, observed = counted(df, f"bronze_load:{tag}:plain")
-            inserted = merge_new_rows(
-                spark, root, spec, observed, app_id=loads.APP_ID, txn_version=load_id
-            )
-    finally:
-        spark.conf.unset(conf)
+        inserted = merge_new_rows(
+            spark,
+            root,
+            spec,
+            observed,
+            app_id=loads.APP_ID,
+            txn_version=load_id,
+            user_metadata=tag,
+            partitions=None if scanned is None else scanned.partitions,
+            unique=scanned is not None and not scanned.repeats,
+            # Landing files are in arrival order: each task's rows span few dates, and
+            # a shuffle by (tenant, date) would move every row to save a few files.
+            repartition=False,
+        )
+    except PartitionGuard as exc:
+        if scanned is None:
+            raise
+        _log.warning("%s; loading %s without its key scan", exc, spec.name)
+        read, observed = counted(df, f"bronze_load:{tag}:plain")
+        inserted = merge_new_rows(
+            spark,
+            root,
+            spec,
+            observed,
+            app_id=loads.APP_ID,
+            txn_version=load_id,
+            user_metadata=tag,
+        )
     if inserted is None:
         # Delta skipped it: this table committed the load already (a resumed load).
         # The source was never read then, so the Observation must not be waited on.

@@ -1,4 +1,4 @@
-"""The tables of the architecture's contract, declared once for every part to use.
+"""The tables of the warehouse contract (docs/tables.md), declared once for every part to use.
 
 Bronze keeps what the devices sent, one row per batch and metric (revisions of a
 window are separate rows that silver merges), partitioned by tenant and the UTC date
@@ -78,3 +78,7 @@ QUARANTINE = declare(
     properties=_stats_on("topic", "reason", "received_at", "collector"),
     comment="Messages the collector refused, with the raw payload and the reason.",
 )
+
+# What the edge sends, as the bronze load writes it; silver and gold tables are declared
+# by the jobs that write them.
+DECLARED = (EDGE_BATCHES, EDGE_ALARMS, DEVICE_HEALTH, QUARANTINE)

@@ -9,10 +9,11 @@ not have, or a type it cannot take, is refused before anything is committed.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from edgebatch.warehouse.errors import PartitionGuard, TableError
@@ -23,15 +24,22 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
     from pyspark.sql.types import StructType
 
-# MERGE takes txnAppId/txnVersion (and whether to repartition) only from session confs,
-# shared by all threads.
-_txn_lock = threading.Lock()
+# Some Delta options exist only as session confs, which every thread of a session shares:
+# a MERGE's txnAppId/txnVersion, a commit's userMetadata, OPTIMIZE's file size. They are
+# set in one place, `session_confs`, under this lock (re-entrant: a helper that holds it
+# may call another that takes it).
+_session_lock = threading.RLock()
 _TXN_APP = "spark.databricks.delta.write.txnAppId"
 _TXN_VERSION = "spark.databricks.delta.write.txnVersion"
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 _REPARTITION = "spark.databricks.delta.merge.repartitionBeforeWrite.enabled"
 
+# Deletion vectors stay off: a table whose protocol lists them is refused by delta-rs
+# (`deltalake`, the reader under Polars and pandas), and no job here deletes or updates
+# rows (MERGEs insert, replaceWhere rewrites whole partitions), so they would buy nothing.
+# A table that needs them says so in its own properties, and docs/tables.md names it.
 _DEFAULT_PROPERTIES = {
-    "delta.enableDeletionVectors": "true",
+    "delta.enableDeletionVectors": "false",
     "delta.checkpointInterval": "10",
 }
 
@@ -53,7 +61,9 @@ class TableSpec:
     def struct(self) -> StructType:
         from pyspark.sql.types import StructType
 
-        return StructType.fromDDL(self.schema)
+        struct = StructType.fromDDL(self.schema)
+        assert isinstance(struct, StructType)  # a column list always parses to a struct
+        return struct
 
     def columns(self) -> list[str]:
         return [f.name for f in self.struct().fields]
@@ -115,23 +125,90 @@ def declare(
     return REGISTRY.declare(spec)
 
 
+@contextlib.contextmanager
+def session_confs(spark: SparkSession, confs: Mapping[str, str | None]) -> Iterator[None]:
+    """Session-wide Delta options for what runs inside, under the one lock, then restored.
+
+    Only for options Delta takes from the session alone; everything else belongs on the
+    writer. Other threads' Delta writes that need such options wait for the lock; their
+    plain reads and writes do not.
+    """
+    with _session_lock:
+        conf = spark.conf
+        before = {key: conf.get(key, None) for key in confs}
+        try:
+            for key, value in confs.items():
+                if value is None:
+                    conf.unset(key)
+                else:
+                    conf.set(key, value)
+            yield
+        finally:
+            for key, value in before.items():
+                if value is None:
+                    conf.unset(key)
+                else:
+                    conf.set(key, value)
+
+
+def delta_txn(
+    spark: SparkSession,
+    *,
+    app_id: str | None = None,
+    version: int | None = None,
+    user_metadata: str | None = None,
+) -> contextlib.AbstractContextManager[None]:
+    """The options of one Delta commit that only the session carries, for the writes inside.
+
+        with delta_txn(spark, app_id="edgebatch.bronze_load", version=42, user_metadata=tag):
+            table.merge(...).whenNotMatchedInsertAll().execute()
+
+    `app_id` and `version` make the commit an idempotent transaction (Delta skips a write
+    whose version the table already holds for that application); `user_metadata` is
+    stored in the commit, so a writer finds its own commit among concurrent ones.
+    """
+    if (app_id is None) != (version is None):
+        raise TableError("a Delta transaction needs both app_id and version, or neither")
+    confs: dict[str, str | None] = {}
+    if app_id is not None:
+        confs[_TXN_APP] = app_id
+        confs[_TXN_VERSION] = str(version)
+    if user_metadata is not None:
+        confs[_USER_METADATA] = user_metadata
+    return session_confs(spark, confs)
+
+
+_known_tables: set[str] = set()
+
+
+def ensure_tables(spark: SparkSession, root: WarehouseRoot, specs: Iterable[TableSpec]) -> None:
+    """Create every table of `specs` that does not exist yet: readers of a declared table
+    (an API, Polars, a silver job) never meet a missing one because nothing was written."""
+    for spec in specs:
+        if spec.location(root) not in _known_tables:
+            ensure_table(spark, root, spec)
+
+
 def ensure_table(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> DeltaTable:
     """Create the table at its location if it does not exist yet; return it."""
     from delta.tables import DeltaTable
 
     location = spec.location(root)
-    if DeltaTable.isDeltaTable(spark, location):
+    # A table this process has seen stays a table: skip asking Delta again (a load of
+    # four tables asked four times, each a look at the log).
+    if location in _known_tables or DeltaTable.isDeltaTable(spark, location):
+        _known_tables.add(location)
         return DeltaTable.forPath(spark, location)
-    builder = (
-        DeltaTable.createIfNotExists(spark).location(spec.location(root)).addColumns(spec.struct())
-    )
+    builder = DeltaTable.createIfNotExists(spark).location(location).addColumns(spec.struct())
     if spec.partition_by:
         builder = builder.partitionedBy(*spec.partition_by)
     for key, value in spec.properties.items():
         builder = builder.property(key, value)
     if spec.comment:
         builder = builder.comment(spec.comment)
-    return builder.execute()
+    table = builder.execute()
+    _known_tables.add(location)
+    return table
 
 
 def read_table(
@@ -177,12 +254,13 @@ def merge_new_rows(
     partitions: Sequence[tuple[Any, ...]] | None = None,
     unique: bool = False,
     repartition: bool = True,
+    user_metadata: str | None = None,
 ) -> int | None:
     """Insert the rows whose key the table does not hold yet (a replay changes nothing).
 
     With `app_id`/`txn_version` the MERGE is an idempotent Delta transaction: skipped if the
-    table already committed that version for that application (see FIELD_NOTES: these are
-    session confs for MERGE, so callers sharing a session must serialize through here).
+    table already committed that version for that application. MERGE takes these, and
+    `user_metadata`, only from session confs, so they are set through `delta_txn`.
 
     By default the MERGE reads every file of the table and drops `df`'s repeated keys first.
     A caller that knows better says so: `partitions`, the values of the partition columns
@@ -223,21 +301,12 @@ def merge_new_rows(
         source = pruning.guarded(source, parts, partitions)
         merge_on = merge_on & pruning.within(parts, partitions, prefix="t.")
     merge = table.alias("t").merge(source.alias("s"), merge_on).whenNotMatchedInsertAll()
-    confs = {} if repartition else {_REPARTITION: "false"}
-    if app_id is not None:
-        confs[_TXN_APP] = app_id
-        confs[_TXN_VERSION] = str(txn_version)
     try:
-        if not confs:
+        if app_id is None and user_metadata is None and repartition:
             return _inserted(merge.execute().collect())
-        with _txn_lock:
-            for key, value in confs.items():
-                spark.conf.set(key, value)
-            try:
-                return _inserted(merge.execute().collect())
-            finally:
-                for key in confs:
-                    spark.conf.unset(key)
+        txn = delta_txn(spark, app_id=app_id, version=txn_version, user_metadata=user_metadata)
+        with txn, session_confs(spark, {} if repartition else {_REPARTITION: "false"}):
+            return _inserted(merge.execute().collect())
     except Exception as exc:
         if pruning.GUARD_MARK in str(exc):
             raise PartitionGuard(

@@ -138,8 +138,8 @@ def kill_load_after_first_bronze_commit(root: WarehouseRoot, home: Path) -> bool
         "--root",
         root.uri(),
     ]
-    log = (home / "spark-submit.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    output = (home / "spark-submit.log").open("wb")
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT)
     first_merge = Path(root.resolve("bronze/edge_batches/_delta_log/00000000000000000001.json"))
     deadline = time.monotonic() + 240
     try:
@@ -249,7 +249,9 @@ def test_replaying_every_landing_file_changes_no_table(delta, loaded: Loaded, tm
     from delta.tables import DeltaTable
 
     def files(spec) -> int:
-        return DeltaTable.forPath(delta, spec.location(loaded.clean)).detail().first().numFiles
+        detail = DeltaTable.forPath(delta, spec.location(loaded.clean)).detail().first()
+        assert detail is not None
+        return detail.numFiles
 
     contents = {s.name: rows(delta, loaded.clean, s) for s in BRONZE}
     before = {s.name: files(s) for s in BRONZE}
