@@ -172,7 +172,14 @@ def collector_throughput(tmp: Path) -> tuple[float, float]:
     return statistics.median(ours), statistics.median(bare)
 
 
-def _land_files(zone, salt: str, offset: float = 0.0, files: int = LOAD_FILES) -> None:
+def _land_files(
+    zone,
+    salt: str,
+    offset: float = 0.0,
+    files: int = LOAD_FILES,
+    batches: int = LOAD_BATCHES_PER_FILE,
+) -> None:
+    """`files` landing files of `batches` checked batch lines each, as the collector writes."""
     from edgebatch.edge.wire import Batch
     from edgebatch.warehouse.collector.limits import normalized_times
     from edgebatch.warehouse.collector.parsing import parse_message
@@ -180,11 +187,11 @@ def _land_files(zone, salt: str, offset: float = 0.0, files: int = LOAD_FILES) -
 
     namespace: dict = {}
     exec(_PAYLOADS, namespace)
-    payloads = namespace["payloads"](files * LOAD_BATCHES_PER_FILE, salt, offset)
+    payloads = namespace["payloads"](files * batches, salt, offset)
     now = time.time()
     for f in range(files):
         lines = []
-        for _, payload in payloads[f * LOAD_BATCHES_PER_FILE : (f + 1) * LOAD_BATCHES_PER_FILE]:
+        for _, payload in payloads[f * batches : (f + 1) * batches]:
             name = f"edgebatch/bench/{json.loads(payload)['device']}/batch"
             message = parse_message(name, payload)
             assert isinstance(message, Batch)

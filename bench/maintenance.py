@@ -13,7 +13,6 @@ early on a machine too busy for it (the figures then name the loads actually mad
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import tempfile
@@ -29,24 +28,9 @@ WINDOW = 10
 
 
 def _land(zone, salt: str, offset: float) -> None:
-    from bench.collector import _PAYLOADS
-    from edgebatch.edge.wire import Batch
-    from edgebatch.warehouse.collector.limits import normalized_times
-    from edgebatch.warehouse.collector.parsing import parse_message
-    from edgebatch.warehouse.collector.records import envelope
+    from bench.collector import _land_files
 
-    namespace: dict = {}
-    exec(_PAYLOADS, namespace)
-    payloads = namespace["payloads"](FILES * BATCHES, salt, offset)
-    now = time.time()
-    for f in range(FILES):
-        lines = []
-        for _, payload in payloads[f * BATCHES : (f + 1) * BATCHES]:
-            name = f"edgebatch/bench/{json.loads(payload)['device']}/batch"
-            message = parse_message(name, payload)
-            assert isinstance(message, Batch)
-            lines.append(envelope(name, payload, now, normalized_times(message)))
-        zone.write("batch", b"".join(lines))
+    _land_files(zone, salt, offset, files=FILES, batches=BATCHES)
 
 
 class _Aging:
