@@ -9,6 +9,12 @@ so acknowledgements still go out in arrival order. A worker that dies takes no
 message with it: every chunk stays here until its result is taken, and is sent
 again to a fresh worker. Workers leave when the collector does, even after kill -9.
 
+Each worker answers on a pipe of its own, written in its main thread: an answer is whole
+before the next chunk is checked, and a worker that dies mid-answer (killed from outside)
+closes its pipe, which the pool reads as a death instead of waiting for the rest of the
+answer for ever. (A shared queue's feeder thread could be cut off mid-answer by a crash
+in the checker, and the pool then blocked on the half-written answer.)
+
 A message that crashes the checker itself (a hard crash, not a refusal: those are
 quarantined by `check`) must not restart the pool forever. Workers say which chunk
 they take before checking it, so a death has one suspect: a chunk suspected twice
@@ -21,6 +27,7 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue
 import signal
@@ -45,11 +52,16 @@ def default_workers() -> int:
 
 
 def _serve(
-    inbox: Any, outbox: Any, collector: str, parent: int, checker: Checker, hand: Any
+    inbox: Any,
+    answers: multiprocessing.connection.Connection,
+    collector: str,
+    parent: int,
+    checker: Checker,
+    hand: Any,
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the collector decides when to stop
     gc.freeze()  # imports are long-lived: keep them out of every collection
-    outbox.put((_READY, None))
+    answers.send((_READY, None))
     while True:
         try:
             item = inbox.get(timeout=1.0)
@@ -65,7 +77,10 @@ def _serve(
         hand[0], hand[1] = (seq[0], seq[1]) if isinstance(seq, tuple) else (seq, -1)
         results = checker(chunk, collector)
         hand[0] = hand[1] = -1
-        outbox.put((seq, results))
+        try:
+            answers.send((seq, results))
+        except (BrokenPipeError, OSError):  # the collector is gone
+            return
 
 
 class ValidationPool:
@@ -80,7 +95,8 @@ class ValidationPool:
         # A chunk split after crashes: its parts (one message each), answered part by part.
         self._parts: dict[int, dict[int, CheckedChunk | None]] = {}
         self._inbox = self._ctx.Queue()
-        self._outbox = self._ctx.Queue()
+        # worker answers: the read end of each worker's pipe, and the worker
+        self._answers: dict[multiprocessing.connection.Connection, Any] = {}
         self._sent: dict[int, Chunk] = {}
         self._done: dict[int, CheckedChunk] = {}
         self._next = 0
@@ -101,11 +117,16 @@ class ValidationPool:
 
     def _take(self, timeout: float = 0.0) -> bool:
         """Take one answer from the workers; False when there is none (within `timeout`)."""
+        ready = multiprocessing.connection.wait(list(self._answers), timeout)
+        if not ready:
+            return False
+        reader = ready[0]
+        assert isinstance(reader, multiprocessing.connection.Connection)
         try:
-            seq, results = (
-                self._outbox.get(timeout=timeout) if timeout else self._outbox.get_nowait()
-            )
-        except queue.Empty:
+            seq, results = reader.recv()
+        except (EOFError, OSError):  # its worker died (mid-answer, maybe): revive sees it
+            del self._answers[reader]
+            reader.close()
             return False
         if seq == _READY:
             self._started += 1
@@ -128,13 +149,16 @@ class ValidationPool:
 
     def _start(self) -> multiprocessing.process.BaseProcess:
         hand = self._ctx.Array("q", [-1, -1], lock=False)
+        reader, writer = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(
             target=_serve,
-            args=(self._inbox, self._outbox, self._collector, os.getpid(), self._checker, hand),
+            args=(self._inbox, writer, self._collector, os.getpid(), self._checker, hand),
             name="edgebatch-collector-check",
             daemon=True,
         )
         proc.start()
+        writer.close()  # the worker holds the only write end: its death is an EOF here
+        self._answers[reader] = proc
         self._hands[proc.pid] = hand
         return proc
 
@@ -187,10 +211,10 @@ class ValidationPool:
             if p.is_alive():
                 p.terminate()
             p.join(timeout=5)
-        for q in (self._inbox, self._outbox):
-            q.close()
-            q.cancel_join_thread()
-        self._inbox, self._outbox = self._ctx.Queue(), self._ctx.Queue()
+        self._inbox.close()
+        self._inbox.cancel_join_thread()
+        self._close_answers()
+        self._inbox = self._ctx.Queue()
         self._procs = [self._start() for _ in self._procs]
         self._started = 0
         self.restarts += 1
@@ -252,7 +276,12 @@ class ValidationPool:
                 p.terminate()
         self._inbox.cancel_join_thread()
         self._inbox.close()
-        self._outbox.close()
+        self._close_answers()
+
+    def _close_answers(self) -> None:
+        for reader in self._answers:
+            reader.close()
+        self._answers = {}
 
 
 def _merged(parts: list[CheckedChunk]) -> CheckedChunk:
