@@ -134,21 +134,21 @@ def session_confs(spark: SparkSession, confs: Mapping[str, str | None]) -> Itera
     plain reads and writes do not.
     """
     with _session_lock:
-        conf = spark.conf
-        before = {key: conf.get(key, None) for key in confs}
+        before = {key: spark.conf.get(key, None) for key in confs}
         try:
-            for key, value in confs.items():
-                if value is None:
-                    conf.unset(key)
-                else:
-                    conf.set(key, value)
+            _set_confs(spark, confs)
             yield
         finally:
-            for key, value in before.items():
-                if value is None:
-                    conf.unset(key)
-                else:
-                    conf.set(key, value)
+            _set_confs(spark, before)
+
+
+def _set_confs(spark: SparkSession, confs: Mapping[str, str | None]) -> None:
+    """Set each option, or unset it where the value is None."""
+    for key, value in confs.items():
+        if value is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, value)
 
 
 def delta_txn(
