@@ -57,6 +57,15 @@ def _job_command(name: str) -> Handler:
     return handler
 
 
+def _scheduling(name: str) -> Handler:
+    def handler(args: argparse.Namespace, rest: list[str]) -> int:
+        from edgebatch.cli import scheduling
+
+        return getattr(scheduling, name)(rest, args.config)
+
+    return handler
+
+
 Handler = Callable[[argparse.Namespace, list[str]], int]
 
 # name -> (help, handler, takes the rest of the command line as its own arguments)
@@ -73,6 +82,9 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "logs": ("print a run's log (--follow)", _job_command("logs"), True),
     "retry": ("run again only the partitions a run did not finish", _job_command("retry"), True),
     "cancel": ("cancel a queued or running run", _job_command("cancel"), True),
+    "scheduler": ("the manager: triggers, dependencies, a standby", _scheduling("scheduler"), True),
+    "schedule": ("jobs with their next fire times and last run", _scheduling("schedule"), True),
+    "trigger": ("ask for a run now (--partition P ...)", _scheduling("trigger"), True),
 }
 
 

@@ -161,6 +161,40 @@ class FrameworkSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class SchedulerSettings:
+    """`edgebatch scheduler` (`[scheduler]`): its pace, its leader lease, its limits."""
+
+    # One pass (lease, triggers, held runs) every this many seconds.
+    loop_interval_s: float = 1.0
+    # The leader's lease lasts this long without renewal; a standby takes over after it.
+    lease_ttl_s: float = 10.0
+    # This scheduler's name in the lease; empty: host:pid:random.
+    holder: str = ""
+    # Schedulers sharing a store and this name elect one leader among them.
+    lease_name: str = "scheduler"
+    # Runs at once over all jobs, and per queue (0: no limit).
+    max_running: int = 0
+    max_running_per_queue: dict[str, int] = dataclasses.field(default_factory=dict)
+    # A held run's priority grows by this much per minute it waits (aging).
+    aging_per_minute: float = 1.0
+
+    def validate(self) -> None:
+        if self.loop_interval_s <= 0:
+            raise ConfigError(f"key 'loop_interval_s' must be positive, got {self.loop_interval_s}")
+        if self.lease_ttl_s < 2 * self.loop_interval_s:
+            raise ConfigError(
+                "key 'lease_ttl_s' must be at least twice 'loop_interval_s' (the leader renews "
+                f"once per loop), got {self.lease_ttl_s} and {self.loop_interval_s}"
+            )
+        if self.max_running < 0 or any(v < 0 for v in self.max_running_per_queue.values()):
+            raise ConfigError("keys 'max_running' and 'max_running_per_queue' must not be negative")
+        if self.aging_per_minute < 0:
+            raise ConfigError(
+                f"key 'aging_per_minute' must not be negative, got {self.aging_per_minute}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class ApiSettings:
     host: str = "127.0.0.1"
     port: int = 8080
@@ -175,6 +209,7 @@ class Settings:
     collector: CollectorSettings = dataclasses.field(default_factory=CollectorSettings)
     api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
     framework: FrameworkSettings = dataclasses.field(default_factory=FrameworkSettings)
+    scheduler: SchedulerSettings = dataclasses.field(default_factory=SchedulerSettings)
     # Where relative paths resolve, and where the embedded defaults put their files.
     home: Path = dataclasses.field(default_factory=Path.cwd)
     source: str = "defaults"
@@ -208,6 +243,7 @@ _SECTIONS: dict[str, type] = {
     "collector": CollectorSettings,
     "api": ApiSettings,
     "framework": FrameworkSettings,
+    "scheduler": SchedulerSettings,
 }
 
 

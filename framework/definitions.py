@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edgebatch.framework.errors import JobDefinitionError
 from edgebatch.framework.partitions import Partitioning, Unpartitioned
+from edgebatch.framework.scheduler.spec import Schedule
 
 if TYPE_CHECKING:
     from edgebatch.framework.context import IterationContext
@@ -166,6 +167,7 @@ class Job:
     tags: tuple[str, ...] = ()
     description: str = ""
     source_file: str = ""
+    schedule: Schedule = dataclasses.field(default_factory=Schedule)
 
     def summary(self) -> dict[str, Any]:
         """What the state store and the API show of the definition."""
@@ -185,6 +187,7 @@ class Job:
             "contacts": list(self.contacts),
             "tags": list(self.tags),
             "source_file": self.source_file,
+            "schedule": self.schedule.summary(),
         }
 
     def definition_hash(self) -> str:
@@ -214,6 +217,7 @@ def define_job(
     tags: Iterable[str] = (),
     description: str = "",
     source_file: str = "",
+    schedule: Schedule | None = None,
 ) -> Job:
     """A job from its steps, checked on the spot: errors name the job and the field."""
     if not isinstance(name, str) or not _JOB_NAME.match(name):
@@ -242,6 +246,10 @@ def define_job(
     upstream = tuple(upstream)
     if name in upstream:
         raise JobDefinitionError(f"job {name!r} names itself as upstream")
+    schedule = schedule or Schedule()
+    if not isinstance(schedule, Schedule):
+        raise JobDefinitionError(f"job {name!r}: schedule must be a Schedule, got {schedule!r}")
+    schedule.validate(name)
     if not source_file:
         source_file = _declaring_file()
     first = built[0]
@@ -262,6 +270,7 @@ def define_job(
         description=description
         or (inspect.getdoc(first.fn) or "" if isinstance(first, PythonStep) else ""),
         source_file=source_file,
+        schedule=schedule,
     )
 
 

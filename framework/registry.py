@@ -82,7 +82,17 @@ class JobRegistry:
                     f"file does not declare (pools: {', '.join(sorted(self.pools))})"
                 )
         self._check_cycles()
+        self._check_schedules()
         return self
+
+    def _check_schedules(self) -> None:
+        """Schedules name jobs and tables that exist (declared tables and jobs' outputs)."""
+        from edgebatch.warehouse import catalog  # noqa: F401  (declares the bronze tables)
+        from edgebatch.warehouse.tables import REGISTRY
+
+        tables = {spec.name for spec in REGISTRY} | {t for j in self for t in j.outputs}
+        for job in self:
+            job.schedule.check_references(job.name, self._jobs, tables)
 
     def _check_cycles(self) -> None:
         state: dict[str, int] = {}  # 1 visiting, 2 done

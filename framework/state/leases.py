@@ -143,6 +143,8 @@ class Leases(StoreBase):
                 m.Run.state == RunState.QUEUED.value,
                 m.Run.created_at < now - seconds(queued_ttl),
                 ~select(m.Lease.run_id).where(m.Lease.run_id == m.Run.id).exists(),
+                # Held by the scheduler: waiting on purpose, not forgotten.
+                ~select(m.RunWait.run_id).where(m.RunWait.run_id == m.Run.id).exists(),
             )
             .order_by(m.Run.id)
             .with_for_update(skip_locked=True)

@@ -205,3 +205,43 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(300))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class SchedulerLease(Base):
+    """Which scheduler leads: one row per lease `name`, taken over once `expires_at` passes."""
+
+    __tablename__ = "scheduler_leases"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(300))
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Grows by one at each change of holder: a log line can say which term decided.
+    term: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class SchedulerCursor(Base):
+    """How far the scheduler has evaluated one trigger of one job (last tick, version, run)."""
+
+    __tablename__ = "scheduler_cursors"
+
+    job: Mapped[str] = mapped_column(String(200), primary_key=True)
+    trigger: Mapped[str] = mapped_column(String(300), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RunWait(Base):
+    """A queued run the scheduler holds back (upstream runs, window, limits, preconditions).
+
+    No worker claims a run that has a row here; the scheduler deletes the row when
+    the run may start, or ends the run (skipped, failed) with the reason.
+    """
+
+    __tablename__ = "run_waits"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime)

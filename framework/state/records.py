@@ -242,3 +242,41 @@ class AuditEntry:
             target=x.target,
             detail=dict(x.detail or {}),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class LeaderLease:
+    """Who leads the schedulers sharing a store, until when, and in which term."""
+
+    name: str
+    holder: str
+    acquired_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime
+    term: int
+
+    @classmethod
+    def from_row(cls, x: models.SchedulerLease) -> LeaderLease:
+        return cls(x.name, x.holder, x.acquired_at, x.heartbeat_at, x.expires_at, x.term)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunWait:
+    """A queued run the scheduler holds back: why, since when, when it last looked."""
+
+    run_id: int
+    reason: str
+    since: datetime
+    checked_at: datetime
+
+    @classmethod
+    def from_row(cls, x: models.RunWait) -> RunWait:
+        return cls(x.run_id, x.reason, x.since, x.checked_at)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPartitions:
+    """A run and the partitions it covers (its iterations' keys, else those it asked for)."""
+
+    run: Run
+    partitions: tuple[str, ...]

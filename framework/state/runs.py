@@ -194,7 +194,11 @@ class RunsAndIterations(StoreBase):
         at = self._when(at)
         query = (
             select(m.Run)
-            .where(m.Run.state == RunState.QUEUED.value)
+            .where(
+                m.Run.state == RunState.QUEUED.value,
+                # A run the scheduler holds back (upstream, window, limits) is not claimable.
+                ~select(m.RunWait.run_id).where(m.RunWait.run_id == m.Run.id).exists(),
+            )
             .order_by(m.Run.priority.desc(), m.Run.id)
             .limit(1)
             .with_for_update(skip_locked=True)

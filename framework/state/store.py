@@ -35,6 +35,7 @@ from edgebatch.framework.state.catalog import JobCatalog
 from edgebatch.framework.state.leases import Leases
 from edgebatch.framework.state.logs import Logs
 from edgebatch.framework.state.runs import RunsAndIterations
+from edgebatch.framework.state.scheduling import Scheduling
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
@@ -46,7 +47,7 @@ __all__ = [
 ]
 
 
-class StateStore(RunsAndIterations, Logs, Leases, JobCatalog, Audit):
+class StateStore(RunsAndIterations, Logs, Leases, JobCatalog, Audit, Scheduling):
     """Runs, iterations, attempts, log lines, leases, jobs and audit in SQLite or PostgreSQL.
 
     `url` is a SQLAlchemy URL: `sqlite:///path/state.db` (the default of the

@@ -1,0 +1,174 @@
+"""Held runs: they wait for upstream runs, windows, preconditions and limits, with the reason
+in their log; they are skipped when an upstream run failed; a low priority ages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from edgebatch.framework.partitions import Daily
+from edgebatch.framework.requests import RunRequest
+from edgebatch.framework.scheduler import MinRows, Schedule, TableFresh, Window
+from edgebatch.framework.scheduler.enqueue import enqueue
+from edgebatch.framework.scheduler.gates import Facts
+from edgebatch.framework.state import RunState, StateStore
+from tests.framework.scheduler.conftest import ManualClock, make_job
+
+DAILY = Daily(column="date")
+
+
+def messages(store: StateStore, run_id: int) -> list[str]:
+    return [line.message for line in store.read_logs(run_id)]
+
+
+def ask(store: StateStore, job, *partitions: str, key: str | None = None, priority=None):
+    request = RunRequest(job.name, partitions=partitions, run_key=key, priority=priority)
+    return enqueue(store, job, request, why="test", hold=True).run
+
+
+def test_a_run_waits_for_its_upstream_run_over_the_same_partitions_then_starts(
+    scheduler_for, store
+):
+    up = make_job("up", partitions=DAILY)
+    down = make_job("down", partitions=DAILY, upstream=["up"])
+    scheduler = scheduler_for(up, down)
+    up_run = ask(store, up, "2026-01-01", "2026-01-02")
+    other_day = ask(store, up, "2026-01-05")
+    down_run = ask(store, down, "2026-01-02")
+    scheduler.step()
+    assert store.claim_next_run("w", job="down") is None
+    assert store.get_wait(down_run.id).reason == (
+        f"upstream: run {up_run.id} of upstream job up for partition 2026-01-02 is queued"
+    )
+    store.transition_run(up_run.id, "running")
+    store.transition_run(up_run.id, "succeeded")
+    scheduler.step()
+    assert store.claim_next_run("w", job="down").id == down_run.id
+    log = messages(store, down_run.id)
+    assert any(m.startswith("waiting: upstream: run") for m in log)
+    assert any(m.startswith("released to the workers") for m in log)
+    assert store.get_run(other_day.id).state is RunState.QUEUED  # not ours to decide
+
+
+def test_a_failed_upstream_run_skips_the_downstream_run_with_the_reason(scheduler_for, store):
+    up = make_job("up", partitions=DAILY)
+    mid = make_job("mid", partitions=DAILY, upstream=["up"])
+    down = make_job("down", partitions=DAILY, upstream=["mid"])
+    scheduler = scheduler_for(up, mid, down)
+    ask(store, up, "2026-01-01")
+    mid_run = ask(store, mid, "2026-01-01")
+    down_run = ask(store, down, "2026-01-01")
+    scheduler.step()  # up released; mid waits for up; down waits for mid
+    up_run = store.claim_next_run("w", job="up")
+    store.transition_run(up_run.id, "succeeded")
+    scheduler.step()
+    mid_claimed = store.claim_next_run("w", job="mid")
+    assert mid_claimed.id == mid_run.id
+    store.transition_run(mid_run.id, "failed", error="division by zero")
+    report = scheduler.step()
+    assert report.skipped == [down_run.id]
+    down_after = store.get_run(down_run.id)
+    assert down_after.state is RunState.SKIPPED
+    assert down_after.error == (
+        f"skipped: upstream job mid run {mid_run.id} for partition 2026-01-01 failed: "
+        "division by zero"
+    )
+    assert down_after.error in messages(store, down_run.id)
+
+
+def test_outside_its_window_a_run_waits_and_says_so(scheduler_for, store, clock: ManualClock):
+    night = make_job("night", schedule=Schedule(window=Window("22:00", "06:00", tz="Europe/Paris")))
+    scheduler = scheduler_for(night)
+    run = ask(store, night)
+    scheduler.step()  # 12:00 UTC, 13:00 in Paris
+    scheduler.step()
+    log = messages(store, run.id)
+    assert log.count("waiting: outside its batch window 22:00-06:00 Europe/Paris") == 1
+    clock.current = dt.datetime(2026, 1, 1, 21, 30, tzinfo=dt.UTC)  # 22:30 in Paris
+    scheduler.step()
+    assert store.claim_next_run("w").id == run.id
+
+
+def test_preconditions_hold_a_run_then_fail_it_after_its_deadline(scheduler_for, store, clock):
+    checked = make_job(
+        "checked",
+        schedule=Schedule(
+            preconditions=[
+                MinRows("bronze/edge_batches", 100),
+                TableFresh("bronze/edge_batches", 600),
+            ],
+            precondition_deadline_s=3600,
+        ),
+    )
+    facts = {"rows": 10, "written": clock.now() - dt.timedelta(hours=2)}
+    scheduler = scheduler_for(
+        checked,
+        facts=Facts(
+            loaded=lambda job: set(),
+            last_write=lambda table: facts["written"],
+            rows=lambda table: facts["rows"],
+        ),
+    )
+    first = ask(store, checked, key="a")
+    second = ask(store, checked, key="b")
+    scheduler.step()
+    assert store.get_wait(first.id).reason == (
+        "preconditions: table bronze/edge_batches has 10 rows (floor 100); "
+        "table bronze/edge_batches last written 7200 s ago (limit 600 s)"
+    )
+    facts.update(rows=500, written=clock.now())
+    clock.advance(30)
+    scheduler.step()
+    assert store.get_wait(first.id) is None and store.get_wait(second.id) is None
+    third = ask(store, checked, key="c")
+    facts.update(rows=0)
+    clock.advance(3601)
+    report = scheduler.step()
+    assert report.failed == [third.id]
+    assert store.get_run(third.id).error.startswith("failed: preconditions not met within 3600 s")
+
+
+def test_limits_hold_runs_and_a_waiting_low_priority_ages_past_new_urgent_ones(
+    scheduler_for, store, clock
+):
+    busy = make_job("busy", schedule=Schedule(max_running=1))
+    scheduler = scheduler_for(busy)
+    low = ask(store, busy, key="low", priority=0)
+    clock.advance(1)
+    first = ask(store, busy, key="urgent-0", priority=10)
+    scheduler.step()
+    assert store.get_wait(low.id).reason == "limit: job busy has 1 run(s) going (max_running 1)"
+    # New urgent runs keep coming; each time one finishes, the next is released.
+    released = [first.id]
+    for i in range(1, 15):
+        clock.advance(60)
+        ask(store, busy, key=f"urgent-{i}", priority=10)
+        run = store.claim_next_run("w")
+        store.transition_run(run.id, "succeeded")
+        report = scheduler.step()
+        released += report.released
+        if low.id in report.released:
+            break
+    assert low.id in released, "the low-priority run starved"
+    # Priority 0 + 1 per minute passes 10 after about ten minutes of waiting.
+    assert 9 <= released.index(low.id) <= 12
+
+
+def test_an_overall_limit_counts_every_job(scheduler_for, store, settings):
+    import dataclasses
+
+    from edgebatch.framework.registry import JobRegistry
+    from edgebatch.framework.scheduler.loop import Scheduler
+
+    a, b = (
+        make_job("a", schedule=Schedule(max_running=5)),
+        make_job("b", schedule=Schedule(max_running=5)),
+    )
+    limited = dataclasses.replace(
+        settings, scheduler=dataclasses.replace(settings.scheduler, max_running=2)
+    )
+    scheduler = Scheduler(store, JobRegistry([a, b]).check(), limited, holder="s")
+    for i in range(3):
+        ask(store, a, key=f"a{i}")
+        ask(store, b, key=f"b{i}")
+    report = scheduler.step()
+    assert len(report.released) == 2 and len(report.waiting) == 4
