@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from edgebatch.framework.errors import JobDefinitionError
 from edgebatch.framework.partitions import Partitioning, Unpartitioned
 from edgebatch.framework.scheduler.spec import Schedule
+from edgebatch.settings import QUEUE_NAME, QUEUE_NAME_RULE
 
 if TYPE_CHECKING:
     from edgebatch.framework.context import IterationContext
@@ -160,6 +161,7 @@ class Job:
     partitioning: Partitioning = dataclasses.field(default_factory=Unpartitioned)
     pool: str = "default"
     priority: int = 0
+    queue: str = "default"
     retry: Retry = dataclasses.field(default_factory=Retry)
     timeout_s: float | None = None
     upstream: tuple[str, ...] = ()
@@ -181,6 +183,7 @@ class Job:
             "partition_column": self.partitioning.column,
             "pool": self.pool,
             "priority": self.priority,
+            "queue": self.queue,
             "retry": dataclasses.asdict(self.retry),
             "timeout_s": self.timeout_s,
             "upstream": list(self.upstream),
@@ -210,6 +213,7 @@ def define_job(
     partitions: Partitioning | None = None,
     pool: str = "default",
     priority: int = 0,
+    queue: str = "default",
     retry: Retry | int | None = None,
     timeout_s: float | None = None,
     upstream: Iterable[str] = (),
@@ -234,6 +238,8 @@ def define_job(
             raise JobDefinitionError(f"job {name!r}: step {step!r} is not a function or step")
     if not built:
         raise JobDefinitionError(f"job {name!r} has no steps")
+    if not isinstance(queue, str) or not QUEUE_NAME.match(queue):
+        raise JobDefinitionError(f"job {name!r}: queue {queue!r} must be {QUEUE_NAME_RULE}")
     if write not in ("replace", "merge", "append"):
         raise JobDefinitionError(f"job {name!r}: write must be replace, merge or append")
     if isinstance(retry, int):
@@ -262,6 +268,7 @@ def define_job(
         partitioning=partitions or Unpartitioned(),
         pool=pool,
         priority=priority,
+        queue=queue,
         retry=retry,
         timeout_s=timeout_s,
         upstream=upstream,

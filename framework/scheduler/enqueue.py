@@ -56,6 +56,7 @@ def enqueue(
     )
     who = request.requester()
     priority = job.priority if request.priority is None else request.priority
+    queue = job.queue if request.queue is None else request.queue
     if hold:
         run, created = store.create_waiting_run(
             job.name,
@@ -65,6 +66,7 @@ def enqueue(
             triggered_by=who,
             params=dict(request.params),
             priority=priority,
+            queue=queue,
             run_key=request.run_key,
         )
     else:
@@ -75,6 +77,7 @@ def enqueue(
             triggered_by=who,
             params=dict(request.params),
             priority=priority,
+            queue=queue,
             run_key=request.run_key,
         )
     if not created:

@@ -95,7 +95,12 @@ class Scheduler:
                 writer="scheduler",
             )
         self.events = EventSources(store, self.tables, zone)
-        self.free_executors = free_executors or (lambda: None)
+        self.free_executors = free_executors or (
+            lambda: store.free_executor_cores(
+                fresh_within=3 * settings.framework.heartbeat_s + settings.framework.lease_ttl_s,
+                at=self.clock.now(),
+            )
+        )
         self.facts = facts or Facts(
             loaded=lambda job: set(store.loaded_partitions(job)),
             last_write=self.tables.last_write,
@@ -254,41 +259,57 @@ class Scheduler:
     def _release_within_limits(
         self, ready: list[tuple[Run, RunWait, Job]], now: dt.datetime, report: PassReport
     ) -> None:
-        per_job = self.store.active_run_counts()
-        total = sum(per_job.values())
+        """Release by aged priority while the job's, the queue's and the overall limit allow."""
+        going = self.store.active_run_counts()
+        per_job: dict[str, int] = {}
+        per_queue: dict[str, int] = {}
+        for (job_name, queue), n in going.items():
+            per_job[job_name] = per_job.get(job_name, 0) + n
+            per_queue[queue] = per_queue.get(queue, 0) + n
+        total = sum(going.values())
         ready.sort(
             key=lambda x: (
                 -gates.aged_priority(x[0], x[1].since, now, self.cfg.aging_per_minute),
                 x[0].id,
             )
         )
-        for run, _wait, job in ready:
-            limit_job = job.schedule.max_running
-            if limit_job is not None and per_job.get(job.name, 0) >= limit_job:
-                self._wait(
-                    run,
-                    f"limit: job {job.name} has {per_job.get(job.name, 0)} run(s) going "
-                    f"(max_running {limit_job})",
-                    now,
-                    report,
-                )
+        for run, wait, job in ready:
+            limit = self._limit_reached(job, run.queue, per_job, per_queue, total)
+            if limit:
+                self._wait(run, limit, now, report)
                 continue
-            if self.cfg.max_running and total >= self.cfg.max_running:
-                self._wait(
-                    run,
-                    f"limit: {total} run(s) going over all jobs (max_running "
-                    f"{self.cfg.max_running})",
-                    now,
-                    report,
-                )
-                continue
-            waited = (now - _wait.since).total_seconds()
-            if self.store.release_run(
+            waited = (now - wait.since).total_seconds()
+            if self.store.release_held_run(
                 run.id, f"released to the workers after {waited:.0f} s held: every check passed"
             ):
                 per_job[job.name] = per_job.get(job.name, 0) + 1
+                per_queue[run.queue] = per_queue.get(run.queue, 0) + 1
                 total += 1
                 report.released.append(run.id)
+
+    def _limit_reached(
+        self,
+        job: Job,
+        queue: str,
+        per_job: dict[str, int],
+        per_queue: dict[str, int],
+        total: int,
+    ) -> str | None:
+        job_limit = job.schedule.max_running
+        if job_limit is not None and per_job.get(job.name, 0) >= job_limit:
+            return (
+                f"limit: job {job.name} has {per_job.get(job.name, 0)} run(s) going "
+                f"(max_running {job_limit})"
+            )
+        queue_limit = self.cfg.max_running_per_queue.get(queue, 0)
+        if queue_limit and per_queue.get(queue, 0) >= queue_limit:
+            return (
+                f"limit: queue {queue} has {per_queue.get(queue, 0)} run(s) going "
+                f"(max_running_per_queue {queue_limit})"
+            )
+        if self.cfg.max_running and total >= self.cfg.max_running:
+            return f"limit: {total} run(s) going over all jobs (max_running {self.cfg.max_running})"
+        return None
 
     def _wait(self, run: Run, reason: str, now: dt.datetime, report: PassReport) -> None:
         report.waiting.append(run.id)

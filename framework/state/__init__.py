@@ -18,6 +18,7 @@ from edgebatch.framework.state.records import (
     Run,
     RunPartitions,
     RunWait,
+    Worker,
 )
 from edgebatch.framework.state.states import (
     ITERATION_MOVES,
@@ -26,19 +27,26 @@ from edgebatch.framework.state.states import (
     IterationState,
     RunState,
     TriggerKind,
+    WorkerState,
 )
 from edgebatch.framework.state.store import (
     DEFAULT_LEASE_TTL,
+    DEFAULT_MAX_REQUEUES,
+    DEFAULT_QUEUE,
     DEFAULT_QUEUED_TTL,
     DEFAULT_UNLEASED_GRACE,
+    DEFAULT_WORKER_TTL,
     StateStore,
     make_holder,
 )
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
+    "DEFAULT_MAX_REQUEUES",
+    "DEFAULT_QUEUE",
     "DEFAULT_QUEUED_TTL",
     "DEFAULT_UNLEASED_GRACE",
+    "DEFAULT_WORKER_TTL",
     "ITERATION_MOVES",
     "RUN_MOVES",
     "Attempt",
@@ -60,5 +68,7 @@ __all__ = [
     "StateError",
     "StateStore",
     "TriggerKind",
+    "Worker",
+    "WorkerState",
     "make_holder",
 ]

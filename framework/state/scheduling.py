@@ -9,7 +9,7 @@ worker claims it; deleting the row releases it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import case, delete, func, or_, select, update
@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from edgebatch.framework.state import models as m
 from edgebatch.framework.state import records as r
-from edgebatch.framework.state.base import Seconds, StoreBase, seconds
+from edgebatch.framework.state.base import DEFAULT_QUEUE, Seconds, StoreBase, seconds
 from edgebatch.framework.state.states import RunState, TriggerKind
 from edgebatch.framework.state.transitions import move_run
 
@@ -72,13 +72,18 @@ class Scheduling(StoreBase):
         except IntegrityError:
             return None  # someone else's row exists and is alive
 
-    def release_leadership(self, name: str, holder: str) -> bool:
-        """Give the lease up at once (a clean stop), so a standby need not wait for it to expire."""
+    def release_leadership(self, name: str, holder: str, *, at: datetime | None = None) -> bool:
+        """Give the lease up at once (a clean stop), so a standby need not wait for it to expire.
+
+        The row stays, expired, so the next leader's term still counts on from it.
+        """
+        expired = self._when(at) - timedelta(microseconds=1)
         with self._write() as s:
             result = s.execute(
-                delete(m.SchedulerLease).where(
-                    m.SchedulerLease.name == name, m.SchedulerLease.holder == holder
-                )
+                update(m.SchedulerLease)
+                .where(m.SchedulerLease.name == name, m.SchedulerLease.holder == holder)
+                .values(expires_at=expired)
+                .execution_options(synchronize_session=False)
             )
             return bool(cast(CursorResult[Any], result).rowcount)
 
@@ -122,6 +127,7 @@ class Scheduling(StoreBase):
         triggered_by: str = "",
         params: dict[str, Any] | None = None,
         priority: int = 0,
+        queue: str = DEFAULT_QUEUE,
         run_key: str | None = None,
         at: datetime | None = None,
     ) -> tuple[r.Run, bool]:
@@ -144,6 +150,7 @@ class Scheduling(StoreBase):
                     partitions=[str(p) for p in partitions],
                     params=dict(params or {}),
                     priority=priority,
+                    queue=queue,
                     run_key=run_key,
                     created_at=at,
                 )
@@ -190,7 +197,7 @@ class Scheduling(StoreBase):
             row.checked_at = at
             return changed
 
-    def release_run(self, run_id: int, message: str, *, logger: str = "scheduler") -> bool:
+    def release_held_run(self, run_id: int, message: str, *, logger: str = "scheduler") -> bool:
         """Let workers claim a held run; its log says why. False if it was not held."""
         now = self.now()
         with self._write() as s:
@@ -232,21 +239,40 @@ class Scheduling(StoreBase):
 
     # -- what the scheduler asks about runs ---------------------------------------------------
 
-    def active_run_counts(self) -> dict[str, int]:
-        """Per job, runs running or queued and released to workers (not held): its load now."""
+    def active_run_counts(self) -> dict[tuple[str, str], int]:
+        """Per (job, queue), runs running or queued and released to workers (not held)."""
         held = select(m.RunWait.run_id)
         with self._read() as s:
             rows = s.execute(
-                select(m.Run.job, func.count())
+                select(m.Run.job, m.Run.queue, func.count())
                 .where(
                     or_(
                         m.Run.state == RunState.RUNNING.value,
                         (m.Run.state == RunState.QUEUED.value) & m.Run.id.not_in(held),
                     )
                 )
-                .group_by(m.Run.job)
+                .group_by(m.Run.job, m.Run.queue)
             ).all()
-        return {job: n for job, n in rows}
+        return {(job, queue): n for job, queue, n in rows}
+
+    def free_executor_cores(
+        self, *, fresh_within: Seconds, at: datetime | None = None
+    ) -> int | None:
+        """Free executor cores the running workers last reported (`health["free_cores"]`).
+
+        Only workers whose heartbeat is younger than `fresh_within` count; None when
+        none of them reports the figure.
+        """
+        since = self._when(at) - seconds(fresh_within)
+        with self._read() as s:
+            rows = s.scalars(
+                select(m.Worker.health).where(
+                    m.Worker.state == "running", m.Worker.heartbeat_at >= since
+                )
+            ).all()
+        figures = [h.get("free_cores") for h in rows if isinstance(h, dict)]
+        known = [int(f) for f in figures if isinstance(f, int | float)]
+        return sum(known) if known else None
 
     def has_unfinished_run(self, job: str) -> bool:
         with self._read() as s:

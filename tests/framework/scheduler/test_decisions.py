@@ -172,3 +172,43 @@ def test_an_overall_limit_counts_every_job(scheduler_for, store, settings):
         ask(store, b, key=f"b{i}")
     report = scheduler.step()
     assert len(report.released) == 2 and len(report.waiting) == 4
+
+
+def test_a_queue_limit_holds_runs_of_that_queue_only(scheduler_for, store, settings):
+    import dataclasses
+
+    from edgebatch.framework.registry import JobRegistry
+    from edgebatch.framework.scheduler.loop import Scheduler
+
+    cfg = dataclasses.replace(settings.scheduler, max_running_per_queue={"backfill": 1})
+    back = make_job("back", queue="backfill", upstream=[], schedule=Schedule(max_running=9))
+    crit = make_job("crit", queue="critical", schedule=Schedule(max_running=9))
+    scheduler = Scheduler(
+        store, JobRegistry([back, crit]).check(), dataclasses.replace(settings, scheduler=cfg)
+    )
+    held = [ask(store, back, key=f"b{i}") for i in range(3)] + [
+        ask(store, crit, key=f"c{i}") for i in range(3)
+    ]
+    report = scheduler.step()
+    assert len(report.released) == 4
+    assert store.get_wait(held[1].id).reason == (
+        "limit: queue backfill has 1 run(s) going (max_running_per_queue 1)"
+    )
+
+
+def test_a_run_that_needs_free_executors_waits_for_a_worker_that_reports_them(
+    scheduler_for, store, clock
+):
+    from edgebatch.framework.scheduler import FreeExecutors
+
+    spare = make_job("spare", schedule=Schedule(free_executors=FreeExecutors(min_free=2)))
+    scheduler = scheduler_for(spare)
+    run = ask(store, spare)
+    scheduler.step()
+    assert "no live worker reports executors" in store.get_wait(run.id).reason
+    store.register_worker("w1", queues=["default"], health={"free_cores": 1})
+    scheduler.step()
+    assert store.get_wait(run.id).reason.endswith("workers report 1 free")
+    store.heartbeat_worker("w1", {"free_cores": 3})
+    scheduler.step()
+    assert store.get_wait(run.id) is None

@@ -23,6 +23,7 @@ TABLES = {
     "scheduler_leases",
     "scheduler_cursors",
     "run_waits",
+    "workers",
 }
 
 

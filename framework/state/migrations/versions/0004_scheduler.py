@@ -4,7 +4,7 @@ A queued run with a row in `run_waits` is not claimable: the scheduler holds it 
 its upstream runs, window, limits and preconditions allow, then deletes the row.
 
 Revision ID: 0004_scheduler
-Revises: 0002
+Revises: 0003_queues
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0004_scheduler"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_queues"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
