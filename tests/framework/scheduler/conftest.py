@@ -15,6 +15,7 @@ from edgebatch.framework.registry import JobRegistry
 from edgebatch.framework.scheduler.loop import Scheduler
 from edgebatch.framework.state import StateStore
 from edgebatch.settings import SchedulerSettings, Settings, StateSettings, WarehouseSettings
+from tests.support.postgres import PostgresServer, postgres_server
 
 
 class ManualClock:
@@ -43,6 +44,13 @@ def nothing(ctx: Any) -> None:
 
 def make_job(name: str, **options: Any) -> Job:
     return define_job(name, [nothing], **options)
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[PostgresServer]:
+    """A PostgreSQL cluster for the scheduler tests that need two processes on one store."""
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture

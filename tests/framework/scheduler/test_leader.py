@@ -11,13 +11,6 @@ import pytest
 from edgebatch.framework.scheduler import Cron, Schedule
 from edgebatch.framework.state import StateStore
 from tests.framework.scheduler.conftest import ManualClock, make_job
-from tests.support.postgres import PostgresServer, postgres_server
-
-
-@pytest.fixture(scope="module")
-def pg() -> Iterator[PostgresServer]:
-    with postgres_server() as server:
-        yield server
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
