@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.partitions import Unpartitioned
+from edgebatch.framework.scheduler import LandingBacklog, Schedule
 from edgebatch.warehouse import catalog
 from edgebatch.warehouse.errors import PartitionGuard
 from edgebatch.warehouse.landing import keyscan, loads, open_zone
@@ -286,6 +287,8 @@ def _merge(
     priority=90,
     retry=Retry(attempts=3, backoff_s=5),
     tags=("bronze", "ingest"),
+    # Started by the scheduler once 16 MiB of landing files wait, or the oldest is a minute old.
+    schedule=Schedule(triggers=[LandingBacklog(size_bytes=16 << 20, age_s=60)]),
 )
 def bronze_load(ctx) -> None:
     """Landing files not yet loaded, MERGEd into bronze exactly once (see `load`)."""

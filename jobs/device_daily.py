@@ -13,6 +13,7 @@ from __future__ import annotations
 from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.partitions import Daily
+from edgebatch.framework.scheduler import AfterUpstream, Schedule
 from edgebatch.warehouse.catalog import EDGE_BATCHES
 from edgebatch.warehouse.tables import declare
 
@@ -39,6 +40,8 @@ DEVICE_DAILY = declare(
     timeout_s=3600,
     upstream=("bronze_load",),
     tags=("silver", "rollup"),
+    # After each bronze load, for exactly the days it wrote (late revisions included).
+    schedule=Schedule(triggers=[AfterUpstream("bronze_load")]),
 )
 def device_daily(ctx):
     """Daily per-device statistics from the window summaries of one day."""
