@@ -4,7 +4,6 @@ reopens its day alone), and a failing check skips the report that needs it."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 import uuid
