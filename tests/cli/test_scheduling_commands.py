@@ -1,4 +1,4 @@
-"""`edgebatch trigger`, `edgebatch scheduler --once` and `edgebatch schedule` as a user types them."""
+"""`edgebatch trigger`, `scheduler --once` and `schedule` as a user types them."""
 
 from __future__ import annotations
 
