@@ -46,7 +46,8 @@ def test_a_triggered_run_of_a_job_with_upstream_jobs_waits_for_the_scheduler(tmp
     once = edgebatch("scheduler", "--once", "--holder", "cli-test")
     assert once.returncode == 0, once.stderr
     assert "leader=True" in once.stdout and "released=[1, 2]" in once.stdout
-    assert store.claim_next_run("worker").id == 1
+    claimed = store.claim_next_run("worker")
+    assert claimed is not None and claimed.id == 1
     log = [line.message for line in store.read_logs(1)]
     assert log[0].startswith("requested: cli request by")
     assert any(m.startswith("enqueued: manual trigger by") for m in log)
