@@ -30,7 +30,14 @@ from edgebatch.framework.scheduler.deltas import Tables
 from edgebatch.framework.scheduler.enqueue import enqueue
 from edgebatch.framework.scheduler.gates import Action, Decision, Facts
 from edgebatch.framework.scheduler.triggers import EventSources
-from edgebatch.framework.state import Run, RunState, RunWait, StateStore, make_holder
+from edgebatch.framework.state import (
+    Run,
+    RunPartitions,
+    RunState,
+    RunWait,
+    StateStore,
+    make_holder,
+)
 from edgebatch.warehouse.uri import WarehouseRoot
 
 if TYPE_CHECKING:
@@ -242,7 +249,7 @@ class Scheduler:
             decision = gates.upstream_decision(
                 run,
                 upstream,
-                self.store.runs_before(name, run.id),
+                self._through_retries(self.store.runs_before(name, run.id)),
                 same_partitioning=same_partitioning(job, upstream),
             )
             if decision.action is not Action.START:
@@ -255,6 +262,18 @@ class Scheduler:
             if decision.action is not Action.START:
                 return decision
         return Decision.start()
+
+    def _through_retries(self, runs: list[RunPartitions]) -> list[RunPartitions]:
+        """An upstream run that failed but was retried (a dead worker's run requeued, a
+        `edgebatch retry`) is judged by its newest retry, which covers the same partitions."""
+        out = []
+        for rp in runs:
+            if rp.run.state in (RunState.FAILED, RunState.CANCELLED):
+                retry = self.store.latest_retry(rp.run.id)
+                if retry is not None:
+                    rp = dataclasses.replace(rp, run=retry)
+            out.append(rp)
+        return out
 
     def _release_within_limits(
         self, ready: list[tuple[Run, RunWait, Job]], now: dt.datetime, report: PassReport

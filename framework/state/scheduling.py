@@ -316,6 +316,23 @@ class Scheduling(StoreBase):
                 for x in runs
             ]
 
+    def latest_retry(self, run_id: int, *, depth: int = 20) -> r.Run | None:
+        """The newest run down the chain of retries of `run_id` (a requeue, `edgebatch retry`)."""
+        found: r.Run | None = None
+        current = run_id
+        with self._read() as s:
+            for _ in range(depth):
+                row = s.scalars(
+                    select(m.Run)
+                    .where(m.Run.retry_of == current)
+                    .order_by(m.Run.id.desc())
+                    .limit(1)
+                ).first()
+                if row is None:
+                    return found
+                found, current = r.Run.from_row(row), row.id
+        return found
+
     def succeeded_runs_after(self, job: str, after_id: int, *, limit: int = 100) -> list[r.Run]:
         """Runs of `job` with id > `after_id` that succeeded, oldest first."""
         with self._read() as s:

@@ -75,6 +75,26 @@ def test_a_failed_upstream_run_skips_the_downstream_run_with_the_reason(schedule
     assert down_after.error in messages(store, down_run.id)
 
 
+def test_an_upstream_run_retried_after_failing_is_judged_by_its_retry(scheduler_for, store):
+    up = make_job("up", partitions=DAILY)
+    down = make_job("down", partitions=DAILY, upstream=["up"])
+    scheduler = scheduler_for(up, down)
+    up_run = ask(store, up, "2026-01-01")
+    down_run = ask(store, down, "2026-01-01")
+    scheduler.step()
+    store.claim_next_run("w", job="up")
+    store.transition_run(up_run.id, "failed", error="its worker died")
+    retry = store.create_run("up", partitions=["2026-01-01"], retry_of=up_run.id)
+    scheduler.step()
+    assert store.get_run(down_run.id).state is RunState.QUEUED
+    assert store.get_wait(down_run.id).reason == (
+        f"upstream: run {retry.id} of upstream job up for partition 2026-01-01 is queued"
+    )
+    store.transition_run(retry.id, "running")
+    store.transition_run(retry.id, "succeeded")
+    assert scheduler.step().released == [down_run.id]
+
+
 def test_outside_its_window_a_run_waits_and_says_so(scheduler_for, store, clock: ManualClock):
     night = make_job("night", schedule=Schedule(window=Window("22:00", "06:00", tz="Europe/Paris")))
     scheduler = scheduler_for(night)
