@@ -63,6 +63,20 @@ def registry(settings: Settings) -> JobRegistry:
     return discover(settings)
 
 
+def finished_run(store: StateStore, run_id: int, timeout: float, what: str) -> Run:
+    """The run once it has ended."""
+    wait_until(lambda: store.get_run(run_id).finished, timeout, what)
+    return store.get_run(run_id)
+
+
+def requeued_run(store: StateStore, run_id: int, timeout: float) -> Run:
+    """The run queued again for what `run_id` left unfinished."""
+    wait_until(lambda: store.run_by_key(f"requeue:{run_id}"), timeout, f"run {run_id} requeued")
+    again = store.run_by_key(f"requeue:{run_id}")
+    assert again is not None
+    return again
+
+
 def _finished(store: StateStore, runs: list[Run]) -> list[Run]:
     now = [store.get_run(r.id) for r in runs]
     return now if all(r.finished for r in now) else []
