@@ -495,8 +495,11 @@ class Runner:
             try:
                 self.store.renew_lease(a.run_id, self.holder, ttl=self._fw.lease_ttl_s)
             except LeaseError as exc:
-                if self.store.get_run(a.run_id).state == RunState.QUEUED:
+                state = self.store.get_run(a.run_id).state
+                if state == RunState.QUEUED:
                     continue  # not claimed yet
+                if state == RunState.SUCCEEDED:
+                    continue  # only this runner ends it so: it finished since the list was taken
                 log.warning("run %s: lost its lease (%s); stopping it here", a.run_id, exc)
                 a.lost = True
                 self._stop_active(a)
