@@ -48,6 +48,12 @@ def _migrate(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _worker(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.cli.worker import main as worker_main
+
+    return worker_main(rest, args.config)
+
+
 def _job_command(name: str) -> Handler:
     def handler(args: argparse.Namespace, rest: list[str]) -> int:
         from edgebatch.cli import commands
@@ -85,6 +91,7 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "scheduler": ("the manager: triggers, dependencies, a standby", _scheduling("scheduler"), True),
     "schedule": ("jobs with their next fire times and last run", _scheduling("schedule"), True),
     "trigger": ("ask for a run now (--partition P ...)", _scheduling("trigger"), True),
+    "worker": ("claim and run queued runs (--queue Q ..., --slots N)", _worker, True),
 }
 
 

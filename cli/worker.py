@@ -1,0 +1,79 @@
+"""`edgebatch worker`: serve queues from a warm Spark driver until SIGTERM or SIGINT.
+
+Parses, builds the worker from the project config and the flags, and waits; the
+first signal stops it gracefully (runs finish within `[worker] stop_grace_s` or go
+back to their queue), a second one stops it at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import threading
+from types import FrameType
+
+
+def main(argv: list[str], config: str | None) -> int:
+    p = argparse.ArgumentParser(
+        prog="edgebatch worker", description="claim and run queued runs of some queues"
+    )
+    p.add_argument(
+        "--queue",
+        action="append",
+        default=[],
+        help="a queue to serve (repeatable; default: [worker] queues)",
+    )
+    p.add_argument("--slots", type=int, help="runs at once (default: [worker] slots)")
+    p.add_argument("--master", help="Spark master URL (default: [spark] master, or local)")
+    p.add_argument("--id", dest="worker_id", help="worker id (default: host:pid:random)")
+    args = p.parse_args(argv)
+
+    from edgebatch.cli.spark import quiet_session
+    from edgebatch.framework.registry import discover
+    from edgebatch.framework.session import spark_conf
+    from edgebatch.framework.state import StateStore
+    from edgebatch.framework.worker import Worker, worker_spark_conf
+    from edgebatch.settings import load_settings
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = load_settings(config)
+    queues = tuple(args.queue) or settings.worker.queues
+    spark_settings = settings.spark
+    if args.master:
+        spark_settings = dataclasses.replace(spark_settings, master=args.master)
+    master = spark_conf(dataclasses.replace(settings, spark=spark_settings))["spark.master"]
+    extra = worker_spark_conf(settings.worker, queues, master)
+    spark_settings = dataclasses.replace(spark_settings, conf={**spark_settings.conf, **extra})
+    settings = dataclasses.replace(settings, spark=spark_settings)
+
+    store = StateStore.from_settings(settings)
+    registry = discover(settings)
+    spark = quiet_session(settings)
+    worker = Worker(
+        spark, store, settings, registry, queues=queues, slots=args.slots, worker_id=args.worker_id
+    )
+    signals = threading.Event()
+    hurry = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        (hurry if signals.is_set() else signals).set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker.start()
+    print(f"worker {worker.worker_id} serving {', '.join(worker.queues)}", flush=True)
+    while not signals.wait(1.0):
+        pass
+    stopper = threading.Thread(target=worker.stop, daemon=True)
+    stopper.start()
+    while stopper.is_alive() and not hurry.is_set():
+        stopper.join(0.5)
+    if stopper.is_alive():
+        worker.stop(grace_s=0)
+    store.close()
+    spark.stop()
+    return 0
