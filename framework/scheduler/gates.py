@@ -100,9 +100,9 @@ def executors_decision(need: FreeExecutors | None, free: int | None) -> Decision
     if need is None:
         return Decision.start()
     if free is None:
-        return Decision.wait(f"needs {need.describe()}; no live worker reports executors")
+        return Decision.wait(f"needs {need.describe()}; no live worker reports its room")
     if free < need.min_free:
-        return Decision.wait(f"needs {need.describe()}; workers report {free} free")
+        return Decision.wait(f"needs {need.describe()}; live workers report room for {free}")
     return Decision.start()
 
 

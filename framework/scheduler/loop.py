@@ -103,8 +103,8 @@ class Scheduler:
             )
         self.events = EventSources(store, self.tables, zone)
         self.free_executors = free_executors or (
-            lambda: store.free_executor_cores(
-                fresh_within=3 * settings.framework.heartbeat_s + settings.framework.lease_ttl_s,
+            lambda: store.free_capacity(
+                fresh_within=settings.worker.lost_after_s,
                 at=self.clock.now(),
             )
         )

@@ -224,7 +224,11 @@ class Window:
 
 @dataclasses.dataclass(frozen=True)
 class FreeExecutors:
-    """Runs may start only while live workers report at least `min_free` free executor cores."""
+    """Runs may start only while live workers have room for `min_free` more.
+
+    Room, per worker with a fresh heartbeat: the free executor cores it reports, or else
+    its free run slots (slots less runs going), from the health in the workers table.
+    """
 
     min_free: int = 1
 
@@ -233,7 +237,7 @@ class FreeExecutors:
             raise JobDefinitionError(f"job {job!r}: {field} min_free must be at least 1")
 
     def describe(self) -> str:
-        return f"at least {self.min_free} free executor core(s)"
+        return f"room on live workers for {self.min_free}"
 
 
 # -- preconditions ----------------------------------------------------------------------------

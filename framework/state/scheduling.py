@@ -255,13 +255,12 @@ class Scheduling(StoreBase):
             ).all()
         return {(job, queue): n for job, queue, n in rows}
 
-    def free_executor_cores(
-        self, *, fresh_within: Seconds, at: datetime | None = None
-    ) -> int | None:
-        """Free executor cores the running workers last reported (`health["free_cores"]`).
+    def free_capacity(self, *, fresh_within: Seconds, at: datetime | None = None) -> int | None:
+        """What the running workers can still take, from the health they last reported.
 
-        Only workers whose heartbeat is younger than `fresh_within` count; None when
-        none of them reports the figure.
+        Per worker with a heartbeat younger than `fresh_within`: its free executor
+        cores where it reports them (`health["free_cores"]`), else its free run slots
+        (`slots` - `running_runs`). None when no live worker reports either.
         """
         since = self._when(at) - seconds(fresh_within)
         with self._read() as s:
@@ -270,9 +269,20 @@ class Scheduling(StoreBase):
                     m.Worker.state == "running", m.Worker.heartbeat_at >= since
                 )
             ).all()
-        figures = [h.get("free_cores") for h in rows if isinstance(h, dict)]
-        known = [int(f) for f in figures if isinstance(f, int | float)]
-        return sum(known) if known else None
+        free: list[int] = []
+        for health in rows:
+            if not isinstance(health, dict):
+                continue
+            cores, slots, busy = (
+                health.get("free_cores"),
+                health.get("slots"),
+                health.get("running_runs"),
+            )
+            if isinstance(cores, int | float):
+                free.append(max(0, int(cores)))
+            elif isinstance(slots, int) and isinstance(busy, int):
+                free.append(max(0, slots - busy))
+        return sum(free) if free else None
 
     def has_unfinished_run(self, job: str) -> bool:
         with self._read() as s:

@@ -216,19 +216,20 @@ def test_a_queue_limit_holds_runs_of_that_queue_only(scheduler_for, store, setti
     )
 
 
-def test_a_run_that_needs_free_executors_waits_for_a_worker_that_reports_them(
-    scheduler_for, store, clock
-):
+def test_a_run_that_needs_free_executors_waits_for_workers_with_room(scheduler_for, store, clock):
     from edgebatch.framework.scheduler import FreeExecutors
 
     spare = make_job("spare", schedule=Schedule(free_executors=FreeExecutors(min_free=2)))
     scheduler = scheduler_for(spare)
     run = ask(store, spare)
     scheduler.step()
-    assert "no live worker reports executors" in store.get_wait(run.id).reason
-    store.register_worker("w1", queues=["default"], health={"free_cores": 1})
+    assert "no live worker reports its room" in store.get_wait(run.id).reason
+    store.register_worker("w1", queues=["default"], health={"slots": 2, "running_runs": 1})
+    store.register_worker("w2", queues=["default"], health={"free_cores": 0})
     scheduler.step()
-    assert store.get_wait(run.id).reason.endswith("workers report 1 free")
-    store.heartbeat_worker("w1", {"free_cores": 3})
+    assert store.get_wait(run.id).reason.endswith("live workers report room for 1")
+    store.heartbeat_worker("w2", {"free_cores": 4})
+    clock.advance(60)  # w1 falls silent: only w2's report counts now
+    store.heartbeat_worker("w2", {"free_cores": 4})
     scheduler.step()
     assert store.get_wait(run.id) is None
