@@ -29,6 +29,8 @@ def scheduler(argv: list[str], config: str | None) -> int:
     for job in registry:
         record_job(store, job)
     sched = Scheduler(store, registry, settings, holder=args.holder)
+    # Once-per-pass work of the leader goes here, e.g. sending the notifications of runs
+    # that ended: sched.add_loop_hook(hook), hook(scheduler) called after each pass's decisions.
     if args.once:
         report = sched.step()
         print(
@@ -128,7 +130,13 @@ def trigger(argv: list[str], config: str | None) -> int:
     request = request_from_arguments(job.name, args, trigger=TriggerKind.CLI)
     if request.run_key is None:
         request = request.replace(run_key=f"{job.name}@manual:{uuid.uuid4().hex[:16]}")
-    done = enqueue(store, job, request, why=f"manual trigger by {request.requester()}")
+    done = enqueue(
+        store,
+        job,
+        request,
+        why=f"manual trigger by {request.requester()}",
+        limits=settings.scheduler,
+    )
     if not done.created:
         print(
             f"run {done.run.id} of {job.name} exists for run key {request.run_key} "

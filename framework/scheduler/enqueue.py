@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from edgebatch.framework.definitions import Job
 from edgebatch.framework.planning import plan_partitions
 from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import NewLogLine, Run, StateStore
 
+if TYPE_CHECKING:
+    from edgebatch.settings import SchedulerSettings
+
 HELD = "new: waiting for the scheduler to check upstream runs, window, limits and preconditions"
 
 
-def needs_scheduler(job: Job) -> bool:
-    """Whether a run of `job` must pass the scheduler's checks before a worker may take it."""
-    return bool(job.upstream) or job.schedule.gated
+def needs_scheduler(job: Job, limits: SchedulerSettings | None = None) -> bool:
+    """Whether a run of `job` must pass the scheduler's checks before a worker may take it:
+    it has upstream jobs or gates, or an overall or queue limit applies to it."""
+    limited = limits is not None and bool(
+        limits.max_running or limits.max_running_per_queue.get(job.queue)
+    )
+    return bool(job.upstream) or job.schedule.gated or limited
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,13 +48,14 @@ def enqueue(
     *,
     why: str,
     hold: bool | None = None,
+    limits: SchedulerSettings | None = None,
     today: dt.date | None = None,
 ) -> Enqueued:
     """Queue a run of `job` for `request`, logging the request, the plan and `why`.
 
-    `hold` None: held when the job has upstream jobs or scheduling gates.
+    `hold` None: held when `needs_scheduler(job, limits)`.
     """
-    hold = needs_scheduler(job) if hold is None else hold
+    hold = needs_scheduler(job, limits) if hold is None else hold
     if request.run_key is not None:
         existing = store.run_by_key(request.run_key)
         if existing is not None:

@@ -206,7 +206,9 @@ class Scheduler:
         evaluation = self.events.evaluate(job, trigger, cursor, now)  # type: ignore[arg-type]
         made = []
         for firing in evaluation.firings:
-            done = enqueue(self.store, job, firing.request, why=firing.why, today=now.date())
+            done = enqueue(
+                self.store, job, firing.request, why=firing.why, limits=self.cfg, today=now.date()
+            )
             if done.created:
                 made.append(done.run.id)
                 log.info("job %s: run %s enqueued (%s)", job.name, done.run.id, firing.why)

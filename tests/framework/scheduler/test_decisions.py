@@ -192,6 +192,10 @@ def test_an_overall_limit_counts_every_job(scheduler_for, store, settings):
         ask(store, b, key=f"b{i}")
     report = scheduler.step()
     assert len(report.released) == 2 and len(report.waiting) == 4
+    # Under an overall limit even a job with no gates of its own is held for the scheduler.
+    free = make_job("free")
+    made = enqueue(store, free, RunRequest("free"), why="test", limits=limited.scheduler)
+    assert made.held and not enqueue(store, free, RunRequest("free"), why="test").held
 
 
 def test_a_queue_limit_holds_runs_of_that_queue_only(scheduler_for, store, settings):
