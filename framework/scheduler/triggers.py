@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import logging
 from typing import Any
 
@@ -31,6 +32,7 @@ from edgebatch.warehouse.landing.zone import LANDING, LandingZone
 log = logging.getLogger(__name__)
 
 UPLOADS = "uploads"
+RUN_KEY_MAX = 300  # the length of the state store's run_key column
 # Delta commit times come from the writer's clock, run times from the store's: some slack.
 _COMMIT_SLACK = dt.timedelta(seconds=2)
 
@@ -49,6 +51,14 @@ class Evaluation:
 
     firings: tuple[Firing, ...] = ()
     cursor: dict[str, Any] | None = None
+
+
+def event_key(prefix: str, name: str) -> str:
+    """`prefix` + `name`, or + a digest of `name` when that would not fit the store's run_key."""
+    key = f"{prefix}{name}"
+    if len(key) <= RUN_KEY_MAX:
+        return key
+    return f"{prefix}sha256:{hashlib.sha256(name.encode()).hexdigest()}"
 
 
 def _iso(at: dt.datetime) -> str:
@@ -145,7 +155,7 @@ class EventSources:
             job.name,
             trigger=TriggerKind.EVENT,
             triggered_by="scheduler",
-            run_key=f"{job.name}@landing:{newest}",
+            run_key=event_key(f"{job.name}@landing:", newest),
         )
         return Evaluation((Firing(request, why),))
 
@@ -249,7 +259,7 @@ class EventSources:
         firings = []
         for f in files:
             name = f.path[len(folder) + 1 :]
-            key = f"{prefix}{name}"
+            key = event_key(prefix, name)
             if key in seen:
                 continue
             uri = self.zone.root.uri(f"{LANDING}/{UPLOADS}/{job.name}/{name}")

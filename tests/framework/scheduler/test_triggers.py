@@ -112,6 +112,19 @@ def test_each_uploaded_file_starts_exactly_one_run_with_its_uri(scheduler_for, s
     assert all(r.trigger == "event" for r in runs)
 
 
+def test_an_uploaded_file_with_a_very_long_name_still_gets_one_run(scheduler_for, store, home):
+    job = make_job("importer", schedule=Schedule(triggers=[Upload()]))
+    folder = home / "warehouse" / "landing" / "uploads" / "importer" / ("d" * 200)
+    folder.mkdir(parents=True)
+    (folder / ("f" * 200)).write_text("x")
+    scheduler = scheduler_for(job)
+    scheduler.step()
+    scheduler.step()
+    (run,) = store.list_runs(job="importer")
+    assert run.run_key is not None and run.run_key.startswith("importer@upload:sha256:")
+    assert run.params["upload"].endswith("f" * 200)
+
+
 def test_landing_files_start_the_load_once_their_backlog_is_big_or_old_enough(
     scheduler_for, store, settings, clock
 ):
