@@ -234,3 +234,13 @@ def test_a_manual_request_with_a_key_makes_one_run(store):
     assert first.created and not again.created and first.run.id == again.run.id
     assert not first.held  # no upstream, window or checks: any worker may take it
     assert store.claim_next_run("worker").id == first.run.id
+
+
+def test_the_next_fire_time_of_a_cron_is_in_utc_from_its_local_time():
+    from edgebatch.framework.scheduler.triggers import next_fire
+
+    now = dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)
+    assert next_fire(Cron("0 2 * * *", tz="Europe/Paris"), None, now) == "2026-07-02T00:00:00Z"
+    assert "version of silver/x (seen v3)" in next_fire(
+        TableVersion("silver/x"), {"version": 3}, now
+    )
