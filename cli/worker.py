@@ -34,14 +34,16 @@ def main(argv: list[str], config: str | None) -> int:
     from edgebatch.framework.registry import discover
     from edgebatch.framework.session import spark_conf
     from edgebatch.framework.state import StateStore
-    from edgebatch.framework.worker import Worker, worker_spark_conf
+    from edgebatch.framework.worker import Worker, check_worker, worker_spark_conf
     from edgebatch.settings import load_settings
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = load_settings(config)
-    queues = tuple(args.queue) or settings.worker.queues
+    registry = discover(settings)
+    # Refuse a bad queue, slot count or pool before paying for a Spark session.
+    queues, slots, _ = check_worker(settings, registry, args.queue or None, args.slots)
     spark_settings = settings.spark
     if args.master:
         spark_settings = dataclasses.replace(spark_settings, master=args.master)
@@ -51,10 +53,9 @@ def main(argv: list[str], config: str | None) -> int:
     settings = dataclasses.replace(settings, spark=spark_settings)
 
     store = StateStore.from_settings(settings)
-    registry = discover(settings)
     spark = quiet_session(settings)
     worker = Worker(
-        spark, store, settings, registry, queues=queues, slots=args.slots, worker_id=args.worker_id
+        spark, store, settings, registry, queues=queues, slots=slots, worker_id=args.worker_id
     )
     signals = threading.Event()
     hurry = threading.Event()

@@ -54,19 +54,7 @@ class Worker:
         worker_id: str | None = None,
     ) -> None:
         ws = settings.worker
-        self.queues = tuple(dict.fromkeys(queues or ws.queues))
-        self.slots = ws.slots if slots is None else slots
-        _check(self.queues, self.slots)
-        self.pools = {q: ws.pool_of(q) for q in self.queues}
-        if registry.pools is not None:
-            missing = {q: p for q, p in self.pools.items() if p not in registry.pools}
-            if missing:
-                q, p = next(iter(missing.items()))
-                raise ConfigError(
-                    f"queue {q!r} runs in fair-scheduler pool {p!r}, which the allocation "
-                    f"file does not declare (pools: {', '.join(sorted(registry.pools))}); "
-                    f"declare it there or set [worker.queue.{q}] pool"
-                )
+        self.queues, self.slots, self.pools = check_worker(settings, registry, queues, slots)
         self.settings = settings
         self.store = store
         self.runner = Runner(spark, store, settings, registry, holder=worker_id)
@@ -194,11 +182,31 @@ class Worker:
                 log.exception("worker %s: heartbeat failed", self.worker_id)
 
 
-def _check(queues: tuple[str, ...], slots: int) -> None:
-    if not queues:
+def check_worker(
+    settings: Settings,
+    registry: JobRegistry,
+    queues: Iterable[str] | None = None,
+    slots: int | None = None,
+) -> tuple[tuple[str, ...], int, dict[str, str]]:
+    """The queues, slots and each queue's pool a worker would have; `ConfigError` naming
+    what is wrong otherwise. Cheap: the command line calls it before starting Spark."""
+    ws = settings.worker
+    names = tuple(dict.fromkeys(queues or ws.queues))
+    slots = ws.slots if slots is None else slots
+    if not names:
         raise ConfigError("a worker needs at least one queue")
-    for q in queues:
+    for q in names:
         if not QUEUE_NAME.match(q):
             raise ConfigError(f"queue name {q!r} must be {QUEUE_NAME_RULE}")
     if slots < 1:
         raise ConfigError(f"a worker needs at least 1 slot, got {slots}")
+    pools = {q: ws.pool_of(q) for q in names}
+    if registry.pools is not None:
+        for q, pool in pools.items():
+            if pool not in registry.pools:
+                raise ConfigError(
+                    f"queue {q!r} runs in fair-scheduler pool {pool!r}, which the allocation "
+                    f"file does not declare (pools: {', '.join(sorted(registry.pools))}); "
+                    f"declare it there or set [worker.queue.{q}] pool"
+                )
+    return names, slots, pools
