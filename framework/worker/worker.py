@@ -57,7 +57,16 @@ class Worker:
         self.queues, self.slots, self.pools = check_worker(settings, registry, queues, slots)
         self.settings = settings
         self.store = store
-        self.runner = Runner(spark, store, settings, registry, holder=worker_id)
+        # A slot that frees wakes the claim loop at once, not at its next poll.
+        self._wake = threading.Event()
+        self.runner = Runner(
+            spark,
+            store,
+            settings,
+            registry,
+            holder=worker_id,
+            on_run_done=lambda _run_id: self._wake.set(),
+        )
         self.worker_id = self.runner.holder
         self._ws = ws
         self._health = HealthSampler(self.runner, self.slots)
@@ -89,6 +98,7 @@ class Worker:
         """
         grace = self._ws.stop_grace_s if grace_s is None else grace_s
         self._stopping.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join(timeout=10)
         deadline = time.monotonic() + grace
@@ -158,7 +168,8 @@ class Worker:
                 log.exception("worker %s: claim failed", self.worker_id)
                 claimed = None
             if claimed is None:
-                self._stopping.wait(self._ws.poll_s)
+                self._wake.wait(self._ws.poll_s)
+                self._wake.clear()
 
     # -- heartbeat ------------------------------------------------------------------------
 
