@@ -78,3 +78,44 @@ def main(argv: list[str], config: str | None) -> int:
     store.close()
     spark.stop()
     return 0
+
+
+def list_workers(argv: list[str], config: str | None) -> int:
+    """`edgebatch workers`: the workers the store knows, their queues and last health."""
+    p = argparse.ArgumentParser(
+        prog="edgebatch workers", description="list workers, most recently heard from first"
+    )
+    p.add_argument("--state", action="append", help="running, stopped or lost (repeatable)")
+    args = p.parse_args(argv)
+    from rich.console import Console
+    from rich.table import Table
+
+    from edgebatch.framework.state import StateStore
+    from edgebatch.settings import load_settings
+
+    settings = load_settings(config)
+    with StateStore.from_settings(settings) as store:
+        store.mark_lost_workers(ttl=settings.worker.lost_after_s)
+        now = store.now()
+        table = Table(box=None, pad_edge=False)
+        for name in ("worker", "state", "queues", "beat", "cpu", "mem", "runs", "its", "exec"):
+            table.add_column(name, overflow="fold")
+        for w in store.list_workers(state=args.state):
+            h = w.health
+            table.add_row(
+                w.worker_id,
+                str(w.state),
+                ",".join(w.queues),
+                f"{(now - w.heartbeat_at).total_seconds():.0f}s ago",
+                _figure(h.get("cpu_percent"), "%"),
+                _figure(h.get("memory_percent"), "%"),
+                f"{h.get('running_runs', '')}/{h.get('slots', '')}",
+                str(h.get("running_iterations", "")),
+                str(h.get("executors", "")),
+            )
+    Console(highlight=False).print(table)
+    return 0
+
+
+def _figure(value: object, unit: str) -> str:
+    return f"{value:.0f}{unit}" if isinstance(value, int | float) else ""

@@ -38,3 +38,23 @@ def test_a_bad_worker_section_names_the_key_and_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"unknown key 'max_exec' in [worker.queue.critical] of {config}" in err
     assert "did you mean 'max_executors'?" in err
+
+
+def test_workers_lists_each_worker_with_its_queues_and_health(tmp_path, capsys):
+    from edgebatch.framework.state import StateStore
+
+    home = tmp_path / "home"
+    home.mkdir()
+    config = write_config(home, queue="default")
+    with StateStore(f"sqlite:///{home / 'state.db'}") as store:
+        store.register_worker("host-a:1:aaa", queues=["critical", "default"])
+        store.heartbeat_worker(
+            "host-a:1:aaa",
+            {"cpu_percent": 37.4, "memory_percent": 61.0, "running_runs": 1, "slots": 4},
+        )
+        store.register_worker("host-b:2:bbb", queues=["backfill"])
+        store.stop_worker("host-b:2:bbb")
+    assert main(["--config", str(config), "workers", "--state", "running"]) == 0
+    out = capsys.readouterr().out
+    assert "host-a:1:aaa" in out and "critical,default" in out and "37%" in out
+    assert "1/4" in out and "host-b" not in out
