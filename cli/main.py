@@ -54,6 +54,12 @@ def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     return worker_main(rest, args.config)
 
 
+def _workers(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.cli.worker import list_workers
+
+    return list_workers(rest, args.config)
+
+
 def _job_command(name: str) -> Handler:
     def handler(args: argparse.Namespace, rest: list[str]) -> int:
         from edgebatch.cli import commands
@@ -92,6 +98,7 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "schedule": ("jobs with their next fire times and last run", _scheduling("schedule"), True),
     "trigger": ("ask for a run now (--partition P ...)", _scheduling("trigger"), True),
     "worker": ("claim and run queued runs (--queue Q ..., --slots N)", _worker, True),
+    "workers": ("list workers, their queues and health (--state)", _workers, True),
 }
 
 

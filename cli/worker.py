@@ -34,14 +34,16 @@ def main(argv: list[str], config: str | None) -> int:
     from edgebatch.framework.registry import discover
     from edgebatch.framework.session import spark_conf
     from edgebatch.framework.state import StateStore
-    from edgebatch.framework.worker import Worker, worker_spark_conf
+    from edgebatch.framework.worker import Worker, check_worker, worker_spark_conf
     from edgebatch.settings import load_settings
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     settings = load_settings(config)
-    queues = tuple(args.queue) or settings.worker.queues
+    registry = discover(settings)
+    # Refuse a bad queue, slot count or pool before paying for a Spark session.
+    queues, slots, _ = check_worker(settings, registry, args.queue or None, args.slots)
     spark_settings = settings.spark
     if args.master:
         spark_settings = dataclasses.replace(spark_settings, master=args.master)
@@ -51,10 +53,9 @@ def main(argv: list[str], config: str | None) -> int:
     settings = dataclasses.replace(settings, spark=spark_settings)
 
     store = StateStore.from_settings(settings)
-    registry = discover(settings)
     spark = quiet_session(settings)
     worker = Worker(
-        spark, store, settings, registry, queues=queues, slots=args.slots, worker_id=args.worker_id
+        spark, store, settings, registry, queues=queues, slots=slots, worker_id=args.worker_id
     )
     signals = threading.Event()
     hurry = threading.Event()
@@ -77,3 +78,44 @@ def main(argv: list[str], config: str | None) -> int:
     store.close()
     spark.stop()
     return 0
+
+
+def list_workers(argv: list[str], config: str | None) -> int:
+    """`edgebatch workers`: the workers the store knows, their queues and last health."""
+    p = argparse.ArgumentParser(
+        prog="edgebatch workers", description="list workers, most recently heard from first"
+    )
+    p.add_argument("--state", action="append", help="running, stopped or lost (repeatable)")
+    args = p.parse_args(argv)
+    from rich.console import Console
+    from rich.table import Table
+
+    from edgebatch.framework.state import StateStore
+    from edgebatch.settings import load_settings
+
+    settings = load_settings(config)
+    with StateStore.from_settings(settings) as store:
+        store.mark_lost_workers(ttl=settings.worker.lost_after_s)
+        now = store.now()
+        table = Table(box=None, pad_edge=False)
+        for name in ("worker", "state", "queues", "beat", "cpu", "mem", "runs", "its", "exec"):
+            table.add_column(name, overflow="fold")
+        for w in store.list_workers(state=args.state):
+            h = w.health
+            table.add_row(
+                w.worker_id,
+                str(w.state),
+                ",".join(w.queues),
+                f"{(now - w.heartbeat_at).total_seconds():.0f}s ago",
+                _figure(h.get("cpu_percent"), "%"),
+                _figure(h.get("memory_percent"), "%"),
+                f"{h.get('running_runs', '')}/{h.get('slots', '')}",
+                str(h.get("running_iterations", "")),
+                str(h.get("executors", "")),
+            )
+    Console(highlight=False).print(table)
+    return 0
+
+
+def _figure(value: object, unit: str) -> str:
+    return f"{value:.0f}{unit}" if isinstance(value, int | float) else ""

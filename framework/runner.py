@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +84,7 @@ class Runner:
         registry: JobRegistry,
         *,
         holder: str | None = None,
+        on_run_done: Callable[[int], None] | None = None,
     ) -> None:
         self.spark = spark
         self.store = store
@@ -95,6 +96,8 @@ class Runner:
         self._active: dict[int, _ActiveRun] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        # Told the id of each run that stops executing here (a worker claims the next one).
+        self._on_run_done = on_run_done
         for job in registry:
             record_job(store, job)
         self.reap()
@@ -291,6 +294,8 @@ class Runner:
             with self._lock:
                 self._active.pop(run_id, None)
             active.done.set()
+            if self._on_run_done is not None:
+                self._on_run_done(run_id)
 
     def _create_outputs(self, job: Job) -> None:
         """Create missing output tables once, before iterations race to create them."""

@@ -54,22 +54,19 @@ class Worker:
         worker_id: str | None = None,
     ) -> None:
         ws = settings.worker
-        self.queues = tuple(dict.fromkeys(queues or ws.queues))
-        self.slots = ws.slots if slots is None else slots
-        _check(self.queues, self.slots)
-        self.pools = {q: ws.pool_of(q) for q in self.queues}
-        if registry.pools is not None:
-            missing = {q: p for q, p in self.pools.items() if p not in registry.pools}
-            if missing:
-                q, p = next(iter(missing.items()))
-                raise ConfigError(
-                    f"queue {q!r} runs in fair-scheduler pool {p!r}, which the allocation "
-                    f"file does not declare (pools: {', '.join(sorted(registry.pools))}); "
-                    f"declare it there or set [worker.queue.{q}] pool"
-                )
+        self.queues, self.slots, self.pools = check_worker(settings, registry, queues, slots)
         self.settings = settings
         self.store = store
-        self.runner = Runner(spark, store, settings, registry, holder=worker_id)
+        # A slot that frees wakes the claim loop at once, not at its next poll.
+        self._wake = threading.Event()
+        self.runner = Runner(
+            spark,
+            store,
+            settings,
+            registry,
+            holder=worker_id,
+            on_run_done=lambda _run_id: self._wake.set(),
+        )
         self.worker_id = self.runner.holder
         self._ws = ws
         self._health = HealthSampler(self.runner, self.slots)
@@ -101,6 +98,7 @@ class Worker:
         """
         grace = self._ws.stop_grace_s if grace_s is None else grace_s
         self._stopping.set()
+        self._wake.set()
         for thread in self._threads:
             thread.join(timeout=10)
         deadline = time.monotonic() + grace
@@ -170,7 +168,8 @@ class Worker:
                 log.exception("worker %s: claim failed", self.worker_id)
                 claimed = None
             if claimed is None:
-                self._stopping.wait(self._ws.poll_s)
+                self._wake.wait(self._ws.poll_s)
+                self._wake.clear()
 
     # -- heartbeat ------------------------------------------------------------------------
 
@@ -194,11 +193,31 @@ class Worker:
                 log.exception("worker %s: heartbeat failed", self.worker_id)
 
 
-def _check(queues: tuple[str, ...], slots: int) -> None:
-    if not queues:
+def check_worker(
+    settings: Settings,
+    registry: JobRegistry,
+    queues: Iterable[str] | None = None,
+    slots: int | None = None,
+) -> tuple[tuple[str, ...], int, dict[str, str]]:
+    """The queues, slots and each queue's pool a worker would have; `ConfigError` naming
+    what is wrong otherwise. Cheap: the command line calls it before starting Spark."""
+    ws = settings.worker
+    names = tuple(dict.fromkeys(queues or ws.queues))
+    slots = ws.slots if slots is None else slots
+    if not names:
         raise ConfigError("a worker needs at least one queue")
-    for q in queues:
+    for q in names:
         if not QUEUE_NAME.match(q):
             raise ConfigError(f"queue name {q!r} must be {QUEUE_NAME_RULE}")
     if slots < 1:
         raise ConfigError(f"a worker needs at least 1 slot, got {slots}")
+    pools = {q: ws.pool_of(q) for q in names}
+    if registry.pools is not None:
+        for q, pool in pools.items():
+            if pool not in registry.pools:
+                raise ConfigError(
+                    f"queue {q!r} runs in fair-scheduler pool {pool!r}, which the allocation "
+                    f"file does not declare (pools: {', '.join(sorted(registry.pools))}); "
+                    f"declare it there or set [worker.queue.{q}] pool"
+                )
+    return names, slots, pools
