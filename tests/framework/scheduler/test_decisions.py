@@ -237,3 +237,24 @@ def test_a_run_that_needs_free_executors_waits_for_workers_with_room(scheduler_f
     store.heartbeat_worker("w2", {"free_cores": 4})
     scheduler.step()
     assert store.get_wait(run.id) is None
+
+
+def test_a_held_run_is_waiting_on_purpose_so_the_reaper_leaves_it(scheduler_for, store, clock):
+    night = make_job("night", schedule=Schedule(window=Window("22:00", "06:00")))
+    scheduler = scheduler_for(night)
+    run = ask(store, night)
+    scheduler.step()
+    clock.advance(3 * 3600)  # far past the 15 min a queued run may go unclaimed
+    assert store.reap_orphans() == []
+    assert store.get_run(run.id).state is RunState.QUEUED
+
+
+def test_a_held_run_cancelled_drops_its_hold(scheduler_for, store):
+    night = make_job("night", schedule=Schedule(window=Window("22:00", "06:00")))
+    scheduler = scheduler_for(night)
+    run = ask(store, night)
+    scheduler.step()
+    store.transition_run(run.id, "cancelled", error="not tonight")
+    report = scheduler.step()
+    assert store.get_wait(run.id) is None and report.waiting == []
+    assert store.get_run(run.id).state is RunState.CANCELLED
