@@ -137,3 +137,17 @@ class DeviceGuard:
                 "use that device's own token (edgebatch api token create --device TENANT/DEVICE)"
             )
         return principal
+
+
+class MetricsGuard(RoleGuard):
+    """A viewer, unless `[api] metrics_public` opens /metrics to scrapers without a token."""
+
+    def __init__(self) -> None:
+        super().__init__("viewer")
+
+    async def __call__(self, request: Request) -> Principal:
+        from edgebatch.api.runtime import runtime
+
+        if runtime(request).settings.api.metrics_public:
+            return Principal("anonymous", "public", "viewer", frozenset())
+        return await super().__call__(request)

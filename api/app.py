@@ -22,7 +22,19 @@ from edgebatch.settings import Settings
 log = logging.getLogger(__name__)
 
 # Every resource's router, in the order the OpenAPI description lists them.
-ROUTERS = ("auth", "runs", "health")
+ROUTERS = (
+    "auth",
+    "runs",
+    "jobs",
+    "workers",
+    "devices",
+    "tables",
+    "uploads",
+    "ingest",
+    "admin",
+    "health",
+    "metrics",
+)
 
 
 def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAPI:
@@ -36,6 +48,8 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
             yield
         finally:
             runtime.stop_background()
+            if runtime.lander is not None:
+                await runtime.lander.close()
 
     app = FastAPI(
         title="edgebatch",
