@@ -140,7 +140,8 @@ class DeviceGuard:
 
 
 class MetricsGuard(RoleGuard):
-    """A viewer, unless `[api] metrics_public` opens /metrics to scrapers without a token."""
+    """A viewer who sees every tenant, unless `[api] metrics_public` opens /metrics to
+    scrapers without a token."""
 
     def __init__(self) -> None:
         super().__init__("viewer")
@@ -149,5 +150,7 @@ class MetricsGuard(RoleGuard):
         from edgebatch.api.runtime import runtime
 
         if runtime(request).settings.api.metrics_public:
-            return Principal("anonymous", "public", "viewer", frozenset())
-        return await super().__call__(request)
+            return Principal("anonymous", "public", "viewer", None)
+        principal = await super().__call__(request)
+        principal.check_tenant(None, "the metrics (they count every tenant)")
+        return principal

@@ -7,16 +7,32 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from edgebatch.api import security
-from edgebatch.api.deps import Admin, Runtime, Store
+from edgebatch.api.access import Principal, RoleGuard
+from edgebatch.api.deps import Runtime, Store
 from edgebatch.api.errors import Conflict, NotFound
 from edgebatch.framework.state import StateError
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin"])
+
+
+class FleetAdmin(RoleGuard):
+    """An admin who sees every tenant: users and tokens span tenants."""
+
+    def __init__(self) -> None:
+        super().__init__("admin")
+
+    async def __call__(self, request: Request) -> Principal:
+        principal = await super().__call__(request)
+        principal.check_tenant(None, "users, tokens and the audit")
+        return principal
+
+
+Admin = Annotated[Principal, Depends(FleetAdmin())]
 
 TENANT = r"^(\*|[A-Za-z0-9_-]{1,64})$"
 USER = r"^[A-Za-z0-9_.@-]{1,100}$"
