@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -167,7 +167,7 @@ def create_token(body: TokenIn, principal: Admin, store: Store) -> NewToken:
     if body.device:
         role, tenants = "device", [body.device.split("/")[0]]
     elif not tenants:
-        raise Conflict("name the tenants the token sees ('*' for all)")
+        raise HTTPException(400, "name the tenants the token sees ('*' for all)")
     token = security.new_token()
     row = store.add_token(
         body.name,

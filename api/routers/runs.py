@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -197,10 +197,12 @@ def submit_run(body: RunSubmit, principal: Operator, rt: Runtime) -> Submitted:
     from edgebatch.framework.enqueue import enqueue
 
     if body.partitions and body.iterations:
-        raise Conflict("give partitions or iterations, not both (they mean the same)")
+        raise HTTPException(400, "give partitions or iterations, not both (they mean the same)")
     tenant = body.tenant or _param_tenant(body)
+    if tenant is None and principal.tenants is not None and len(principal.tenants) == 1:
+        tenant = next(iter(principal.tenants))  # the caller's only tenant
     if tenant is None and not principal.all_tenants:
-        raise Conflict(f"{principal.name} sees only some tenants: name one with 'tenant'")
+        raise HTTPException(400, f"{principal.name} sees only some tenants: name one with 'tenant'")
     if tenant is not None:
         principal.check_tenant(tenant, f"runs of tenant {tenant!r}")
     params: dict[str, object] = dict(body.params)
@@ -228,7 +230,7 @@ def submit_run(body: RunSubmit, principal: Operator, rt: Runtime) -> Submitted:
 def _param_tenant(body: RunSubmit) -> str | None:
     value = body.params.get(TENANT_PARAM)
     if value is not None and not isinstance(value, str):
-        raise Conflict("param 'tenant' must be a string")
+        raise HTTPException(400, "param 'tenant' must be a string")
     return value
 
 
