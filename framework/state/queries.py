@@ -11,9 +11,10 @@ import contextlib
 import dataclasses
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, Select, bindparam, func, select
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, Connection, Select, bindparam, func, select
 
 from edgebatch.framework.state import models as m
 from edgebatch.framework.state import records as r
@@ -26,13 +27,25 @@ TENANT_PARAM = "tenant"
 # more than running it.
 _RUNS, _ITS, _ATTS = m.Run.__table__, m.Iteration.__table__, m.Attempt.__table__
 _RUN_BY_ID = select(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
-_ITERATIONS_OF_RUN = select(_ITS).where(_ITS.c.run_id == bindparam("run_id")).order_by(_ITS.c.id)
-_ATTEMPTS_OF_RUN = (
-    select(_ATTS)
-    .join(_ITS, _ITS.c.id == _ATTS.c.iteration_id)
-    .where(_ITS.c.run_id == bindparam("run_id"))
-    .order_by(_ATTS.c.iteration_id, _ATTS.c.number)
+# A run with its iterations and their attempts in one statement (one row per attempt, or
+# per iteration without one, or one row for a run without iterations).
+_RUN_DETAIL = (
+    select(_RUNS, _ITS, _ATTS)
+    .select_from(
+        _RUNS.outerjoin(_ITS, _ITS.c.run_id == _RUNS.c.id).outerjoin(
+            _ATTS, _ATTS.c.iteration_id == _ITS.c.id
+        )
+    )
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .order_by(_ITS.c.id, _ATTS.c.number)
+    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
 )
+
+
+def _part(row: Any, table: Any) -> SimpleNamespace:
+    """The columns of `table` in a joined row, as attributes (what `from_row` reads)."""
+    mapping = row._mapping
+    return SimpleNamespace(**{c.name: mapping[c] for c in table.c})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,21 +87,23 @@ class RunQueries(StoreBase):
         self, run_id: int
     ) -> tuple[r.Run, list[r.Iteration], dict[int, list[r.Attempt]]] | None:
         """A run, its iterations in order and their attempts by iteration, or None."""
-        key = {"run_id": run_id}
         with self._rows() as conn:
-            row = conn.execute(_RUN_BY_ID, key).first()
-            if row is None:
-                return None
-            iterations = conn.execute(_ITERATIONS_OF_RUN, key).all()
-            attempts: dict[int, list[r.Attempt]] = {}
-            if iterations:
-                for a in conn.execute(_ATTEMPTS_OF_RUN, key):
-                    attempts.setdefault(a.iteration_id, []).append(r.Attempt.from_row(a))  # type: ignore[arg-type]
-        return (
-            r.Run.from_row(row),  # type: ignore[arg-type]
-            [r.Iteration.from_row(x) for x in iterations],  # type: ignore[arg-type]
-            attempts,
-        )
+            rows = conn.execute(_RUN_DETAIL, {"run_id": run_id}).all()
+        if not rows:
+            return None
+        run = r.Run.from_row(_part(rows[0], _RUNS))  # type: ignore[arg-type]
+        iterations: list[r.Iteration] = []
+        attempts: dict[int, list[r.Attempt]] = {}
+        for row in rows:
+            it_id = row._mapping[_ITS.c.id]
+            if it_id is None:
+                continue
+            if not iterations or iterations[-1].id != it_id:
+                iterations.append(r.Iteration.from_row(_part(row, _ITS)))  # type: ignore[arg-type]
+            if row._mapping[_ATTS.c.id] is not None:
+                attempt = r.Attempt.from_row(_part(row, _ATTS))  # type: ignore[arg-type]
+                attempts.setdefault(it_id, []).append(attempt)
+        return run, iterations, attempts
 
     def find_run(self, run_id: int) -> r.Run | None:
         with self._rows() as conn:
