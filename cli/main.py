@@ -48,6 +48,12 @@ def _migrate(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _api(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.cli.api import main as api_main
+
+    return api_main(rest, args.config)
+
+
 def _worker(args: argparse.Namespace, rest: list[str]) -> int:
     from edgebatch.cli.worker import main as worker_main
 
@@ -97,6 +103,7 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "scheduler": ("the manager: triggers, dependencies, a standby", _scheduling("scheduler"), True),
     "schedule": ("jobs with their next fire times and last run", _scheduling("schedule"), True),
     "trigger": ("ask for a run now (--partition P ...)", _scheduling("trigger"), True),
+    "api": ("serve the REST API; manage its users and tokens", _api, True),
     "worker": ("claim and run queued runs (--queue Q ..., --slots N)", _worker, True),
     "workers": ("list workers, their queues and health (--state)", _workers, True),
 }

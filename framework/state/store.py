@@ -23,6 +23,8 @@ Each aggregate lives in a module of its own: `runs` (runs, iterations, attempts)
 
 from __future__ import annotations
 
+from edgebatch.framework.state.access import AccessControl
+from edgebatch.framework.state.annotations import Annotations
 from edgebatch.framework.state.audit import Audit
 from edgebatch.framework.state.base import (
     DEFAULT_LEASE_TTL,
@@ -36,6 +38,7 @@ from edgebatch.framework.state.base import (
 from edgebatch.framework.state.catalog import JobCatalog
 from edgebatch.framework.state.leases import Leases
 from edgebatch.framework.state.logs import Logs
+from edgebatch.framework.state.queries import RunQueries
 from edgebatch.framework.state.runs import RunsAndIterations
 from edgebatch.framework.state.scheduling import Scheduling
 from edgebatch.framework.state.workers import DEFAULT_MAX_REQUEUES, WorkerRegistry
@@ -53,8 +56,20 @@ __all__ = [
 ]
 
 
-class StateStore(RunsAndIterations, Logs, Leases, JobCatalog, Audit, WorkerRegistry, Scheduling):
-    """Runs, iterations, attempts, log lines, leases, jobs, audit and workers, in SQL.
+class StateStore(
+    RunsAndIterations,
+    Logs,
+    Leases,
+    JobCatalog,
+    Audit,
+    WorkerRegistry,
+    AccessControl,
+    Annotations,
+    RunQueries,
+    Scheduling,
+):
+    """Runs, iterations, attempts, log lines, leases, jobs, audit, workers, scheduling and the API's
+    users, tokens and annotations, in SQL.
 
     `url` is a SQLAlchemy URL: `sqlite:///path/state.db` (the default of the
     project config) or `postgresql+psycopg://user:pw@host:port/db`. Opening

@@ -1,0 +1,310 @@
+"""Read-only questions the API and its metrics ask of runs: filtered pages of runs,
+per-job success rates and durations, counts by state, and recent iteration timings.
+
+Kept apart from `runs.py` (which moves runs) so the listing can grow filters without
+touching the code that enforces state moves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, Connection, Select, bindparam, func, select
+
+from edgebatch.framework.state import models as m
+from edgebatch.framework.state import records as r
+from edgebatch.framework.state.base import StoreBase
+from edgebatch.framework.state.states import RunState, parse_run_state
+
+TENANT_PARAM = "tenant"
+
+# The hot reads of the API, built once: building and coercing a statement per call cost
+# more than running it.
+_RUNS, _ITS, _ATTS = m.Run.__table__, m.Iteration.__table__, m.Attempt.__table__
+_RUN_BY_ID = select(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
+# A run with its iterations and their attempts in one statement (one row per attempt, or
+# per iteration without one, or one row for a run without iterations).
+_RUN_DETAIL = (
+    select(_RUNS, _ITS, _ATTS)
+    .select_from(
+        _RUNS.outerjoin(_ITS, _ITS.c.run_id == _RUNS.c.id).outerjoin(
+            _ATTS, _ATTS.c.iteration_id == _ITS.c.id
+        )
+    )
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .order_by(_ITS.c.id, _ATTS.c.number)
+    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+)
+
+
+def _part(row: Any, table: Any) -> SimpleNamespace:
+    """The columns of `table` in a joined row, as attributes (what `from_row` reads)."""
+    mapping = row._mapping
+    return SimpleNamespace(**{c.name: mapping[c] for c in table.c})
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRunStats:
+    """A job's recent runs: how many, how many succeeded, and their durations (seconds)."""
+
+    job: str
+    runs: int
+    succeeded: int
+    failed: int
+    durations_s: tuple[float, ...]
+    last_run: r.Run | None
+
+    @property
+    def success_rate(self) -> float | None:
+        finished = self.succeeded + self.failed
+        return None if not finished else self.succeeded / finished
+
+
+def run_tenant(run: r.Run) -> str | None:
+    """The tenant a run belongs to: its `tenant` parameter, or None for a fleet-wide run."""
+    value = run.params.get(TENANT_PARAM)
+    return value if isinstance(value, str) and value else None
+
+
+class RunQueries(StoreBase):
+    """Filtered, paged reads of runs for the API.
+
+    Read in one transaction with SQLAlchemy Core rows (not ORM objects): an API answer
+    is several small queries, and a session per query cost more than the queries.
+    """
+
+    @contextlib.contextmanager
+    def _rows(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    def run_detail(
+        self, run_id: int
+    ) -> tuple[r.Run, list[r.Iteration], dict[int, list[r.Attempt]]] | None:
+        """A run, its iterations in order and their attempts by iteration, or None."""
+        with self._rows() as conn:
+            rows = conn.execute(_RUN_DETAIL, {"run_id": run_id}).all()
+        if not rows:
+            return None
+        run = r.Run.from_row(_part(rows[0], _RUNS))  # type: ignore[arg-type]
+        iterations: list[r.Iteration] = []
+        attempts: dict[int, list[r.Attempt]] = {}
+        for row in rows:
+            it_id = row._mapping[_ITS.c.id]
+            if it_id is None:
+                continue
+            if not iterations or iterations[-1].id != it_id:
+                iterations.append(r.Iteration.from_row(_part(row, _ITS)))  # type: ignore[arg-type]
+            if row._mapping[_ATTS.c.id] is not None:
+                attempt = r.Attempt.from_row(_part(row, _ATTS))  # type: ignore[arg-type]
+                attempts.setdefault(it_id, []).append(attempt)
+        return run, iterations, attempts
+
+    def find_run(self, run_id: int) -> r.Run | None:
+        with self._rows() as conn:
+            row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).first()
+        return None if row is None else r.Run.from_row(row)  # type: ignore[arg-type]
+
+    def run_page(
+        self, *, limit: int, **filters: Any
+    ) -> tuple[list[r.Run], dict[int, dict[str, int]]]:
+        """`find_runs` and each run's iteration counts by state, in one transaction."""
+        runs_t, its = m.Run.__table__, m.Iteration.__table__
+        query = self._runs_query(limit=limit, **filters)
+        if query is None:
+            return [], {}
+        with self._rows() as conn:
+            rows = conn.execute(query.with_only_columns(*runs_t.c)).all()
+            ids = [x.id for x in rows]
+            counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+            if ids:
+                for run_id, state, n in conn.execute(
+                    select(its.c.run_id, its.c.state, func.count())
+                    .where(its.c.run_id.in_(ids))
+                    .group_by(its.c.run_id, its.c.state)
+                ):
+                    counts[run_id][state] = n
+        return [r.Run.from_row(x) for x in rows], counts  # type: ignore[arg-type]
+
+    def log_page(
+        self, run_id: int, *, after_id: int = 0, limit: int = 1000, iteration_id: int | None = None
+    ) -> list[r.LogLine]:
+        """`read_logs` in one Core query: lines with id > `after_id`, oldest first."""
+        lines = m.LogLine.__table__
+        query = (
+            select(lines)
+            .where(lines.c.run_id == run_id, lines.c.id > after_id)
+            .order_by(lines.c.id)
+            .limit(limit)
+        )
+        if iteration_id is not None:
+            query = query.where(lines.c.iteration_id == iteration_id)
+        with self._rows() as conn:
+            return [r.LogLine.from_row(x) for x in conn.execute(query)]  # type: ignore[arg-type]
+
+    def find_runs(
+        self,
+        *,
+        job: str | None = None,
+        states: Iterable[str] | None = None,
+        tenants: Iterable[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+        extra: Any = None,
+    ) -> list[r.Run]:
+        """Newest first. `tenants` None: every run; else only runs whose `tenant` parameter
+        is one of them. `extra` is one more SQL condition on `runs` (e.g. a queue)."""
+        query = self._runs_query(
+            job=job,
+            states=states,
+            tenants=tenants,
+            created_from=created_from,
+            created_to=created_to,
+            before_id=before_id,
+            limit=limit,
+            extra=extra,
+        )
+        if query is None:
+            return []
+        with self._read() as s:
+            return [r.Run.from_row(x) for x in s.scalars(query)]
+
+    def _runs_query(
+        self,
+        *,
+        job: str | None = None,
+        states: Iterable[str] | None = None,
+        tenants: Iterable[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+        extra: Any = None,
+    ) -> Select[Any] | None:
+        query = select(m.Run).order_by(m.Run.id.desc()).limit(limit)
+        if job is not None:
+            query = query.where(m.Run.job == job)
+        if states:
+            query = query.where(m.Run.state.in_([parse_run_state(x).value for x in states]))
+        if tenants is not None:
+            names = sorted(set(tenants))
+            if not names:
+                return None
+            query = query.where(m.Run.params[TENANT_PARAM].as_string().in_(names))
+        if created_from is not None:
+            query = query.where(m.Run.created_at >= self._when(created_from))
+        if created_to is not None:
+            query = query.where(m.Run.created_at < self._when(created_to))
+        if before_id is not None:
+            query = query.where(m.Run.id < before_id)
+        if extra is not None:
+            query = query.where(extra)
+        return query
+
+    def job_run_stats(
+        self, job: str, *, window: int = 50, tenants: Iterable[str] | None = None
+    ) -> JobRunStats:
+        """The last `window` runs of a job (seen by `tenants`, None: all)."""
+        runs = self.find_runs(job=job, tenants=tenants, limit=window)
+        durations = tuple(
+            (x.ended_at - x.started_at).total_seconds()
+            for x in reversed(runs)
+            if x.started_at and x.ended_at and x.state == RunState.SUCCEEDED
+        )
+        return JobRunStats(
+            job=job,
+            runs=len(runs),
+            succeeded=sum(1 for x in runs if x.state == RunState.SUCCEEDED),
+            failed=sum(1 for x in runs if x.state == RunState.FAILED),
+            durations_s=durations,
+            last_run=runs[0] if runs else None,
+        )
+
+    def count_runs_by_state(self) -> dict[str, int]:
+        with self._read() as s:
+            rows = s.execute(select(m.Run.state, func.count()).group_by(m.Run.state)).all()
+        return {state: n for state, n in rows}
+
+    def iteration_seconds_since(self, since: datetime, *, limit: int = 50_000) -> list[float]:
+        """Durations of iterations that ended since `since` (for a histogram)."""
+        query = (
+            select(m.Iteration.started_at, m.Iteration.ended_at)
+            .where(m.Iteration.ended_at >= self._when(since), m.Iteration.started_at.is_not(None))
+            .limit(limit)
+        )
+        with self._read() as s:
+            rows = s.execute(query).all()
+        return [(end - start).total_seconds() for start, end in rows if start and end]
+
+    def runs_with_ids(self, run_ids: Iterable[int]) -> dict[int, r.Run]:
+        ids = list(run_ids)
+        if not ids:
+            return {}
+        with self._read() as s:
+            rows = s.scalars(select(m.Run).where(m.Run.id.in_(ids)))
+            return {x.id: r.Run.from_row(x) for x in rows}
+
+    def attempts_of_run(self, run_id: int) -> dict[int, list[r.Attempt]]:
+        """Every attempt of a run's iterations, by iteration id, in order."""
+        query = (
+            select(m.Attempt)
+            .join(m.Iteration, m.Iteration.id == m.Attempt.iteration_id)
+            .where(m.Iteration.run_id == run_id)
+            .order_by(m.Attempt.iteration_id, m.Attempt.number)
+        )
+        found: dict[int, list[r.Attempt]] = {}
+        with self._read() as s:
+            for x in s.scalars(query):
+                found.setdefault(x.iteration_id, []).append(r.Attempt.from_row(x))
+        return found
+
+    def queue_depths(self) -> list[QueueDepth]:
+        return queue_depths(self)
+
+    def log_count(self, run_id: int) -> int:
+        with self._read() as s:
+            return int(
+                s.scalar(
+                    select(func.count()).select_from(m.LogLine).where(m.LogLine.run_id == run_id)
+                )
+                or 0
+            )
+
+
+__all__ = ["JobRunStats", "RunQueries", "run_tenant"]
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueDepth:
+    """One queue: runs waiting and running, and when the oldest waiting one was made."""
+
+    queue: str
+    queued: int
+    running: int
+    oldest_queued_at: datetime | None
+
+
+def queue_depths(store: StoreBase) -> list[QueueDepth]:
+    """Every queue with runs queued or running (the metrics and the API show these)."""
+    active = (RunState.QUEUED.value, RunState.RUNNING.value)
+    query = (
+        select(m.Run.queue, m.Run.state, func.count(), func.min(m.Run.created_at))
+        .where(m.Run.state.in_(active))
+        .group_by(m.Run.queue, m.Run.state)
+    )
+    with store._read() as s:
+        rows = s.execute(query).all()
+    found: dict[str, dict[str, Any]] = {}
+    for queue, state, n, oldest in rows:
+        entry = found.setdefault(queue, {"queued": 0, "running": 0, "oldest": None})
+        entry[state] = n
+        if state == RunState.QUEUED.value:
+            entry["oldest"] = oldest
+    return [QueueDepth(q, e["queued"], e["running"], e["oldest"]) for q, e in sorted(found.items())]
