@@ -9,8 +9,12 @@ JARS     := .cache/jars/delta/.stamp
 HADOOP   := .cache/jars/hadoop/.stamp
 BENCH    ?=
 PYTEST_ARGS ?=
+# The dashboard's browser libraries, from package-lock.json into the package's static folder
+# (served by the service itself, and in the wheel: no CDN on a plant's network).
+VENDOR   := api/web/static/vendor
+ASSETS   := $(VENDOR)/.stamp
 
-.PHONY: demo test bench lint format system-demo system-test jars venv clean help
+.PHONY: demo test bench lint format system-demo system-test jars venv assets clean help
 
 help:
 	@echo "make demo    run the main job end to end on the embedded defaults"
@@ -49,13 +53,22 @@ venv: $(STAMP)
 PARTS    := core edge warehouse framework jobs api cli
 PART_DIRS := $(shell find $(PARTS) -type d -not -name __pycache__ 2>/dev/null)
 
-$(STAMP): pyproject.toml $(PART_DIRS)
+$(STAMP): pyproject.toml $(PART_DIRS) $(ASSETS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[server,dev]" --config-settings editable_mode=strict
 	touch $@
 
 jars: $(JARS) $(HADOOP)
+
+assets: $(ASSETS)
+
+$(ASSETS): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)/uplot
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css \
+	   node_modules/uplot/LICENSE $(VENDOR)/uplot/
+	touch $@
 
 $(JARS): deps/delta.pom.xml deps/fetch_jars.py | $(STAMP)
 	$(PY) deps/fetch_jars.py deps/delta.pom.xml .cache/jars/delta
@@ -71,4 +84,4 @@ system-test:
 	deps/system-packages.sh test
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log
+	rm -rf var node_modules .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log

@@ -1,0 +1,28 @@
+"""The web dashboard served at `/`: pages, their scripts and styles, and their languages.
+
+`mount_dashboard(app, settings)` adds it to the API's app; the pages read everything
+through `/api/v1`, so the dashboard needs nothing of the API but its routes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi.staticfiles import StaticFiles
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from edgebatch.settings import Settings
+
+
+def mount_dashboard(app: FastAPI, settings: Settings | None = None) -> None:
+    """Serve the pages at `/` and their assets at `/static` (all from the package)."""
+    from edgebatch.api.web.pages import STATIC_PREFIX, router
+
+    app.include_router(router)
+    app.mount(
+        STATIC_PREFIX,
+        StaticFiles(packages=[("edgebatch.api.web", "static")]),
+        name="dashboard-static",
+    )

@@ -1,0 +1,148 @@
+"""The dashboard's pages: server-rendered shells in the operator's language.
+
+Each page is a Jinja2 template with the strings translated and a small ES module
+(`static/js/{page}.js`) that reads the data from `/api/v1` with the session cookie and
+keeps it live. Data never goes through these routes, so what a page shows is exactly what
+the API allows the signed-in user to see; a page whose API call answers 401 sends the
+browser to the sign-in page.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from edgebatch.api.web import i18n
+from edgebatch.framework.state import RunState
+
+STATIC_PREFIX = "/static"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+def _static(path: str) -> str:
+    return f"{STATIC_PREFIX}/{path}"
+
+
+@functools.cache
+def environment(lang: str) -> Environment:
+    """One template environment per language, its gettext installed (thread-safe to share)."""
+    env = Environment(
+        loader=PackageLoader("edgebatch.api.web", "templates"),
+        autoescape=select_autoescape(["html"]),
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["static"] = _static
+    return env
+
+
+def request_locale(request: Request) -> str:
+    return i18n.negotiate(
+        request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
+    )
+
+
+def _state_names(lang: str) -> dict[str, str]:
+    gettext = i18n.translations(lang).gettext
+    names = {
+        RunState.QUEUED: gettext("queued"),
+        RunState.RUNNING: gettext("running"),
+        RunState.SUCCEEDED: gettext("succeeded"),
+        RunState.FAILED: gettext("failed"),
+        RunState.CANCELLED: gettext("cancelled"),
+        RunState.SKIPPED: gettext("skipped"),
+    }
+    return {str(state.value): name for state, name in names.items()}
+
+
+def render(request: Request, page: str, **context: Any) -> HTMLResponse:
+    """`templates/{page}.html` in the request's language, with the page's script data."""
+    lang = request_locale(request)
+    here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    states = _state_names(lang)
+    data = i18n.page_strings(lang, {"page": page, "states": states, **context.pop("data", {})})
+    html = (
+        environment(lang)
+        .get_template(f"{page}.html")
+        .render(
+            lang=lang,
+            page=page,
+            here=here,
+            languages=i18n.language_names(),
+            fmt=i18n.LocaleFormat(lang),
+            now=datetime.now(UTC),
+            page_data=data,
+            states=list(states),
+            state_names=states,
+            **context,
+        )
+    )
+    response = HTMLResponse(html)
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
+
+
+def _local_path(target: str | None) -> str:
+    """`target` if it is a path on this site, else `/`: a redirect never leaves the site."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/", response_class=HTMLResponse)
+def runs_page(request: Request) -> Response:
+    return render(request, "runs")
+
+
+@router.get("/runs/{run_id}", response_class=HTMLResponse)
+def run_page(request: Request, run_id: Annotated[int, Path(ge=1)]) -> Response:
+    return render(request, "run", run_id=run_id, data={"runId": run_id})
+
+
+@router.get("/workers", response_class=HTMLResponse)
+def workers_page(request: Request) -> Response:
+    return render(request, "workers")
+
+
+@router.get("/devices", response_class=HTMLResponse)
+def devices_page(request: Request) -> Response:
+    return render(request, "devices")
+
+
+@router.get("/tables", response_class=HTMLResponse)
+def tables_page(request: Request) -> Response:
+    return render(request, "tables")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
+    return render(request, "login", data={"next": _local_path(next)})
+
+
+@router.get("/language")
+def switch_language(
+    lang: Annotated[str, Query(max_length=16)],
+    next: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """Remember the operator's language in a cookie and go back to the page they were on."""
+    have = i18n.available_locales()
+    if lang not in have:
+        raise HTTPException(400, f"unknown language {lang!r}; available: {', '.join(have)}")
+    response = RedirectResponse(_local_path(next), status_code=303)
+    response.set_cookie(i18n.COOKIE, lang, max_age=COOKIE_MAX_AGE, samesite="lax")
+    return response

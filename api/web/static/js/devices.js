@@ -1,0 +1,87 @@
+// The fleet: each device's health as sparklines, online or not, and its alarms, which an
+// operator acknowledges here.
+import { getOptional, items, post } from "./api.js";
+import { sparkline } from "./charts.js";
+import { currentUser, el, may, poll } from "./common.js";
+import { fmtAgo, fmtDateTime, fmtNumber, fmtPercent, t } from "./i18n.js";
+
+let user = null;
+const SEVERITY = { info: t("info"), warning: t("warning"), critical: t("critical") };
+
+function series(device, key) {
+  const history = device.history || device.health_history || [];
+  const values = history.map((h) => h[key] ?? null);
+  const now = device.health ? device.health[key] ?? device[key] : device[key];
+  return values.length ? values : [now ?? null];
+}
+
+function metricCell(device, key) {
+  const values = series(device, key);
+  const last = values.filter((v) => v !== null).pop();
+  const share = last === undefined ? null : last > 1 ? last / 100 : last;
+  const color = share !== null && share > 0.9 ? "#dc2626" : share !== null && share > 0.75 ? "#d97706" : "#2563eb";
+  return el("td", { class: "metric" }, sparkline(values.map((v) => (v === null ? null : v > 1 ? v / 100 : v)), { color, max: 1 }), el("span", { text: fmtPercent(share) }));
+}
+
+function deviceRow(d) {
+  const online = d.online ?? d.status === "online";
+  return el(
+    "tr",
+    { class: online ? "" : "row-offline" },
+    el("td", { class: "mono", text: d.device || d.name }),
+    el("td", { text: d.tenant }),
+    el("td", {}, el("span", { class: `badge ${online ? "state-succeeded" : "state-cancelled"}`, text: online ? t("online") : t("offline") })),
+    el("td", { text: fmtAgo(d.last_seen || d.last_seen_at), title: fmtDateTime(d.last_seen || d.last_seen_at) }),
+    metricCell(d, "cpu"),
+    metricCell(d, "memory"),
+    metricCell(d, "disk"),
+    el("td", { class: "num", text: fmtNumber(d.outbox_backlog ?? d.health?.outbox_backlog) }),
+    el("td", { class: "num", text: fmtNumber(d.shed ?? d.shed_count ?? d.health?.shed) }),
+  );
+}
+
+function alarmRow(a) {
+  const id = a.alarm_id || a.id;
+  const acked = a.acknowledged_at || a.acknowledged;
+  const ack = !acked && user && may(user, "operator")
+    ? el("button", { type: "button", class: "btn btn-small", text: t("Acknowledge"), onclick: async (e) => {
+        e.target.disabled = true;
+        await post(`/alarms/${encodeURIComponent(id)}/ack`);
+        refresh();
+      } })
+    : el("span", { class: "muted", text: acked ? `${a.acknowledged_by || ""} ${fmtAgo(a.acknowledged_at)}`.trim() : "–" });
+  return el(
+    "tr",
+    { class: acked ? "" : `alarm-open severity-${a.severity}` },
+    el("td", { text: fmtDateTime(a.ts) }),
+    el("td", {}, el("span", { class: `badge severity-${a.severity}`, text: SEVERITY[a.severity] || a.severity })),
+    el("td", { class: "mono", text: `${a.tenant}/${a.device}` }),
+    el("td", { text: a.rule }),
+    el("td", { text: a.metric }),
+    el("td", { class: "num", text: fmtNumber(a.value) }),
+    el("td", { class: "num", text: fmtNumber(a.threshold ?? a.baseline) }),
+    el("td", {}, ack),
+  );
+}
+
+async function refresh() {
+  const [devicesBody, alarmsBody] = await Promise.all([getOptional("/devices"), getOptional("/alarms")]);
+  document.getElementById("unavailable").hidden = devicesBody !== null;
+  const devices = items(devicesBody);
+  const alarms = items(alarmsBody);
+  const online = devices.filter((d) => d.online ?? d.status === "online").length;
+  document.getElementById("tile-online").textContent = devicesBody ? fmtNumber(online) : "–";
+  document.getElementById("tile-offline").textContent = devicesBody ? fmtNumber(devices.length - online) : "–";
+  document.getElementById("tile-alarms").textContent = alarmsBody ? fmtNumber(alarms.filter((a) => !a.acknowledged_at && !a.acknowledged).length) : "–";
+  document.getElementById("tile-backlog").textContent = devicesBody ? fmtNumber(devices.reduce((s, d) => s + (d.outbox_backlog ?? d.health?.outbox_backlog ?? 0), 0)) : "–";
+  document.querySelector("#devices-table tbody").replaceChildren(...devices.map(deviceRow));
+  document.getElementById("devices-empty").hidden = devices.length > 0;
+  document.querySelector("#alarms-table tbody").replaceChildren(...alarms.map(alarmRow));
+  document.getElementById("alarms-empty").hidden = alarms.length > 0;
+  document.getElementById("updated").textContent = t("Updated {time}", { time: new Date().toLocaleTimeString(document.documentElement.lang) });
+}
+
+currentUser().then((me) => {
+  user = me;
+  poll(refresh, 10);
+});
