@@ -300,18 +300,13 @@ def cancel(argv: list[str], config: str | None) -> int:
     )
     p.add_argument("run", type=int)
     args = p.parse_args(argv)
-    import getpass
-
-    from edgebatch.framework.state import RunState
+    from edgebatch.framework.enqueue import cancel_run
 
     _, store = _context(config)
     run = store.get_run(args.run)
     if run.finished:
         print(f"run {run.id} has already ended: {run.state}")
         return 0
-    store.audit(getpass.getuser(), "cancel", f"run:{run.id}", {"job": run.job})
-    run = store.transition_run(
-        run.id, RunState.CANCELLED, error=f"cancelled by {getpass.getuser()}"
-    )
+    run = cancel_run(store, run.id)
     print(f"run {run.id} of {run.job}: {run.state} (its process stops at its next heartbeat)")
     return 0

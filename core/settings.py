@@ -162,8 +162,46 @@ class FrameworkSettings:
 
 @dataclasses.dataclass(frozen=True)
 class ApiSettings:
+    """`edgebatch api` (`[api]`): where it listens, its secret, CORS, limits and demo mode.
+
+    `secret` signs the dashboard's session cookies and CSRF tokens; the service refuses
+    to start without one unless `demo` is true (then a random one lasts one process).
+    """
+
     host: str = "127.0.0.1"
     port: int = 8080
+    secret: str = ""
+    demo: bool = False
+    # Origins allowed to call the API from a browser; empty: CORS off.
+    cors_origins: tuple[str, ...] = ()
+    # Sign-in attempts per client address and per user name, per minute.
+    login_per_minute: int = 10
+    # HTTP ingest per device: sustained messages per second and the burst above it.
+    ingest_per_s: float = 200.0
+    ingest_burst: int = 2000
+    ingest_max_bytes: int = 4 << 20
+    upload_max_bytes: int = 1 << 30
+    session_ttl_s: float = 12 * 3600.0
+    # Mark the session cookie Secure (serve the API over HTTPS, or behind a proxy that does).
+    cookie_secure: bool = False
+    # Subscribe to the agents' retained status topic for the fleet's online/offline.
+    mqtt_status: bool = True
+    # A device with no heartbeat this long is offline whatever its status topic says.
+    device_offline_s: float = 300.0
+    # Days of bronze/device_health the fleet view reads.
+    device_lookback_days: int = 7
+    # /metrics without a token (Prometheus scrapers inside a trusted network).
+    metrics_public: bool = False
+
+    def validate(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"key 'port' must be 1..65535, got {self.port}")
+        if self.secret and len(self.secret) < 16:
+            raise ConfigError("key 'secret' must be at least 16 characters")
+        positive = ("login_per_minute", "ingest_per_s", "ingest_burst", "ingest_max_bytes")
+        for key in (*positive, "upload_max_bytes", "session_ttl_s", "device_offline_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"key {key!r} must be positive, got {getattr(self, key)}")
 
 
 @dataclasses.dataclass(frozen=True)

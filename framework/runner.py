@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 from edgebatch.framework.changes import newest_input_files
 from edgebatch.framework.context import IterationContext, route_logs
 from edgebatch.framework.definitions import Job
+from edgebatch.framework.enqueue import retry_request_for
 from edgebatch.framework.errors import FrameworkError, StepFailed
 from edgebatch.framework.planning import PartitionPlan, plan_partitions, record_run
 from edgebatch.framework.registry import JobRegistry, record_job
-from edgebatch.framework.requests import RunRequest, retry_request
+from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import (
     IterationState,
     LeaseError,
@@ -135,15 +136,7 @@ class Runner:
 
     def retry(self, run_id: int, *, triggered_by: str = "") -> Run:
         """A new run of only the partitions of `run_id` that did not succeed."""
-        old = self.store.get_run(run_id)
-        if not old.finished:
-            raise FrameworkError(f"run {run_id} of job {old.job!r} is {old.state}; wait or cancel")
-        keys = self.store.failed_or_unfinished_partitions(run_id)
-        if not keys:
-            raise FrameworkError(f"run {run_id} of job {old.job!r} has nothing left to retry")
-        return self.submit(
-            retry_request(old.job, run_id, keys, old.params, triggered_by=triggered_by)
-        )
+        return self.submit(retry_request_for(self.store, run_id, triggered_by=triggered_by))
 
     def start(self, run_id: int) -> Run:
         """Execute an existing queued run (one the launcher or the API created) here."""

@@ -23,6 +23,8 @@ Each aggregate lives in a module of its own: `runs` (runs, iterations, attempts)
 
 from __future__ import annotations
 
+from edgebatch.framework.state.access import AccessControl
+from edgebatch.framework.state.annotations import Annotations
 from edgebatch.framework.state.audit import Audit
 from edgebatch.framework.state.base import (
     DEFAULT_LEASE_TTL,
@@ -34,6 +36,7 @@ from edgebatch.framework.state.base import (
 from edgebatch.framework.state.catalog import JobCatalog
 from edgebatch.framework.state.leases import Leases
 from edgebatch.framework.state.logs import Logs
+from edgebatch.framework.state.queries import RunQueries
 from edgebatch.framework.state.runs import RunsAndIterations
 
 __all__ = [
@@ -46,7 +49,9 @@ __all__ = [
 ]
 
 
-class StateStore(RunsAndIterations, Logs, Leases, JobCatalog, Audit):
+class StateStore(
+    RunsAndIterations, Logs, Leases, JobCatalog, Audit, AccessControl, Annotations, RunQueries
+):
     """Runs, iterations, attempts, log lines, leases, jobs and audit in SQLite or PostgreSQL.
 
     `url` is a SQLAlchemy URL: `sqlite:///path/state.db` (the default of the

@@ -1,0 +1,276 @@
+"""Runs: list and filter, one run with its iterations and attempts, its log (paged, and
+live as Server-Sent Events), and asking for a run, a cancel or a retry.
+
+A run belongs to the tenant in its `tenant` parameter (the API sets it from the
+request; `edgebatch run JOB --param tenant=NAME` does the same); a run without one is
+fleet-wide, and only callers who see every tenant see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from edgebatch.api.access import Principal
+from edgebatch.api.deps import Operator, Runtime, Store, Viewer
+from edgebatch.api.errors import Conflict, NotFound
+from edgebatch.api.schemas import (
+    IterationOut,
+    LogLineOut,
+    LogPage,
+    RunDetail,
+    RunOut,
+    RunPage,
+    RunSubmit,
+    Submitted,
+)
+from edgebatch.framework.errors import FrameworkError
+from edgebatch.framework.requests import RunRequest
+from edgebatch.framework.state import Run, RunState, StateError, StateStore, TriggerKind
+from edgebatch.framework.state import models as m
+from edgebatch.framework.state.queries import TENANT_PARAM, run_tenant
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+SSE_POLL_S = 0.5
+SSE_KEEPALIVE_S = 15.0
+
+
+def visible_run(store: StateStore, principal: Principal, run_id: int) -> Run:
+    """The run, if it exists (404) and the caller may see its tenant (403)."""
+    try:
+        run = store.get_run(run_id)
+    except StateError:
+        raise NotFound(f"no run {run_id}") from None
+    principal.check_tenant(run_tenant(run), f"run {run_id}")
+    return run
+
+
+def _queue_column():  # the workers' queues, once the state store has them
+    return getattr(m.Run, "queue", None)
+
+
+@router.get("", response_model=RunPage, summary="List runs, newest first")
+def list_runs(
+    principal: Viewer,
+    store: Store,
+    job: str | None = None,
+    state: Annotated[list[RunState] | None, Query()] = None,
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    tenant: Annotated[str | None, Query(max_length=64)] = None,
+    created_from: Annotated[datetime | None, Query(alias="from")] = None,
+    created_to: Annotated[datetime | None, Query(alias="to")] = None,
+    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> RunPage:
+    tenants = principal.tenants
+    if tenant is not None:
+        principal.check_tenant(tenant, f"runs of tenant {tenant!r}")
+        tenants = frozenset({tenant})
+    extra = None
+    if queue is not None:
+        column = _queue_column()
+        if column is None:
+            raise Conflict("this state store has no queues yet (they come with workers)")
+        extra = column == queue
+    runs = store.find_runs(
+        job=job,
+        states=[str(s) for s in state] if state else None,
+        tenants=tenants,
+        created_from=created_from,
+        created_to=created_to,
+        before_id=int(cursor) if cursor else None,
+        limit=limit + 1,
+        extra=extra,
+    )
+    more = len(runs) > limit
+    runs = runs[:limit]
+    counts = store.iteration_counts(r.id for r in runs)
+    items = [RunOut.of(r, {str(k): v for k, v in counts[r.id].items()}) for r in runs]
+    return RunPage(items=items, next_cursor=str(runs[-1].id) if more and runs else None)
+
+
+@router.get("/{run_id}", response_model=RunDetail, summary="One run with its iterations")
+def get_run(run_id: int, principal: Viewer, store: Store) -> RunDetail:
+    run = visible_run(store, principal, run_id)
+    its = store.list_iterations(run_id)
+    attempts = store.attempts_of_run(run_id) if its else {}
+    counts: dict[str, int] = {}
+    for it in its:
+        counts[str(it.state)] = counts.get(str(it.state), 0) + 1
+    base = RunOut.of(run, counts)
+    rows_in = [it.rows_in for it in its if it.rows_in is not None]
+    rows_out = [it.rows_out for it in its if it.rows_out is not None]
+    return RunDetail(
+        **base.model_dump(),
+        iteration_list=[IterationOut.of(it, attempts.get(it.id)) for it in its],
+        rows_in=sum(rows_in) if rows_in else None,
+        rows_out=sum(rows_out) if rows_out else None,
+    )
+
+
+@router.get("/{run_id}/logs", response_model=LogPage, summary="A page of a run's log")
+def run_logs(
+    run_id: int,
+    principal: Viewer,
+    store: Store,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    iteration: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> LogPage:
+    run = visible_run(store, principal, run_id)
+    lines = store.read_logs(run_id, after_id=after, limit=limit, iteration_id=iteration)
+    return LogPage(
+        items=[LogLineOut.of(x) for x in lines],
+        next_after=lines[-1].id if lines else after,
+        finished=run.finished and len(lines) < limit,
+    )
+
+
+@router.get(
+    "/{run_id}/logs/stream",
+    summary="A run's log, live (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream_logs(
+    run_id: int,
+    request: Request,
+    principal: Viewer,
+    store: Store,
+    after: Annotated[int, Query(ge=0, le=2**62)] = 0,
+    iteration: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> StreamingResponse:
+    """Each line is an event `log` whose id is the line's id, so a client that reconnects
+    (EventSource does) resumes after the last line it saw (`Last-Event-ID`). An event
+    `end` says the run has finished and every line was sent."""
+    await run_in_threadpool(visible_run, store, principal, run_id)
+    if last_event_id and last_event_id.isdigit():
+        after = max(after, int(last_event_id))
+    return StreamingResponse(
+        _follow(store, request, run_id, after, iteration),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _follow(
+    store: StateStore, request: Request, run_id: int, after: int, iteration: int | None
+) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    idle = 0.0
+    while True:
+        lines = await run_in_threadpool(
+            store.read_logs, run_id, after_id=after, limit=500, iteration_id=iteration
+        )
+        for line in lines:
+            data = LogLineOut.of(line).model_dump_json()
+            yield f"id: {line.id}\nevent: log\ndata: {data}\n\n"
+            after = line.id
+        if lines:
+            idle = 0.0
+            continue
+        run = await run_in_threadpool(store.get_run, run_id)
+        if run.finished:
+            # Lines written just before the end are read once more before saying so.
+            rest = await run_in_threadpool(
+                store.read_logs, run_id, after_id=after, limit=1, iteration_id=iteration
+            )
+            if not rest:
+                yield f"event: end\ndata: {json.dumps({'state': str(run.state)})}\n\n"
+                return
+            continue
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(SSE_POLL_S)
+        idle += SSE_POLL_S
+        if idle >= SSE_KEEPALIVE_S:
+            idle = 0.0
+            yield ": keepalive\n\n"
+
+
+@router.post("", response_model=Submitted, status_code=201, summary="Ask for a run")
+def submit_run(body: RunSubmit, principal: Operator, rt: Runtime) -> Submitted:
+    """Queue a run for a worker. `iterations` is a producer's explicit list (accounts,
+    files): each item becomes one iteration, exactly as `partitions` would, checked
+    against the job's partitioning. The caller's tenant goes in the run's `tenant`
+    parameter; a caller limited to some tenants must name one of them."""
+    from edgebatch.framework.enqueue import enqueue
+
+    if body.partitions and body.iterations:
+        raise Conflict("give partitions or iterations, not both (they mean the same)")
+    tenant = body.tenant or _param_tenant(body)
+    if tenant is None and not principal.all_tenants:
+        raise Conflict(f"{principal.name} sees only some tenants: name one with 'tenant'")
+    if tenant is not None:
+        principal.check_tenant(tenant, f"runs of tenant {tenant!r}")
+    params: dict[str, object] = dict(body.params)
+    if tenant is not None:
+        params[TENANT_PARAM] = tenant
+    extra: dict[str, Any] = {}
+    if body.queue is not None:
+        if "queue" not in {f.name for f in dataclasses.fields(RunRequest)}:
+            raise Conflict("this edgebatch has no queues yet (they come with workers)")
+        extra["queue"] = body.queue
+    request = RunRequest(
+        body.job,
+        partitions=tuple(body.partitions or body.iterations),
+        start=body.start,
+        end=body.end,
+        rerun=body.rerun,
+        priority=body.priority,
+        trigger=TriggerKind.API,
+        triggered_by=principal.name,
+        run_key=body.run_key,
+        params=params,
+        **extra,
+    )
+    run, created = enqueue(rt.store, rt.registry(), request)
+    if not created:
+        principal.check_tenant(run_tenant(run), f"run {run.id}")
+    return Submitted(**RunOut.of(run).model_dump(), created=created)
+
+
+def _param_tenant(body: RunSubmit) -> str | None:
+    value = body.params.get(TENANT_PARAM)
+    if value is not None and not isinstance(value, str):
+        raise Conflict("param 'tenant' must be a string")
+    return value
+
+
+@router.post("/{run_id}/cancel", response_model=RunOut, summary="Cancel a queued or running run")
+def cancel(run_id: int, principal: Operator, store: Store) -> RunOut:
+    from edgebatch.framework.enqueue import cancel_run
+
+    visible_run(store, principal, run_id)
+    try:
+        return RunOut.of(cancel_run(store, run_id, by=principal.name))
+    except StateError as exc:  # it ended meanwhile
+        raise Conflict(str(exc)) from None
+
+
+@router.post(
+    "/{run_id}/retry",
+    response_model=Submitted,
+    status_code=201,
+    summary="Run again only what a run did not finish",
+)
+def retry(run_id: int, principal: Operator, rt: Runtime) -> Submitted:
+    from edgebatch.framework.enqueue import enqueue, retry_request_for
+
+    visible_run(rt.store, principal, run_id)
+    try:
+        request = retry_request_for(rt.store, run_id, triggered_by=principal.name)
+    except FrameworkError as exc:
+        raise Conflict(str(exc)) from None
+    run, created = enqueue(rt.store, rt.registry(), request)
+    return Submitted(**RunOut.of(run).model_dump(), created=created)
