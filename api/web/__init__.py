@@ -23,6 +23,8 @@ def mount_dashboard(app: FastAPI, settings: Settings | None = None) -> None:
     app.include_router(router)
     app.mount(
         STATIC_PREFIX,
-        StaticFiles(packages=[("edgebatch.api.web", "static")]),
+        # The development install links each file from a tree under build/: follow links
+        # (a request still cannot leave the folder: the path is checked before it is read).
+        StaticFiles(packages=[("edgebatch.api.web", "static")], follow_symlink=True),
         name="dashboard-static",
     )

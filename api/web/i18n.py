@@ -44,10 +44,6 @@ def locales_dir() -> Traversable:
     return _package() / "locales"
 
 
-def catalog_file(lang: str) -> Traversable:
-    return locales_dir() / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
-
-
 @functools.cache
 def available_locales() -> tuple[str, ...]:
     """The languages with a catalog, English first."""
@@ -59,9 +55,9 @@ def available_locales() -> tuple[str, ...]:
     return (DEFAULT_LOCALE, *(x for x in found if x != DEFAULT_LOCALE))
 
 
-def _compile(lang: str) -> Translations:
+def _compile(folder: Traversable, lang: str) -> Translations:
     """The catalog of `lang` as gettext translations (fuzzy and empty entries left out)."""
-    with catalog_file(lang).open("rb") as fp:
+    with (folder / lang / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as fp:
         catalog = read_po(fp, locale=lang, domain=DOMAIN)
     buf = io.BytesIO()
     write_mo(buf, catalog, use_fuzzy=False)
@@ -69,17 +65,24 @@ def _compile(lang: str) -> Translations:
     return Translations(buf, domain=DOMAIN)
 
 
-@functools.cache
-def translations(lang: str) -> NullTranslations:
-    """gettext for `lang`, falling back to the English catalog, then to the English id."""
-    if lang not in available_locales():
-        lang = DEFAULT_LOCALE
-    english = _compile(DEFAULT_LOCALE)
+def load_translations(folder: Traversable, lang: str) -> NullTranslations:
+    """gettext for `lang` from the catalogs in `folder`: its own strings, else English.
+
+    The English catalog comes second, and the message id (English itself) last, so a
+    string no catalog has, or one marked fuzzy, still reads as English.
+    """
+    english = _compile(folder, DEFAULT_LOCALE)
     if lang == DEFAULT_LOCALE:
         return english
-    chosen = _compile(lang)
+    chosen = _compile(folder, lang)
     chosen.add_fallback(english)
     return chosen
+
+
+@functools.cache
+def translations(lang: str) -> NullTranslations:
+    """gettext for `lang` from the dashboard's catalogs (English for a language we lack)."""
+    return load_translations(locales_dir(), lang if lang in available_locales() else "en")
 
 
 def _accept_language(header: str) -> list[str]:
@@ -142,8 +145,10 @@ def script_messages() -> tuple[str, ...]:
     for script in _static_js():
         with script.open("rb") as fp:
             for _, _, message, _ in extract_javascript(fp, JS_KEYWORDS, [], {}):
-                if isinstance(message, str):
-                    found[message] = None
+                # t("{n} of {total}", {...}) comes back as (msgid, None): the id is first.
+                msgid = message[0] if isinstance(message, tuple) else message
+                if isinstance(msgid, str) and msgid:
+                    found[msgid] = None
     return tuple(found)
 
 
@@ -174,6 +179,6 @@ class LocaleFormat:
         return format_timedelta(timedelta(seconds=seconds), threshold=1.5, locale=self.lang)
 
 
-def page_strings(lang: str, extra: Mapping[str, str] | None = None) -> dict[str, object]:
+def page_strings(lang: str, extra: Mapping[str, object] | None = None) -> dict[str, object]:
     """What a page's scripts get: the locale, the strings, and extra per-page values."""
     return {"locale": lang, "messages": script_catalog(lang), **(extra or {})}

@@ -45,9 +45,7 @@ def environment(lang: str) -> Environment:
 
 
 def request_locale(request: Request) -> str:
-    return i18n.negotiate(
-        request.cookies.get(i18n.COOKIE), request.headers.get("accept-language")
-    )
+    return i18n.negotiate(request.cookies.get(i18n.COOKIE), request.headers.get("accept-language"))
 
 
 def _state_names(lang: str) -> dict[str, str]:
@@ -110,7 +108,7 @@ def runs_page(request: Request) -> Response:
 
 
 @router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: Annotated[int, Path(ge=1)]) -> Response:
+def run_page(request: Request, run_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
     return render(request, "run", run_id=run_id, data={"runId": run_id})
 
 

@@ -1,6 +1,6 @@
 // What every signed-in page shares: the top bar (user, sign out, language), DOM helpers,
 // state badges, progress bars and a poll loop that rests while the tab is hidden.
-import { get, post, toSignIn } from "./api.js";
+import { get, post, rememberCsrf, toSignIn } from "./api.js";
 import { stateName, t } from "./i18n.js";
 
 for (const select of document.querySelectorAll("select[data-autosubmit]")) {
@@ -74,11 +74,12 @@ let me = null;
 export async function currentUser() {
   if (!me) {
     me = await get("/auth/me");
+    rememberCsrf(me.csrf_token);
     const name = document.getElementById("user-name");
     if (name) {
       const roles = { viewer: t("viewer"), operator: t("operator"), admin: t("admin") };
       const role = me.role || (me.roles && me.roles[0]) || "";
-      const who = me.name || me.username || "";
+      const who = (me.name || me.username || "").replace(/^(user|token):/, "");
       name.textContent = role ? `${who} · ${roles[role] || role}` : who;
     }
   }

@@ -28,19 +28,20 @@ function iterationRow(it) {
   return el(
     "tr",
     { "data-iteration": it.id, class: `row-${it.state}` },
-    el("td", { class: "mono", text: it.partition_key }),
+    el("td", { class: "mono", text: it.partition ?? it.partition_key }),
     el("td", {}, badge(it.state)),
     el("td", { class: "num", text: fmtNumber(it.attempts) }),
     el("td", { class: "num", text: fmtNumber(it.rows_in) }),
     el("td", { class: "num", text: fmtNumber(it.rows_out) }),
     el("td", { class: "progress-col" }, el("div", { class: `progress slim state-${it.state}` }, el("div", { class: "bar", style: `width:${share}%` }), el("span", { class: "progress-label", text: tasks }))),
     el("td", { text: it.started_at ? fmtTime(it.started_at) : "–", title: fmtDateTime(it.started_at) }),
-    el("td", { class: "num", text: fmtDuration(durationOf(it.started_at, it.ended_at)) }),
+    el("td", { class: "num", text: fmtDuration(it.duration_s ?? durationOf(it.started_at, it.ended_at)) }),
     el("td", { class: "error-cell", text: it.error || "", title: it.error || "" }),
   );
 }
 
 async function iterationsOf(run) {
+  if (Array.isArray(run.iteration_list)) return run.iteration_list;
   if (Array.isArray(run.iterations)) return run.iterations;
   return items(await get(`/runs/${runId}/iterations`));
 }
@@ -57,9 +58,9 @@ async function refresh() {
   setText("run-started", fmtDateTime(run.started_at));
   setText("run-ended", fmtDateTime(run.ended_at));
   setText("run-duration", fmtDuration(durationOf(run.started_at, run.ended_at)));
-  const rows = iterations.reduce((sum, it) => sum + (it.rows_out || 0), 0);
-  setText("run-rows", iterations.some((it) => it.rows_out !== null && it.rows_out !== undefined) ? fmtNumber(rows) : "–");
-  const p = progressOf({ ...run, iterations });
+  const rows = run.rows_out ?? (iterations.some((it) => it.rows_out != null) ? iterations.reduce((sum, it) => sum + (it.rows_out || 0), 0) : null);
+  setText("run-rows", fmtNumber(rows));
+  const p = progressOf({ ...run, iteration_counts: null, iterations });
   updateProgress(document.getElementById("run-progress"), p.done, p.failed, p.total, run.state);
   const failure = document.getElementById("run-failure");
   failure.hidden = !run.error;
@@ -68,8 +69,9 @@ async function refresh() {
   document.getElementById("iterations-empty").hidden = iterations.length > 0;
   for (const it of iterations) {
     if (!partitionOf.has(it.id)) {
-      partitionOf.set(it.id, it.partition_key);
-      iterationFilter.append(el("option", { value: it.id, text: it.partition_key }));
+      const key = it.partition ?? it.partition_key;
+      partitionOf.set(it.id, key);
+      iterationFilter.append(el("option", { value: it.id, text: key }));
     }
   }
   actions(run);
@@ -114,16 +116,16 @@ function appendLines(lines) {
 async function history() {
   // Pages of the past first, then the stream from the last id: no line twice, none missed.
   for (;;) {
-    const body = await get(`/runs/${runId}/logs?after_id=${lastLogId}&limit=1000`);
+    const body = await get(`/runs/${runId}/logs?after=${lastLogId}&limit=1000`);
     const lines = items(body);
     appendLines(lines);
-    if (lines.length < 1000) break;
+    if (lines.length < 1000) return body.finished;
   }
 }
 
 function stream() {
   source?.close();
-  source = new EventSource(`${API}/runs/${runId}/logs/stream?after_id=${lastLogId}`, { withCredentials: true });
+  source = new EventSource(`${API}/runs/${runId}/logs/stream?after=${lastLogId}`, { withCredentials: true });
   const onLine = (event) => {
     try {
       const line = JSON.parse(event.data);

@@ -1,6 +1,6 @@
 // The runs page: tiles, plots and the table of recent runs, refreshed every few seconds;
 // operators start runs from the side form.
-import { get, items, post } from "./api.js";
+import { get, getOptional, items, post } from "./api.js";
 import { emptyChart, timeChart } from "./charts.js";
 import { badge, currentUser, el, may, poll, progressBar, showError } from "./common.js";
 import { durationOf, fmtAgo, fmtDateTime, fmtDuration, fmtNumber, fmtPercent, parseTime, t } from "./i18n.js";
@@ -90,6 +90,7 @@ async function refresh() {
   const [page, all] = await Promise.all([get(query()), filterJob.value || filterState.value ? get(`/runs?limit=500`) : null]);
   const runs = items(page);
   const overview = all ? items(all) : runs;
+  addJobs(overview.map((r) => r.job));
   table.replaceChildren(...runs.map(row));
   document.getElementById("runs-empty").hidden = runs.length > 0;
   more.hidden = !(page && page.next_cursor) && runs.length < limit;
@@ -98,12 +99,22 @@ async function refresh() {
   document.getElementById("updated").textContent = t("Updated {time}", { time: new Intl.DateTimeFormat(document.documentElement.lang, { timeStyle: "medium" }).format(new Date()) });
 }
 
-async function jobs() {
-  const names = items(await get("/jobs")).map((j) => j.name || j).sort();
-  for (const name of names) {
+const knownJobs = new Set();
+
+// Job names for the filter and the form: the job catalog when the server has one, and
+// every job seen in the runs.
+function addJobs(names) {
+  for (const name of [...names].sort()) {
+    if (!name || knownJobs.has(name)) continue;
+    knownJobs.add(name);
     filterJob.append(el("option", { value: name, text: name }));
-    document.getElementById("submit-job").append(el("option", { value: name, text: name }));
+    document.getElementById("job-names").append(el("option", { value: name }));
   }
+}
+
+async function jobs() {
+  const body = await getOptional("/jobs");
+  if (body) addJobs(items(body).map((j) => j.name || j));
 }
 
 async function setUpSubmit() {
