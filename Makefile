@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 VENDOR   := api/web/static/vendor
 ASSETS   := $(VENDOR)/.stamp
 
-.PHONY: demo test bench lint format system-demo system-test jars venv assets clean help
+.PHONY: demo test bench lint format system-demo system-test jars venv assets messages clean help
 
 help:
 	@echo "make demo    run the main job end to end on the embedded defaults"
@@ -62,6 +62,11 @@ $(STAMP): pyproject.toml $(PART_DIRS) $(ASSETS)
 jars: $(JARS) $(HADOOP)
 
 assets: $(ASSETS)
+
+# The dashboard's catalogs in step with its pages: new strings added (untranslated), unused
+# ones dropped; then translate the empty msgstr entries in api/web/locales/*/LC_MESSAGES/.
+messages: $(STAMP)
+	$(PY) -m edgebatch.api.web.messages
 
 $(ASSETS): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error

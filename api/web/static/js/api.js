@@ -54,8 +54,9 @@ export async function request(method, path, body, { signIn = true } = {}) {
     throw new ApiError(0, t("The server cannot be reached."));
   }
   if (response.status === 401 && signIn) {
+    // The session is gone: off to sign in. Nothing waiting on this answer goes on meanwhile.
     toSignIn();
-    throw new ApiError(401, t("Please sign in."));
+    return new Promise(() => {});
   }
   if (!response.ok) throw new ApiError(response.status, await errorText(response));
   if (response.status === 204) return null;

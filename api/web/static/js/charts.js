@@ -16,16 +16,35 @@ function axisValues(kind) {
   return (u, values) => values.map((v) => fmtNumber(v));
 }
 
+const hourMinute = new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" });
+
+// Ticks as days when the plot spans more than two days, else as hours and minutes.
 function timeAxis(byDay) {
   return {
     stroke: "#64748b",
     grid: { stroke: "#eef2f7" },
-    values: (u, values) => values.map((v) => (byDay ? fmtDay(v * 1000) : new Intl.DateTimeFormat(locale, { hour: "2-digit", minute: "2-digit" }).format(v * 1000))),
+    space: 70,
+    values: (u, values) => {
+      const span = (u.scales.x.max ?? 0) - (u.scales.x.min ?? 0);
+      return values.map((v) => (byDay || span > 2 * 86400 ? fmtDay(v * 1000) : hourMinute.format(v * 1000)));
+    },
   };
 }
 
+// A plot of one point, or of bars, needs room around the data to be read.
+function xRange(byDay, bars) {
+  return (u, min, max) => {
+    const pad = bars ? (byDay ? 43200 : 900) : 0;
+    if (min === max) return [min - (pad || 1800), max + (pad || 1800)];
+    return [min - pad, max + pad];
+  };
+}
+
+// Counts move in whole steps: no "0.5 runs" on an axis.
+const WHOLE = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 100000, 1000000];
+
 // series: [{label, values, kind?}] over xs (epoch seconds); redraws in place when called again.
-export function timeChart(node, xs, series, { kind = "number", byDay = false, bars = false, points = false } = {}) {
+export function timeChart(node, xs, series, { kind = "number", byDay = false, bars = false, points = false, whole = false } = {}) {
   if (!uPlot) return;
   const data = [xs, ...series.map((s) => s.values)];
   const existing = charts.get(node);
@@ -39,8 +58,8 @@ export function timeChart(node, xs, series, { kind = "number", byDay = false, ba
     ...sizeOf(node),
     legend: { show: series.length > 1 },
     cursor: { points: { size: 6 } },
-    scales: { x: { time: true }, y: { range: kind === "percent" ? [0, 1] : (u, min, max) => [0, Math.max(max * 1.1, 1)] } },
-    axes: [timeAxis(byDay), { stroke: "#64748b", grid: { stroke: "#eef2f7" }, size: 64, values: axisValues(kind) }],
+    scales: { x: { time: true, range: xRange(byDay, bars) }, y: { range: kind === "percent" ? [0, 1] : (u, min, max) => [0, Math.max(max * 1.1, 1)] } },
+    axes: [timeAxis(byDay), { stroke: "#64748b", grid: { stroke: "#eef2f7" }, size: 64, values: axisValues(kind), incrs: whole ? WHOLE : undefined }],
     series: [
       { value: (u, v) => (v === null ? "–" : fmtDateTime(new Date(v * 1000))) },
       ...series.map((s, i) => ({

@@ -23,8 +23,10 @@ function setText(id, text) {
 }
 
 function iterationRow(it) {
-  const tasks = it.tasks_total ? `${fmtNumber(it.tasks_done)} / ${fmtNumber(it.tasks_total)}` : "–";
-  const share = it.tasks_total ? Math.min(100, (100 * it.tasks_done) / it.tasks_total) : it.state === "succeeded" ? 100 : 0;
+  // Spark's task counts are sampled while an iteration runs; once it ended the bar is full.
+  const ended = !["queued", "running"].includes(it.state);
+  const tasks = !ended && it.tasks_total ? `${fmtNumber(it.tasks_done)} / ${fmtNumber(it.tasks_total)}` : "";
+  const share = ended ? 100 : it.tasks_total ? Math.min(100, (100 * it.tasks_done) / it.tasks_total) : 0;
   return el(
     "tr",
     { "data-iteration": it.id, class: `row-${it.state}` },
@@ -138,6 +140,8 @@ function stream() {
   source.addEventListener("log", onLine);
   source.addEventListener("end", () => {
     source.close();
+    // A line written just after the run's last move may follow the end: read once more.
+    setTimeout(() => history().catch(console.warn), 1500);
     streamState.textContent = t("Log complete");
     streamState.className = "stream-state done";
   });
@@ -173,6 +177,11 @@ document.getElementById("run-retry").addEventListener("click", () => act(`/runs/
 
 currentUser().then(async (me) => {
   user = me;
+  try {
+    await refresh(); // the iterations first, so the log names each line's partition
+  } catch (error) {
+    showError(errorBox, error);
+  }
   stopPolling = poll(refresh, 2);
   try {
     await history();

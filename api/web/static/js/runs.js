@@ -82,7 +82,7 @@ function charts(runs) {
     const began = parseTime(r.started_at || r.ended_at)?.getTime() / 1000 || Infinity;
     return made <= x && began > x;
   }).length);
-  if (runs.length) timeChart(queue, steps, [{ label: t("Queued runs"), values: waiting, color: "#d97706" }]);
+  if (runs.length) timeChart(queue, steps, [{ label: t("Queued runs"), values: waiting, color: "#d97706" }], { whole: true });
   else emptyChart(queue, t("No runs yet."));
 }
 

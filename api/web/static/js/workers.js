@@ -68,7 +68,7 @@ async function refresh() {
   const first = names.length ? depths.get(names[0]) : [];
   if (first.length > 1) {
     const xs = first.map(([x]) => x);
-    timeChart(chart, xs, names.map((n) => ({ label: n, values: xs.map((_, i) => (depths.get(n)[i] || [])[1] ?? null) })));
+    timeChart(chart, xs, names.map((n) => ({ label: n, values: xs.map((_, i) => (depths.get(n)[i] || [])[1] ?? null) })), { whole: true });
   } else emptyChart(chart, t("Collecting queue depth…"));
   document.getElementById("updated").textContent = t("Updated {time}", { time: new Date().toLocaleTimeString(document.documentElement.lang) });
 }
