@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,7 @@ def served(spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     settings = dashboard_settings(tmp_path / "home", max_parallel_iterations=2)
     store = StateStore.from_settings(settings)
     add_users(store)
+    _seed_history(store)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -90,6 +92,29 @@ def served(spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
         server.should_exit = True
         serving.join(10)
         store.close()
+
+
+# Past runs for the plots: (days back, job, state); none 7 or 8 days back, so the page's
+# "last 7 days" holds no run at its edge.
+HISTORY = [
+    (days, job, "failed" if job == "line_report" and days % 4 == 0 else "succeeded")
+    for days in (1, 2, 3, 4, 5, 6, 9, 10, 11, 12)
+    for job in ("plant_energy", "line_report")
+]
+
+
+def _seed_history(store: StateStore) -> None:
+    """Runs of the last two weeks, stamped in the past as the store allows (`at=`)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    for n, (days, job, state) in enumerate(HISTORY):
+        made = now - timedelta(days=days, hours=n % 5)
+        run = store.create_run(job, partitions=[f"2026-11-{10 + n % 9:02d}"], at=made)
+        store.claim_run(run.id, "seeded-history", at=made + timedelta(seconds=20 + n % 4 * 10))
+        took = timedelta(seconds=30 + (n * 7) % 40 + (15 if job == "line_report" else 0))
+        ended = made + timedelta(seconds=60) + took
+        store.transition_run(
+            run.id, state, error="seeded failure" if state == "failed" else None, at=ended
+        )
 
 
 def _shot(page, name: str) -> None:
@@ -191,7 +216,9 @@ def test_an_operator_signs_in_starts_a_run_and_watches_it_succeed_live(served: S
             expect(page.locator(f'#runs-table tr[data-run="{run_id}"] .badge')).to_have_text(
                 "erfolgreich"
             )
-            expect(page.locator("#tile-rate")).to_have_text("100 %")
+            week = [state for days, _, state in HISTORY if days <= 6] + ["succeeded"]
+            rate = week.count("succeeded") / len(week)
+            expect(page.locator("#tile-rate")).to_have_text(f"{rate * 100:.1f} %".replace(".", ","))
             expect(page.locator("#chart-durations .uplot")).to_be_visible()
             _shot(page, "05-runs-de")
             for name in ("workers", "devices", "tables"):

@@ -1,6 +1,6 @@
 // Plots where a person would rather look than read: uPlot (served by this service, see
 // static/vendor/) for time series and bars, a tiny SVG for sparklines in table rows.
-import { fmtDateTime, fmtDay, fmtDuration, fmtNumber, fmtPercent, locale } from "./i18n.js";
+import { fmtDateTime, fmtDay, fmtDuration, fmtDurationShort, fmtNumber, fmtPercent, locale, t } from "./i18n.js";
 
 const uPlot = window.uPlot;
 const COLORS = ["#2563eb", "#16a34a", "#dc2626", "#d97706", "#7c3aed", "#0891b2", "#db2777"];
@@ -11,7 +11,7 @@ function sizeOf(node) {
 }
 
 function axisValues(kind) {
-  if (kind === "duration") return (u, values) => values.map((v) => fmtDuration(v));
+  if (kind === "duration") return (u, values) => values.map((v) => fmtDurationShort(v));
   if (kind === "percent") return (u, values) => values.map((v) => fmtPercent(v));
   return (u, values) => values.map((v) => fmtNumber(v));
 }
@@ -59,9 +59,9 @@ export function timeChart(node, xs, series, { kind = "number", byDay = false, ba
     legend: { show: series.length > 1 },
     cursor: { points: { size: 6 } },
     scales: { x: { time: true, range: xRange(byDay, bars) }, y: { range: kind === "percent" ? [0, 1] : (u, min, max) => [0, Math.max(max * 1.1, 1)] } },
-    axes: [timeAxis(byDay), { stroke: "#64748b", grid: { stroke: "#eef2f7" }, size: 64, values: axisValues(kind), incrs: whole ? WHOLE : undefined }],
+    axes: [timeAxis(byDay), { stroke: "#64748b", grid: { stroke: "#eef2f7" }, size: 72, values: axisValues(kind), incrs: whole ? WHOLE : undefined }],
     series: [
-      { value: (u, v) => (v === null ? "–" : fmtDateTime(new Date(v * 1000))) },
+      { label: t("Time"), value: (u, v) => (v === null ? "–" : fmtDateTime(new Date(v * 1000))) },
       ...series.map((s, i) => ({
         label: s.label,
         stroke: s.color || COLORS[i % COLORS.length],
@@ -70,7 +70,7 @@ export function timeChart(node, xs, series, { kind = "number", byDay = false, ba
         paths: bars ? uPlot.paths.bars({ size: [0.6, 40] }) : points ? () => null : undefined,
         points: { show: points || undefined, size: points ? 7 : 4, fill: s.color || COLORS[i % COLORS.length] },
         spanGaps: false,
-        value: (u, v) => (v === null || v === undefined ? "–" : axisValues(kind)(u, [v])[0]),
+        value: (u, v) => (v === null || v === undefined ? "–" : kind === "duration" ? fmtDuration(v) : axisValues(kind)(u, [v])[0]),
       })),
     ],
   };

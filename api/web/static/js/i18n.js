@@ -83,6 +83,13 @@ export function fmtDuration(seconds) {
   return `${unit(m, "minute")} ${unit(s, "second")}`;
 }
 
+// An axis tick: one unit, chosen by size ("90 s" -> "1.5 min"), in the locale's words.
+export function fmtDurationShort(seconds) {
+  if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "";
+  const [value, name] = seconds < 120 ? [seconds, "second"] : seconds < 7200 ? [seconds / 60, "minute"] : [seconds / 3600, "hour"];
+  return new Intl.NumberFormat(locale, { style: "unit", unit: name, unitDisplay: "short", maximumFractionDigits: 1 }).format(value);
+}
+
 export function durationOf(start, end) {
   const a = parseTime(start);
   if (!a) return null;

@@ -6,8 +6,8 @@ export function progressOf(run) {
     return { done: p.succeeded ?? p.done ?? 0, failed: (p.failed ?? 0) + (p.cancelled ?? 0), total: p.total ?? 0 };
   }
   const counts = run.iteration_counts || run.counts || (run.iterations && !Array.isArray(run.iterations) ? run.iterations : null);
-  if (counts) {
-    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  const total = counts ? Object.values(counts).reduce((a, b) => a + b, 0) : 0;
+  if (total > 0) {
     return { done: counts.succeeded || 0, failed: (counts.failed || 0) + (counts.cancelled || 0), total };
   }
   if (Array.isArray(run.iterations)) {
