@@ -137,3 +137,20 @@ class DeviceGuard:
                 "use that device's own token (edgebatch api token create --device TENANT/DEVICE)"
             )
         return principal
+
+
+class MetricsGuard(RoleGuard):
+    """A viewer who sees every tenant, unless `[api] metrics_public` opens /metrics to
+    scrapers without a token."""
+
+    def __init__(self) -> None:
+        super().__init__("viewer")
+
+    async def __call__(self, request: Request) -> Principal:
+        from edgebatch.api.runtime import runtime
+
+        if runtime(request).settings.api.metrics_public:
+            return Principal("anonymous", "public", "viewer", None)
+        principal = await super().__call__(request)
+        principal.check_tenant(None, "the metrics (they count every tenant)")
+        return principal

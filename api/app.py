@@ -10,9 +10,11 @@ import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.routing import APIRoute
 
 from edgebatch.api import errors
 from edgebatch.api.runtime import ApiRuntime
@@ -22,7 +24,19 @@ from edgebatch.settings import Settings
 log = logging.getLogger(__name__)
 
 # Every resource's router, in the order the OpenAPI description lists them.
-ROUTERS = ("auth", "runs", "health")
+ROUTERS = (
+    "auth",
+    "runs",
+    "jobs",
+    "workers",
+    "devices",
+    "tables",
+    "uploads",
+    "ingest",
+    "admin",
+    "health",
+    "metrics",
+)
 
 
 def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAPI:
@@ -36,6 +50,8 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
             yield
         finally:
             runtime.stop_background()
+            if runtime.lander is not None:
+                await runtime.lander.close()
 
     app = FastAPI(
         title="edgebatch",
@@ -44,6 +60,7 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url="/api/v1/docs/oauth2-redirect",
         lifespan=lifespan,
     )
     app.state.runtime = runtime
@@ -64,6 +81,23 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
     mount_dashboard(app, settings)
     # -- end of the dashboard -----------------------------------------------------------
     return app
+
+
+def route_table(app: FastAPI) -> list[APIRoute]:
+    """Every API route of `app`, through included routers (what the access tests walk)."""
+    found: list[APIRoute] = []
+
+    def walk(routes: list[Any]) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.append(route)
+            elif hasattr(route, "original_router"):  # FastAPI's included router
+                walk(route.original_router.routes)
+            elif isinstance(getattr(route, "routes", None), list):
+                walk(route.routes)
+
+    walk(list(app.routes))
+    return found
 
 
 def _version() -> str:

@@ -54,6 +54,12 @@ def install(app: FastAPI) -> None:
     async def conflict(request: Request, exc: Conflict) -> JSONResponse:
         return _body(409, str(exc))
 
+    from edgebatch.warehouse.landing.uploads import UploadTooLarge
+
+    @app.exception_handler(UploadTooLarge)
+    async def too_large(request: Request, exc: UploadTooLarge) -> JSONResponse:
+        return _body(413, str(exc))
+
     @app.exception_handler(EdgebatchError)
     async def refused(request: Request, exc: EdgebatchError) -> JSONResponse:
         # The library's own refusals (an unknown job, a bad partition, a bad path) name

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
@@ -24,6 +24,7 @@ from edgebatch.settings import Settings
 
 if TYPE_CHECKING:
     from edgebatch.api.fleet import StatusCache
+    from edgebatch.api.lander import GroupLander
     from edgebatch.framework.registry import JobRegistry
     from edgebatch.warehouse.landing import LandingZone
     from edgebatch.warehouse.uri import WarehouseRoot
@@ -45,6 +46,11 @@ class ApiRuntime:
         self._registry_lock = threading.Lock()
         self._zone: LandingZone | None = None
         self.status: StatusCache | None = None
+        self.lander: GroupLander | None = None
+        self.ingested = 0
+        self.metrics_cache: tuple[float, bytes] | None = None
+        self.cache: dict[object, tuple[float, Any]] = {}
+        self.ingest_quarantined = 0
         self.started_at = time.time()
 
     def start_background(self) -> None:

@@ -19,7 +19,7 @@ class RunOut(BaseModel):
     trigger: str
     triggered_by: str
     tenant: str | None
-    queue: str | None = None
+    queue: str
     partitions: list[str]
     params: dict[str, Any]
     priority: int
@@ -33,7 +33,7 @@ class RunOut(BaseModel):
     iterations: dict[str, int] = Field(default_factory=dict, description="count per state")
 
     @classmethod
-    def of(cls, run: Run, counts: dict[str, int] | None = None, queue: str | None = None) -> RunOut:
+    def of(cls, run: Run, counts: dict[str, int] | None = None) -> RunOut:
         from edgebatch.framework.state.queries import run_tenant
 
         end = run.ended_at
@@ -44,7 +44,7 @@ class RunOut(BaseModel):
             trigger=run.trigger,
             triggered_by=run.triggered_by,
             tenant=run_tenant(run),
-            queue=queue if queue is not None else getattr(run, "queue", None),
+            queue=run.queue,
             partitions=list(run.partitions),
             params=dict(run.params),
             priority=run.priority,
@@ -168,7 +168,7 @@ class RunSubmit(BaseModel):
     end: str | None = Field(None, max_length=100)
     rerun: bool = False
     priority: int | None = Field(None, ge=-1000, le=1000)
-    queue: str | None = Field(None, pattern=NAME)
+    queue: str | None = Field(None, pattern=r"^[a-z][a-z0-9_-]{0,63}$")
     tenant: str | None = Field(None, pattern=NAME)
     run_key: str | None = Field(None, min_length=1, max_length=300)
     params: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=100)

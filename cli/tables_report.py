@@ -13,17 +13,10 @@ from edgebatch.settings import Settings, load_settings
 
 def declared_table_names(settings: Settings) -> dict[str, list[str]]:
     """Every table name the project knows, with the jobs that write it."""
+    from edgebatch.framework.declared import declared_table_names as declared
     from edgebatch.framework.registry import discover
-    from edgebatch.warehouse import catalog  # noqa: F401  (declares the contract's tables)
-    from edgebatch.warehouse.tables import REGISTRY
 
-    writers: dict[str, list[str]] = {spec.name: [] for spec in REGISTRY}
-    for job in discover(settings):
-        for name in job.outputs:
-            writers.setdefault(name, []).append(job.name)
-    for spec in REGISTRY:  # discovering the jobs may have declared more
-        writers.setdefault(spec.name, [])
-    return dict(sorted(writers.items()))
+    return declared(discover(settings))
 
 
 def print_tables(config: str | None = None) -> int:

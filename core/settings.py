@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,9 @@ from edgebatch.config import build, load_toml
 from edgebatch.errors import ConfigError
 
 CONFIG_ENV = "EDGEBATCH_CONFIG"
+# A queue's name (in job definitions, run requests and `[worker]`): it also names a pool.
+QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+QUEUE_NAME_RULE = "lower case letters, digits, _ and -, starting with a letter, at most 64"
 HOME_ENV = "EDGEBATCH_HOME"
 DEFAULT_FILE = "edgebatch.toml"
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from edgebatch.framework.errors import JobDefinitionError
 from edgebatch.framework.partitions import Partitioning, Unpartitioned
+from edgebatch.settings import QUEUE_NAME, QUEUE_NAME_RULE
 
 if TYPE_CHECKING:
     from edgebatch.framework.context import IterationContext
@@ -159,6 +160,7 @@ class Job:
     partitioning: Partitioning = dataclasses.field(default_factory=Unpartitioned)
     pool: str = "default"
     priority: int = 0
+    queue: str = "default"
     retry: Retry = dataclasses.field(default_factory=Retry)
     timeout_s: float | None = None
     upstream: tuple[str, ...] = ()
@@ -179,6 +181,7 @@ class Job:
             "partition_column": self.partitioning.column,
             "pool": self.pool,
             "priority": self.priority,
+            "queue": self.queue,
             "retry": dataclasses.asdict(self.retry),
             "timeout_s": self.timeout_s,
             "upstream": list(self.upstream),
@@ -207,6 +210,7 @@ def define_job(
     partitions: Partitioning | None = None,
     pool: str = "default",
     priority: int = 0,
+    queue: str = "default",
     retry: Retry | int | None = None,
     timeout_s: float | None = None,
     upstream: Iterable[str] = (),
@@ -230,6 +234,8 @@ def define_job(
             raise JobDefinitionError(f"job {name!r}: step {step!r} is not a function or step")
     if not built:
         raise JobDefinitionError(f"job {name!r} has no steps")
+    if not isinstance(queue, str) or not QUEUE_NAME.match(queue):
+        raise JobDefinitionError(f"job {name!r}: queue {queue!r} must be {QUEUE_NAME_RULE}")
     if write not in ("replace", "merge", "append"):
         raise JobDefinitionError(f"job {name!r}: write must be replace, merge or append")
     if isinstance(retry, int):
@@ -254,6 +260,7 @@ def define_job(
         partitioning=partitions or Unpartitioned(),
         pool=pool,
         priority=priority,
+        queue=queue,
         retry=retry,
         timeout_s=timeout_s,
         upstream=upstream,

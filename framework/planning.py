@@ -173,6 +173,7 @@ def record_run(
         retry_of=request.retry_of,
         priority=job.priority if request.priority is None else request.priority,
         run_key=request.run_key,
+        queue=job.queue if request.queue is None else request.queue,
     )
     if not created:
         return run, False  # the run an earlier request with this run_key made: a no-op

@@ -22,6 +22,7 @@ from typing import Any
 
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.state import TriggerKind
+from edgebatch.settings import QUEUE_NAME, QUEUE_NAME_RULE
 
 
 class RunRequestError(FrameworkError):
@@ -32,7 +33,7 @@ class RunRequestError(FrameworkError):
 class RunRequest:
     """What to run: `job` over `partitions`, or a `start`..`end` range, or (neither) what is due.
 
-    `priority` None means the job's own. `triggered_by` empty means the user running
+    `priority` and `queue` None mean the job's own. `triggered_by` empty means the user running
     this process. A second request carrying a `run_key` already used returns the run
     the first one made instead of creating another.
     """
@@ -43,6 +44,7 @@ class RunRequest:
     end: str | None = None
     rerun: bool = False
     priority: int | None = None
+    queue: str | None = None
     trigger: TriggerKind = TriggerKind.CLI
     triggered_by: str = ""
     run_key: str | None = None
@@ -56,6 +58,10 @@ class RunRequest:
         if self.partitions and (self.start or self.end):
             raise RunRequestError(
                 f"run of job {self.job!r}: give partitions or a --from/--to range, not both"
+            )
+        if self.queue is not None and not QUEUE_NAME.match(self.queue):
+            raise RunRequestError(
+                f"run of job {self.job!r}: queue {self.queue!r} must be {QUEUE_NAME_RULE}"
             )
         if self.run_key is not None and not self.run_key.strip():
             raise RunRequestError(f"run of job {self.job!r}: run_key is empty")
@@ -91,6 +97,7 @@ def add_request_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", dest="end", help="last partition of a backfill range")
     parser.add_argument("--rerun", action="store_true", help="also run partitions already loaded")
     parser.add_argument("--priority", type=int, help="queue priority (default: the job's)")
+    parser.add_argument("--queue", help="the queue the run waits in (default: the job's)")
     parser.add_argument(
         "--run-key", help="a name for this request: asking again with it is a no-op"
     )
@@ -120,6 +127,7 @@ def request_from_arguments(
         end=args.end,
         rerun=args.rerun,
         priority=args.priority,
+        queue=getattr(args, "queue", None),
         trigger=trigger,
         run_key=args.run_key,
         params=params,

@@ -9,13 +9,12 @@ fleet-wide, and only callers who see every tenant see it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -54,10 +53,6 @@ def visible_run(store: StateStore, principal: Principal, run_id: int) -> Run:
     return run
 
 
-def _queue_column():  # the workers' queues, once the state store has them
-    return getattr(m.Run, "queue", None)
-
-
 @router.get("", response_model=RunPage, summary="List runs, newest first")
 def list_runs(
     principal: Viewer,
@@ -75,12 +70,7 @@ def list_runs(
     if tenant is not None:
         principal.check_tenant(tenant, f"runs of tenant {tenant!r}")
         tenants = frozenset({tenant})
-    extra = None
-    if queue is not None:
-        column = _queue_column()
-        if column is None:
-            raise Conflict("this state store has no queues yet (they come with workers)")
-        extra = column == queue
+    extra = None if queue is None else m.Run.queue == queue
     runs = store.find_runs(
         job=job,
         states=[str(s) for s in state] if state else None,
@@ -207,20 +197,17 @@ def submit_run(body: RunSubmit, principal: Operator, rt: Runtime) -> Submitted:
     from edgebatch.framework.enqueue import enqueue
 
     if body.partitions and body.iterations:
-        raise Conflict("give partitions or iterations, not both (they mean the same)")
+        raise HTTPException(400, "give partitions or iterations, not both (they mean the same)")
     tenant = body.tenant or _param_tenant(body)
+    if tenant is None and principal.tenants is not None and len(principal.tenants) == 1:
+        tenant = next(iter(principal.tenants))  # the caller's only tenant
     if tenant is None and not principal.all_tenants:
-        raise Conflict(f"{principal.name} sees only some tenants: name one with 'tenant'")
+        raise HTTPException(400, f"{principal.name} sees only some tenants: name one with 'tenant'")
     if tenant is not None:
         principal.check_tenant(tenant, f"runs of tenant {tenant!r}")
     params: dict[str, object] = dict(body.params)
     if tenant is not None:
         params[TENANT_PARAM] = tenant
-    extra: dict[str, Any] = {}
-    if body.queue is not None:
-        if "queue" not in {f.name for f in dataclasses.fields(RunRequest)}:
-            raise Conflict("this edgebatch has no queues yet (they come with workers)")
-        extra["queue"] = body.queue
     request = RunRequest(
         body.job,
         partitions=tuple(body.partitions or body.iterations),
@@ -228,11 +215,11 @@ def submit_run(body: RunSubmit, principal: Operator, rt: Runtime) -> Submitted:
         end=body.end,
         rerun=body.rerun,
         priority=body.priority,
+        queue=body.queue,
         trigger=TriggerKind.API,
         triggered_by=principal.name,
         run_key=body.run_key,
         params=params,
-        **extra,
     )
     run, created = enqueue(rt.store, rt.registry(), request)
     if not created:
@@ -243,7 +230,7 @@ def submit_run(body: RunSubmit, principal: Operator, rt: Runtime) -> Submitted:
 def _param_tenant(body: RunSubmit) -> str | None:
     value = body.params.get(TENANT_PARAM)
     if value is not None and not isinstance(value, str):
-        raise Conflict("param 'tenant' must be a string")
+        raise HTTPException(400, "param 'tenant' must be a string")
     return value
 
 

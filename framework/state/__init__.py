@@ -15,6 +15,7 @@ from edgebatch.framework.state.records import (
     NewLogLine,
     ReapedRun,
     Run,
+    Worker,
 )
 from edgebatch.framework.state.states import (
     ITERATION_MOVES,
@@ -23,19 +24,26 @@ from edgebatch.framework.state.states import (
     IterationState,
     RunState,
     TriggerKind,
+    WorkerState,
 )
 from edgebatch.framework.state.store import (
     DEFAULT_LEASE_TTL,
+    DEFAULT_MAX_REQUEUES,
+    DEFAULT_QUEUE,
     DEFAULT_QUEUED_TTL,
     DEFAULT_UNLEASED_GRACE,
+    DEFAULT_WORKER_TTL,
     StateStore,
     make_holder,
 )
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
+    "DEFAULT_MAX_REQUEUES",
+    "DEFAULT_QUEUE",
     "DEFAULT_QUEUED_TTL",
     "DEFAULT_UNLEASED_GRACE",
+    "DEFAULT_WORKER_TTL",
     "ITERATION_MOVES",
     "RUN_MOVES",
     "Attempt",
@@ -54,5 +62,7 @@ __all__ = [
     "StateError",
     "StateStore",
     "TriggerKind",
+    "Worker",
+    "WorkerState",
     "make_holder",
 ]

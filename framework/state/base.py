@@ -35,6 +35,10 @@ Clock = Callable[[], datetime]
 Seconds = float | timedelta
 
 DEFAULT_LEASE_TTL = timedelta(seconds=30)
+# The queue a run waits in when nobody names one.
+DEFAULT_QUEUE = "default"
+# A worker whose last heartbeat is older than this is `lost`.
+DEFAULT_WORKER_TTL = timedelta(seconds=30)
 # A running run with no lease at all (its process died between start and first lease,
 # or it never took one) is an orphan once it has run this long without one.
 DEFAULT_UNLEASED_GRACE = timedelta(seconds=60)

@@ -28,6 +28,11 @@ from edgebatch.framework.state.base import (
 from edgebatch.framework.state.errors import LeaseError
 from edgebatch.framework.state.states import RUN_TERMINAL, IterationState, RunState
 from edgebatch.framework.state.transitions import move_iteration, move_run, put_lease
+from edgebatch.framework.state.workers import (
+    DEFAULT_MAX_REQUEUES,
+    is_worker,
+    requeue_abandoned,
+)
 
 
 class Leases(StoreBase):
@@ -106,6 +111,7 @@ class Leases(StoreBase):
         *,
         unleased_grace: Seconds = DEFAULT_UNLEASED_GRACE,
         queued_ttl: Seconds = DEFAULT_QUEUED_TTL,
+        max_requeues: int = DEFAULT_MAX_REQUEUES,
     ) -> list[r.ReapedRun]:
         """Fail runs whose holder is gone, with their running iterations and attempts.
 
@@ -115,7 +121,9 @@ class Leases(StoreBase):
         claimed within `queued_ttl` (its creator died before starting it). Any
         edgebatch process may call this whenever it looks at the store;
         concurrent reapers skip each other's rows, and a holder that renews in
-        time is never reaped.
+        time is never reaped. A run whose holder was a registered worker is
+        put back in its queue as a retry of its unfinished partitions, in the
+        same transaction (at most `max_requeues` times in a row; see `workers`).
         """
         now = self._when(now)
         grace = seconds(unleased_grace)
@@ -155,13 +163,15 @@ class Leases(StoreBase):
                     f"(last heartbeat {lease.heartbeat_at.isoformat()}, lease expired "
                     f"{lease.expires_at.isoformat()}); marked failed by {self._identity}"
                 )
-                reaped.append(self._reap(s, run, lease.holder, lease.expires_at, reason, now))
+                reaped.append(
+                    self._reap(s, run, lease.holder, lease.expires_at, reason, now, max_requeues)
+                )
             for run in s.scalars(unleased).all():
                 reason = (
                     f"orphaned: running since {(run.started_at or run.created_at).isoformat()} "
                     f"with no lease holder; marked failed by {self._identity}"
                 )
-                reaped.append(self._reap(s, run, None, None, reason, now))
+                reaped.append(self._reap(s, run, None, None, reason, now, max_requeues))
             for run in s.scalars(unclaimed).all():
                 reason = (
                     f"orphaned: queued since {run.created_at.isoformat()} and claimed by no "
@@ -169,7 +179,7 @@ class Leases(StoreBase):
                     f"{run.triggered_by or 'unknown'} by {run.trigger}, did not start it); "
                     f"marked failed by {self._identity}"
                 )
-                reaped.append(self._reap(s, run, None, None, reason, now))
+                reaped.append(self._reap(s, run, None, None, reason, now, max_requeues))
         return reaped
 
     def _reap(
@@ -180,6 +190,7 @@ class Leases(StoreBase):
         expired_at: datetime | None,
         reason: str,
         now: datetime,
+        max_requeues: int,
     ) -> r.ReapedRun:
         running = s.scalars(
             select(m.Iteration)
@@ -210,6 +221,9 @@ class Leases(StoreBase):
             )
         )
         s.flush()
+        requeued = None
+        if is_worker(s, holder):
+            requeued = requeue_abandoned(self, s, run, reason, now, max_requeues=max_requeues)
         return r.ReapedRun(
             run_id=run.id,
             job=run.job,
@@ -217,4 +231,5 @@ class Leases(StoreBase):
             expired_at=expired_at,
             reason=reason,
             iteration_ids=tuple(it.id for it in running),
+            requeued_as=requeued.id if requeued else None,
         )

@@ -29,7 +29,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-from edgebatch.framework.state.states import AttemptState, IterationState, RunState
+from edgebatch.framework.state.states import (
+    AttemptState,
+    IterationState,
+    RunState,
+    WorkerState,
+)
 
 # Names for constraints and indexes, so migrations can refer to them on every backend.
 NAMING = {
@@ -111,12 +116,19 @@ class Run(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     retry_of: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The named queue the run waits in; workers claim from the queues they serve.
+    queue: Mapped[str] = mapped_column(String(64), default="default", server_default="default")
     # The caller's name for the request: a second request with the same key is a no-op.
     run_key: Mapped[str | None] = mapped_column(String(300), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+# A worker's claim: queued runs of its queues, highest priority, then oldest; the index
+# holds them in exactly that order, so the claim reads the first row of each queue.
+Index("ix_runs_claim", Run.state, Run.queue, Run.priority.desc(), Run.id)
 
 
 class Iteration(Base):
@@ -205,3 +217,24 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(100))
     target: Mapped[str] = mapped_column(String(300))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Worker(Base):
+    """A worker process (a warm Spark driver) as it last reported itself by heartbeat."""
+
+    __tablename__ = "workers"
+    __table_args__ = (
+        CheckConstraint(_in("state", WorkerState), name="state"),
+        Index(None, "state", "heartbeat_at"),
+    )
+
+    worker_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[list[str]] = mapped_column(JSON, default=list)
+    state: Mapped[str] = mapped_column(String(16), default=WorkerState.RUNNING.value)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # cpu and memory, runs and iterations running, executors, Spark UI and application id.
+    health: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -140,6 +140,9 @@ class RunQueries(StoreBase):
                 found.setdefault(x.iteration_id, []).append(r.Attempt.from_row(x))
         return found
 
+    def queue_depths(self) -> list[QueueDepth]:
+        return queue_depths(self)
+
     def log_count(self, run_id: int) -> int:
         with self._read() as s:
             return int(
@@ -151,3 +154,32 @@ class RunQueries(StoreBase):
 
 
 __all__ = ["JobRunStats", "RunQueries", "run_tenant"]
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueDepth:
+    """One queue: runs waiting and running, and when the oldest waiting one was made."""
+
+    queue: str
+    queued: int
+    running: int
+    oldest_queued_at: datetime | None
+
+
+def queue_depths(store: StoreBase) -> list[QueueDepth]:
+    """Every queue with runs queued or running (the metrics and the API show these)."""
+    active = (RunState.QUEUED.value, RunState.RUNNING.value)
+    query = (
+        select(m.Run.queue, m.Run.state, func.count(), func.min(m.Run.created_at))
+        .where(m.Run.state.in_(active))
+        .group_by(m.Run.queue, m.Run.state)
+    )
+    with store._read() as s:
+        rows = s.execute(query).all()
+    found: dict[str, dict[str, Any]] = {}
+    for queue, state, n, oldest in rows:
+        entry = found.setdefault(queue, {"queued": 0, "running": 0, "oldest": None})
+        entry[state] = n
+        if state == RunState.QUEUED.value:
+            entry["oldest"] = oldest
+    return [QueueDepth(q, e["queued"], e["running"], e["oldest"]) for q, e in sorted(found.items())]

@@ -10,7 +10,7 @@ import dataclasses
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from edgebatch.framework.state.states import AttemptState, IterationState, RunState
+from edgebatch.framework.state.states import AttemptState, IterationState, RunState, WorkerState
 
 if TYPE_CHECKING:
     from edgebatch.framework.state import models
@@ -61,6 +61,7 @@ class Run:
     error: str | None
     priority: int = 0
     run_key: str | None = None
+    queue: str = "default"
 
     @property
     def finished(self) -> bool:
@@ -83,6 +84,7 @@ class Run:
             error=x.error,
             priority=x.priority,
             run_key=x.run_key,
+            queue=x.queue,
         )
 
 
@@ -219,6 +221,8 @@ class ReapedRun:
     expired_at: datetime | None
     reason: str
     iteration_ids: tuple[int, ...]
+    # The queued retry of its unfinished partitions, when its holder was a worker.
+    requeued_as: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,4 +245,33 @@ class AuditEntry:
             action=x.action,
             target=x.target,
             detail=dict(x.detail or {}),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Worker:
+    """A worker as it last reported: `health` holds its cpu, memory, runs and executors."""
+
+    worker_id: str
+    host: str
+    pid: int
+    queues: tuple[str, ...]
+    state: WorkerState
+    started_at: datetime
+    heartbeat_at: datetime
+    stopped_at: datetime | None
+    health: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, x: models.Worker) -> Worker:
+        return cls(
+            worker_id=x.worker_id,
+            host=x.host,
+            pid=x.pid,
+            queues=tuple(x.queues or ()),
+            state=WorkerState(x.state),
+            started_at=x.started_at,
+            heartbeat_at=x.heartbeat_at,
+            stopped_at=x.stopped_at,
+            health=dict(x.health or {}),
         )

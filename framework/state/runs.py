@@ -17,7 +17,13 @@ from sqlalchemy.exc import IntegrityError
 
 from edgebatch.framework.state import models as m
 from edgebatch.framework.state import records as r
-from edgebatch.framework.state.base import DEFAULT_LEASE_TTL, Seconds, StoreBase, seconds
+from edgebatch.framework.state.base import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_QUEUE,
+    Seconds,
+    StoreBase,
+    seconds,
+)
 from edgebatch.framework.state.errors import StateError
 from edgebatch.framework.state.states import (
     RUN_TERMINAL,
@@ -45,6 +51,7 @@ class RunsAndIterations(StoreBase):
         retry_of: int | None = None,
         priority: int = 0,
         run_key: str | None = None,
+        queue: str = DEFAULT_QUEUE,
         at: datetime | None = None,
     ) -> r.Run:
         """A new `queued` run; `partitions` are those asked for, `retry_of` the run it repeats.
@@ -62,6 +69,7 @@ class RunsAndIterations(StoreBase):
             retry_of=retry_of,
             priority=priority,
             run_key=run_key,
+            queue=queue,
             at=at,
         )[0]
 
@@ -76,6 +84,7 @@ class RunsAndIterations(StoreBase):
         retry_of: int | None = None,
         priority: int = 0,
         run_key: str | None = None,
+        queue: str = DEFAULT_QUEUE,
         at: datetime | None = None,
     ) -> tuple[r.Run, bool]:
         """`create_run`, and True if this call created the run (False: its `run_key` had one).
@@ -103,6 +112,7 @@ class RunsAndIterations(StoreBase):
                     retry_of=retry_of,
                     priority=priority,
                     run_key=run_key,
+                    queue=queue,
                     created_at=self._when(at),
                 )
                 s.add(run)
@@ -181,12 +191,14 @@ class RunsAndIterations(StoreBase):
         holder: str,
         *,
         job: str | None = None,
+        queues: Iterable[str] | None = None,
         ttl: Seconds = DEFAULT_LEASE_TTL,
         at: datetime | None = None,
     ) -> r.Run | None:
-        """Take the next queued run (of `job`, if given): highest priority, then oldest.
+        """Take the next queued run (of `job`, of `queues`, if given): most urgent, then oldest.
 
-        The run is started and leased to `holder` in the same step.
+        The run is started and leased to `holder` in the same step. `queues` None
+        means any queue; a worker passes the queues it serves.
 
         Concurrent callers each get a different run or None: rows another
         transaction is claiming are skipped (`FOR UPDATE SKIP LOCKED`).
@@ -201,6 +213,11 @@ class RunsAndIterations(StoreBase):
         )
         if job is not None:
             query = query.where(m.Run.job == job)
+        if queues is not None:
+            names = list(dict.fromkeys(queues))
+            if not names:
+                return None
+            query = query.where(m.Run.queue.in_(names))
         with self._write() as s:
             run = s.scalars(query).first()
             if run is None:

@@ -42,6 +42,14 @@ class AttemptState(StrEnum):
     CANCELLED = "cancelled"
 
 
+class WorkerState(StrEnum):
+    """A worker's state: `lost` when its heartbeat is older than the store's worker TTL."""
+
+    RUNNING = "running"
+    STOPPED = "stopped"
+    LOST = "lost"
+
+
 class TriggerKind(StrEnum):
     """What started a run: the interfaces a user or the system starts work through."""
 

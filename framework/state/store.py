@@ -17,7 +17,7 @@ another process holds (`FOR UPDATE SKIP LOCKED`) instead of waiting for them.
     store.transition_run(run.id, "succeeded")
 
 Each aggregate lives in a module of its own: `runs` (runs, iterations, attempts),
-`logs`, `leases` (and the reaper), `catalog` (jobs) and `audit`, over `base`
+`logs`, `leases` (and the reaper), `catalog` (jobs), `audit` and `workers`, over `base`
 (engine, clock, migrations, transactions).
 """
 
@@ -28,8 +28,10 @@ from edgebatch.framework.state.annotations import Annotations
 from edgebatch.framework.state.audit import Audit
 from edgebatch.framework.state.base import (
     DEFAULT_LEASE_TTL,
+    DEFAULT_QUEUE,
     DEFAULT_QUEUED_TTL,
     DEFAULT_UNLEASED_GRACE,
+    DEFAULT_WORKER_TTL,
     REAPER_PRINCIPAL,
     make_holder,
 )
@@ -38,11 +40,15 @@ from edgebatch.framework.state.leases import Leases
 from edgebatch.framework.state.logs import Logs
 from edgebatch.framework.state.queries import RunQueries
 from edgebatch.framework.state.runs import RunsAndIterations
+from edgebatch.framework.state.workers import DEFAULT_MAX_REQUEUES, WorkerRegistry
 
 __all__ = [
     "DEFAULT_LEASE_TTL",
+    "DEFAULT_MAX_REQUEUES",
+    "DEFAULT_QUEUE",
     "DEFAULT_QUEUED_TTL",
     "DEFAULT_UNLEASED_GRACE",
+    "DEFAULT_WORKER_TTL",
     "REAPER_PRINCIPAL",
     "StateStore",
     "make_holder",
@@ -50,9 +56,18 @@ __all__ = [
 
 
 class StateStore(
-    RunsAndIterations, Logs, Leases, JobCatalog, Audit, AccessControl, Annotations, RunQueries
+    RunsAndIterations,
+    Logs,
+    Leases,
+    JobCatalog,
+    Audit,
+    WorkerRegistry,
+    AccessControl,
+    Annotations,
+    RunQueries,
 ):
-    """Runs, iterations, attempts, log lines, leases, jobs and audit in SQLite or PostgreSQL.
+    """Runs, iterations, attempts, log lines, leases, jobs, audit, workers and the API's
+    users, tokens and annotations, in SQL.
 
     `url` is a SQLAlchemy URL: `sqlite:///path/state.db` (the default of the
     project config) or `postgresql+psycopg://user:pw@host:port/db`. Opening

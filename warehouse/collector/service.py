@@ -31,9 +31,10 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from edgebatch.edge.publisher import disconnect_reason
-from edgebatch.edge.wire import MAX_RECEIPT_IDS, encode_receipt, topic
+from edgebatch.edge.wire import topic
 from edgebatch.warehouse.collector.buffer import Held
 from edgebatch.warehouse.collector.config import CollectorConfig
+from edgebatch.warehouse.collector.direct import receipt_payloads
 from edgebatch.warehouse.collector.validation import CheckedChunk, check_chunk
 from edgebatch.warehouse.collector.workers import ValidationPool
 from edgebatch.warehouse.landing import LandingError, LandingFile, LandingZone
@@ -293,11 +294,9 @@ class Collector:
         landed_at = time.time()
         sent = 0
         for (tenant, device), ids in receipts.items():
-            for i in range(0, len(ids), MAX_RECEIPT_IDS):
-                chunk = ids[i : i + MAX_RECEIPT_IDS]
-                payload = encode_receipt(chunk, landed_at)
+            for payload in receipt_payloads(ids, landed_at):
                 self._client.publish(topic(tenant, device, "receipt"), payload, qos=1)
-                sent += len(chunk)
+            sent += len(ids)
         return sent
 
     # ------------------------------------------------------------ the loop

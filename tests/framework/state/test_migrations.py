@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from edgebatch.framework.state import StateError, StateStore
 from edgebatch.framework.state.models import Base
 
-TABLES = {"jobs", "runs", "iterations", "attempts", "log_lines", "leases", "audit"}
+TABLES = {"jobs", "runs", "iterations", "attempts", "log_lines", "leases", "audit", "workers"}
 # The API's (framework/state/api_models.py).
 TABLES |= {"api_users", "api_tokens", "api_sessions", "alarm_acks", "worker_bounds"}
 HEAD = "0006_access"

@@ -1,7 +1,7 @@
 """The API's tables: users, tokens, sessions, alarm acknowledgements, worker executor bounds.
 
 Revision ID: 0006_access
-Revises: 0002
+Revises: 0003_queues
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006_access"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003_queues"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
