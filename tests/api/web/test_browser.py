@@ -221,10 +221,19 @@ def test_an_operator_signs_in_starts_a_run_and_watches_it_succeed_live(served: S
             expect(page.locator("#tile-rate")).to_have_text(f"{rate * 100:.1f} %".replace(".", ","))
             expect(page.locator("#chart-durations .uplot")).to_be_visible()
             _shot(page, "05-runs-de")
-            for name in ("workers", "devices", "tables"):
+            for name in ("workers", "devices"):
                 page.goto(f"{served.url}/{name}")
                 expect(page.locator("#live")).to_be_visible()
+                expect(page.locator("#unavailable")).to_be_hidden()
                 _shot(page, f"06-{name}-de")
+
+            # The table the run wrote, and its history (read by delta-rs behind the API).
+            page.goto(served.url + "/tables")
+            row = page.locator("#tables-table tr", has_text="dash/plant_energy")
+            expect(row.locator("td").nth(2)).to_have_text("2.468")
+            row.click()
+            expect(page.locator("#history-table tbody tr").first).to_be_visible()
+            _shot(page, "07-tables-de")
         finally:
             browser.close()
     assert problems == []

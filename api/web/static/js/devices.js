@@ -3,16 +3,30 @@
 import { getOptional, items, post } from "./api.js";
 import { sparkline } from "./charts.js";
 import { currentUser, el, may, poll } from "./common.js";
-import { fmtAgo, fmtDateTime, fmtNumber, fmtPercent, t } from "./i18n.js";
+import { fmtAgo, fmtDateTime, fmtNumber, fmtPercent, parseTime, t } from "./i18n.js";
 
 let user = null;
+const histories = new Map(); // "tenant/device" -> heartbeats, newest read every minute
+let historiesReadAt = 0;
+const HISTORY_DEVICES = 40;
 const SEVERITY = { info: t("info"), warning: t("warning"), critical: t("critical") };
 
 function series(device, key) {
-  const history = device.history || device.health_history || [];
-  const values = history.map((h) => h[key] ?? null);
-  const now = device.health ? device.health[key] ?? device[key] : device[key];
-  return values.length ? values : [now ?? null];
+  const history = histories.get(`${device.tenant}/${device.device}`) || [];
+  const values = history.map((h) => h[`${key}_percent`] ?? h[key] ?? null);
+  return values.length ? values : [device[`${key}_percent`] ?? null];
+}
+
+// Each shown device's recent heartbeats, for its sparklines (the fleet list has only the last).
+async function readHistories(devices) {
+  if (Date.now() - historiesReadAt < 60_000) return;
+  historiesReadAt = Date.now();
+  await Promise.all(devices.slice(0, HISTORY_DEVICES).map(async (d) => {
+    const body = await getOptional(`/devices/${encodeURIComponent(d.tenant)}/${encodeURIComponent(d.device)}?limit=60`);
+    const rows = (body && body.history) || [];
+    const time = (h) => parseTime(h.ts || h.received_at || h.time)?.getTime() ?? 0;
+    histories.set(`${d.tenant}/${d.device}`, rows.slice().sort((a, b) => time(a) - time(b)));
+  }));
 }
 
 function metricCell(device, key) {
@@ -35,21 +49,21 @@ function deviceRow(d) {
     metricCell(d, "cpu"),
     metricCell(d, "memory"),
     metricCell(d, "disk"),
-    el("td", { class: "num", text: fmtNumber(d.outbox_backlog ?? d.health?.outbox_backlog) }),
-    el("td", { class: "num", text: fmtNumber(d.shed ?? d.shed_count ?? d.health?.shed) }),
+    el("td", { class: "num", text: fmtNumber(d.outbox_backlog) }),
+    el("td", { class: "num", text: fmtNumber(d.shed_count) }),
   );
 }
 
 function alarmRow(a) {
-  const id = a.alarm_id || a.id;
-  const acked = a.acknowledged_at || a.acknowledged;
+  const id = a.alarm_id;
+  const acked = a.acked;
   const ack = !acked && user && may(user, "operator")
     ? el("button", { type: "button", class: "btn btn-small", text: t("Acknowledge"), onclick: async (e) => {
         e.target.disabled = true;
         await post(`/alarms/${encodeURIComponent(id)}/ack`);
         refresh();
       } })
-    : el("span", { class: "muted", text: acked ? `${a.acknowledged_by || ""} ${fmtAgo(a.acknowledged_at)}`.trim() : "–" });
+    : el("span", { class: "muted", text: acked ? `${(a.acked_by || "").replace(/^(user|token):/, "")} · ${fmtAgo(a.acked_at)}` : "–" });
   return el(
     "tr",
     { class: acked ? "" : `alarm-open severity-${a.severity}` },
@@ -72,8 +86,9 @@ async function refresh() {
   const online = devices.filter((d) => d.online ?? d.status === "online").length;
   document.getElementById("tile-online").textContent = devicesBody ? fmtNumber(online) : "–";
   document.getElementById("tile-offline").textContent = devicesBody ? fmtNumber(devices.length - online) : "–";
-  document.getElementById("tile-alarms").textContent = alarmsBody ? fmtNumber(alarms.filter((a) => !a.acknowledged_at && !a.acknowledged).length) : "–";
-  document.getElementById("tile-backlog").textContent = devicesBody ? fmtNumber(devices.reduce((s, d) => s + (d.outbox_backlog ?? d.health?.outbox_backlog ?? 0), 0)) : "–";
+  document.getElementById("tile-alarms").textContent = alarmsBody ? fmtNumber(alarms.filter((a) => !a.acked).length) : "–";
+  document.getElementById("tile-backlog").textContent = devicesBody ? fmtNumber(devices.reduce((s, d) => s + (d.outbox_backlog ?? 0), 0)) : "–";
+  await readHistories(devices);
   document.querySelector("#devices-table tbody").replaceChildren(...devices.map(deviceRow));
   document.getElementById("devices-empty").hidden = devices.length > 0;
   document.querySelector("#alarms-table tbody").replaceChildren(...alarms.map(alarmRow));

@@ -83,6 +83,19 @@ export function fmtDuration(seconds) {
   return `${unit(m, "minute")} ${unit(s, "second")}`;
 }
 
+// 1536 -> "1.5 kB", in the locale's digits and unit words.
+export function fmtBytes(bytes) {
+  if (bytes === null || bytes === undefined) return "–";
+  const units = ["byte", "kilobyte", "megabyte", "gigabyte", "terabyte"];
+  let value = bytes;
+  let i = 0;
+  while (value >= 1000 && i < units.length - 1) {
+    value /= 1000;
+    i += 1;
+  }
+  return new Intl.NumberFormat(locale, { style: "unit", unit: units[i], unitDisplay: "short", maximumFractionDigits: i ? 1 : 0 }).format(value);
+}
+
 // An axis tick: one unit, chosen by size ("90 s" -> "1.5 min"), in the locale's words.
 export function fmtDurationShort(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "";

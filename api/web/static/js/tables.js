@@ -2,16 +2,17 @@
 import { getOptional, items } from "./api.js";
 import { emptyChart, timeChart } from "./charts.js";
 import { currentUser, el, poll } from "./common.js";
-import { fmtDateTime, fmtNumber, parseTime, t } from "./i18n.js";
-
-const bytes = new Intl.NumberFormat(document.documentElement.lang, { style: "unit", unit: "megabyte", maximumFractionDigits: 1 });
+import { fmtBytes, fmtDateTime, fmtNumber, parseTime, t } from "./i18n.js";
 
 async function showHistory(name) {
-  const body = await getOptional(`/tables/${name}/history`);
+  const body = await getOptional(`/tables/${name.split("/").map(encodeURIComponent).join("/")}/history?limit=50`);
   const versions = items(body).slice().sort((a, b) => a.version - b.version);
   document.getElementById("history-card").hidden = false;
   document.getElementById("history-name").textContent = name;
-  const rowsOf = (v) => Number((v.operation_metrics || v.operationMetrics || {}).numOutputRows ?? v.rows_written ?? 0);
+  const rowsOf = (v) => {
+    const m = v.metrics || {};
+    return Number(m.numOutputRows ?? m.num_output_rows ?? m.num_added_rows ?? m.numTargetRowsInserted ?? 0);
+  };
   document.querySelector("#history-table tbody").replaceChildren(
     ...versions.slice().reverse().map((v) => el("tr", {},
       el("td", { class: "num", text: fmtNumber(v.version) }),
@@ -35,9 +36,9 @@ function tableRow(tbl) {
     el("td", { text: (tbl.partition_by || tbl.partition_columns || []).join(", ") || "–" }),
     el("td", { class: "num", text: fmtNumber(tbl.rows ?? tbl.num_rows) }),
     el("td", { class: "num", text: fmtNumber(tbl.files ?? tbl.num_files) }),
-    el("td", { class: "num", text: tbl.size_bytes !== undefined ? bytes.format(tbl.size_bytes / 1e6) : "–" }),
+    el("td", { class: "num", text: fmtBytes(tbl.bytes) }),
     el("td", { class: "num", text: fmtNumber(tbl.version) }),
-    el("td", { text: fmtDateTime(tbl.last_modified || tbl.updated_at) }),
+    el("td", { class: tbl.problem ? "error-cell" : "muted", text: tbl.problem || (tbl.exists ? tbl.comment : t("not created yet")), title: tbl.problem || tbl.comment }),
   );
 }
 

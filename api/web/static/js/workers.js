@@ -7,12 +7,28 @@ import { fmtAgo, fmtDateTime, fmtNumber, parseTime, t } from "./i18n.js";
 const depths = new Map(); // queue -> [[epoch s, depth]] seen since the page opened
 const HEALTH = { healthy: t("healthy"), late: t("late"), dead: t("dead"), stopped: t("stopped") };
 
+// stopped (said goodbye), dead (its heartbeat lapsed), late (a heartbeat overdue), healthy.
 function health(worker) {
-  if (worker.health) return worker.health;
-  const beat = parseTime(worker.heartbeat_at || worker.last_heartbeat);
-  if (!beat) return "dead";
-  const age = (Date.now() - beat.getTime()) / 1000;
+  if (worker.stopped_at || worker.state === "stopped") return "stopped";
+  if (worker.alive === false) return "dead";
+  const beat = parseTime(worker.heartbeat_at);
+  const age = worker.heartbeat_age_s ?? (beat ? (Date.now() - beat.getTime()) / 1000 : Infinity);
   return age < 60 ? "healthy" : age < 300 ? "late" : "dead";
+}
+
+function runningOf(worker) {
+  const h = worker.health || {};
+  const running = h.running_iterations ?? h.iterations_running ?? h.running ?? h.active_runs;
+  return Array.isArray(running) ? running.length : running;
+}
+
+function executorsOf(worker) {
+  const h = worker.health || {};
+  const now = h.executors ?? h.executor_count;
+  const bounds = worker.desired_executors;
+  const range = bounds ? `${fmtNumber(bounds.min_executors)}–${fmtNumber(bounds.max_executors)}` : "";
+  const current = typeof now === "number" ? fmtNumber(now) : Array.isArray(now) ? fmtNumber(now.length) : "";
+  return [current, range && `(${range})`].filter(Boolean).join(" ") || "–";
 }
 
 function queueRow(q) {
@@ -33,17 +49,16 @@ function queueRow(q) {
 function workerRow(w) {
   const state = health(w);
   const queues = (w.queues || []).join(", ");
-  const running = Array.isArray(w.running) ? w.running.length : w.running_iterations ?? w.running ?? 0;
-  const executors = w.executors ?? (w.min_executors !== undefined ? `${w.min_executors}–${w.max_executors}` : "–");
+  const name = w.spark_ui_url ? el("a", { href: w.spark_ui_url, text: w.worker_id, target: "_blank", rel: "noopener" }) : w.worker_id;
   return el(
     "tr",
-    {},
-    el("td", { class: "mono", text: w.name || w.id || w.holder }),
+    { class: state === "healthy" ? "" : "row-offline" },
+    el("td", { class: "mono", title: `${w.host} · pid ${w.pid}` }, name),
     el("td", {}, el("span", { class: `badge health-${state}`, text: HEALTH[state] || state })),
     el("td", { text: queues || "–" }),
-    el("td", { text: fmtAgo(w.heartbeat_at || w.last_heartbeat), title: fmtDateTime(w.heartbeat_at || w.last_heartbeat) }),
-    el("td", { class: "num", text: fmtNumber(running) }),
-    el("td", { class: "num", text: typeof executors === "number" ? fmtNumber(executors) : executors }),
+    el("td", { text: fmtAgo(w.heartbeat_at), title: fmtDateTime(w.heartbeat_at) }),
+    el("td", { class: "num", text: fmtNumber(runningOf(w)) }),
+    el("td", { class: "num", text: executorsOf(w) }),
   );
 }
 
