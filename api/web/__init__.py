@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 def mount_dashboard(app: FastAPI, settings: Settings | None = None) -> None:
     """Serve the pages at `/` and their assets at `/static` (all from the package)."""
-    from edgebatch.api.web.pages import STATIC_PREFIX, router
+    from edgebatch.api.web.pages import PAGES, STATIC_PREFIX
 
-    app.include_router(router)
+    for path, page in PAGES:
+        app.add_route(path, page, methods=["GET"], include_in_schema=False)
     app.mount(
         STATIC_PREFIX,
         # The development install links each file from a tree under build/: follow links

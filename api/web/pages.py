@@ -10,18 +10,20 @@ browser to the sign-in page.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from edgebatch.api.web import i18n
 from edgebatch.framework.state import RunState
 
 STATIC_PREFIX = "/static"
+MAX_ID = 2**62
 COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
@@ -99,48 +101,56 @@ def _local_path(target: str | None) -> str:
     return target
 
 
-router = APIRouter(include_in_schema=False)
-
-
-@router.get("/", response_class=HTMLResponse)
 def runs_page(request: Request) -> Response:
     return render(request, "runs")
 
 
-@router.get("/runs/{run_id}", response_class=HTMLResponse)
-def run_page(request: Request, run_id: Annotated[int, Path(ge=1, le=2**62)]) -> Response:
+def run_page(request: Request) -> Response:
+    run_id = request.path_params["run_id"]
+    if not 1 <= run_id <= MAX_ID:
+        return PlainTextResponse(f"no run {run_id}: run ids are 1 or more", status_code=404)
     return render(request, "run", run_id=run_id, data={"runId": run_id})
 
 
-@router.get("/workers", response_class=HTMLResponse)
 def workers_page(request: Request) -> Response:
     return render(request, "workers")
 
 
-@router.get("/devices", response_class=HTMLResponse)
 def devices_page(request: Request) -> Response:
     return render(request, "devices")
 
 
-@router.get("/tables", response_class=HTMLResponse)
 def tables_page(request: Request) -> Response:
     return render(request, "tables")
 
 
-@router.get("/login", response_class=HTMLResponse)
-def login_page(request: Request, next: Annotated[str | None, Query()] = None) -> Response:
-    return render(request, "login", data={"next": _local_path(next)})
+def login_page(request: Request) -> Response:
+    return render(request, "login", data={"next": _local_path(request.query_params.get("next"))})
 
 
-@router.get("/language")
-def switch_language(
-    lang: Annotated[str, Query(max_length=16)],
-    next: Annotated[str | None, Query(max_length=2000)] = None,
-) -> Response:
+def switch_language(request: Request) -> Response:
     """Remember the operator's language in a cookie and go back to the page they were on."""
+    lang = request.query_params.get("lang", "")
     have = i18n.available_locales()
     if lang not in have:
-        raise HTTPException(400, f"unknown language {lang!r}; available: {', '.join(have)}")
-    response = RedirectResponse(_local_path(next), status_code=303)
+        return PlainTextResponse(
+            f"unknown language {lang[:16]!r}; available: {', '.join(have)}", status_code=400
+        )
+    response = RedirectResponse(_local_path(request.query_params.get("next")), status_code=303)
     response.set_cookie(i18n.COOKIE, lang, max_age=COOKIE_MAX_AGE, samesite="lax")
     return response
+
+
+# The pages are shells that hold no data (their scripts ask /api/v1, which checks who asks),
+# so they answer anyone, like the sign-in page: plain routes, outside the API's route table
+# and its OpenAPI description.
+PAGES: tuple[tuple[str, Callable[[Request], Response]], ...] = (
+    ("/", runs_page),
+    ("/runs/{run_id:int}", run_page),
+    ("/workers", workers_page),
+    ("/devices", devices_page),
+    ("/tables", tables_page),
+    ("/login", login_page),
+    ("/language", switch_language),
+)
+PAGE_PATHS = frozenset(path for path, _ in PAGES)

@@ -120,3 +120,27 @@ def test_no_page_loads_anything_from_another_host(client):
 def test_the_api_still_answers_beside_the_pages(client):
     assert client.get("/api/v1/runs").status_code == 401
     assert client.get("/api/v1/openapi.json").status_code == 200
+
+
+def test_a_page_holds_no_data_so_it_may_answer_anyone(client, app_settings):
+    from edgebatch.framework.state import StateStore
+
+    with StateStore.from_settings(app_settings) as store:
+        run = store.create_run("secret_plant_job", partitions=["2026-11-30"])
+
+    page = client.get(f"/runs/{run.id}")  # no session
+
+    assert page.status_code == 200
+    assert "secret_plant_job" not in page.text and "2026-11-30" not in page.text
+    assert client.get(f"/api/v1/runs/{run.id}").status_code == 401  # the data stays guarded
+
+
+def test_the_pages_are_not_api_routes(client):
+    from edgebatch.api.app import route_table
+    from edgebatch.api.web.pages import PAGE_PATHS
+
+    api_paths = {route.path for route in route_table(client.app)}
+    schema = client.get("/api/v1/openapi.json").json()["paths"]
+
+    assert not api_paths & PAGE_PATHS
+    assert not set(schema) & PAGE_PATHS
