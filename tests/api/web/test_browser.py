@@ -67,6 +67,7 @@ def served(spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     store = StateStore.from_settings(settings)
     add_users(store)
     _seed_history(store)
+    _seed_fleet(settings)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -117,8 +118,79 @@ def _seed_history(store: StateStore) -> None:
         )
 
 
+DEVICES = ("press-01", "press-02", "chiller-01", "boiler-07")
+
+
+def _seed_fleet(settings) -> None:
+    """An hour of heartbeats of four devices (one silent for two hours) and three alarms,
+    written as the bronze load writes them."""
+    from edgebatch.warehouse.uri import WarehouseRoot
+    from tests.api.fleet_tables import write_alarms, write_health
+
+    root = WarehouseRoot.parse(settings.warehouse_root)
+    now = datetime.now(UTC).replace(microsecond=0)
+    rows = []
+    for d, device in enumerate(DEVICES):
+        silent = timedelta(hours=2) if device == "boiler-07" else timedelta()
+        for i in range(30):
+            wave = (i * (3 + d)) % 17
+            rows.append(
+                {
+                    "tenant": "acme",
+                    "device": device,
+                    "ts": now - silent - timedelta(minutes=2 * i),
+                    "received_at": now - silent - timedelta(minutes=2 * i),
+                    "cpu_percent": 12.0 + 4 * wave + 20 * d,
+                    "memory_percent": 35.0 + wave + 5 * d,
+                    "disk_percent": 40.0 + 10 * d + i / 10,
+                    "outbox_backlog": (d * 7 + i) % 5,
+                    "shed_count": d,
+                }
+            )
+    write_health(root, rows)
+    write_alarms(
+        root,
+        [
+            {
+                "alarm_id": "a1" * 16,
+                "tenant": "acme",
+                "device": "press-02",
+                "rule": "threshold",
+                "metric": "pressure_bar",
+                "value": 9.4,
+                "threshold": 8.0,
+                "severity": "critical",
+                "ts": now - timedelta(minutes=3),
+            },
+            {
+                "alarm_id": "a2" * 16,
+                "tenant": "acme",
+                "device": "chiller-01",
+                "rule": "zscore",
+                "metric": "temp_c",
+                "value": 14.2,
+                "baseline": 6.5,
+                "severity": "warning",
+                "ts": now - timedelta(minutes=25),
+            },
+            {
+                "alarm_id": "a3" * 16,
+                "tenant": "acme",
+                "device": "press-01",
+                "rule": "threshold",
+                "metric": "vibration_mm_s",
+                "value": 7.1,
+                "threshold": 7.0,
+                "severity": "info",
+                "ts": now - timedelta(hours=5),
+            },
+        ],
+    )
+
+
 def _shot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar where it belongs
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
@@ -221,11 +293,24 @@ def test_an_operator_signs_in_starts_a_run_and_watches_it_succeed_live(served: S
             expect(page.locator("#tile-rate")).to_have_text(f"{rate * 100:.1f} %".replace(".", ","))
             expect(page.locator("#chart-durations .uplot")).to_be_visible()
             _shot(page, "05-runs-de")
-            for name in ("workers", "devices"):
-                page.goto(f"{served.url}/{name}")
-                expect(page.locator("#live")).to_be_visible()
-                expect(page.locator("#unavailable")).to_be_hidden()
-                _shot(page, f"06-{name}-de")
+            page.goto(served.url + "/workers")
+            expect(page.locator("#live")).to_be_visible()
+            expect(page.locator("#unavailable")).to_be_hidden()
+            _shot(page, "06-workers-de")
+
+            # The fleet: sparklines per device, and an alarm acknowledged (a change: CSRF).
+            page.goto(served.url + "/devices")
+            expect(page.locator("#devices-table tbody tr")).to_have_count(len(DEVICES))
+            expect(page.locator("#tile-online")).to_have_text("3")
+            expect(page.locator("#tile-alarms")).to_have_text("3")
+            expect(page.locator("#devices-table tbody tr").first.locator("svg path")).to_have_count(
+                3
+            )
+            critical = page.locator("#alarms-table tr", has_text="press-02")
+            critical.get_by_role("button", name="Bestätigen").click()
+            expect(critical).to_contain_text("olga")
+            expect(page.locator("#tile-alarms")).to_have_text("2")
+            _shot(page, "06-devices-de")
 
             # The table the run wrote, and its history (read by delta-rs behind the API).
             page.goto(served.url + "/tables")

@@ -2,10 +2,11 @@
 // operator acknowledges here.
 import { getOptional, items, post } from "./api.js";
 import { sparkline } from "./charts.js";
-import { currentUser, el, may, poll } from "./common.js";
+import { currentUser, el, may, poll, showError } from "./common.js";
 import { fmtAgo, fmtDateTime, fmtNumber, fmtPercent, parseTime, t } from "./i18n.js";
 
 let user = null;
+const errorBox = document.getElementById("devices-error");
 const histories = new Map(); // "tenant/device" -> heartbeats, newest read every minute
 let historiesReadAt = 0;
 const HISTORY_DEVICES = 40;
@@ -34,7 +35,8 @@ function metricCell(device, key) {
   const last = values.filter((v) => v !== null).pop();
   const share = last === undefined ? null : last > 1 ? last / 100 : last;
   const color = share !== null && share > 0.9 ? "#dc2626" : share !== null && share > 0.75 ? "#d97706" : "#2563eb";
-  return el("td", { class: "metric" }, sparkline(values.map((v) => (v === null ? null : v > 1 ? v / 100 : v)), { color, max: 1 }), el("span", { text: fmtPercent(share) }));
+  const line = sparkline(values.map((v) => (v === null ? null : v > 1 ? v / 100 : v)), { color, max: 1 });
+  return el("td", {}, el("div", { class: "metric" }, line, el("span", { text: fmtPercent(share) })));
 }
 
 function deviceRow(d) {
@@ -60,8 +62,14 @@ function alarmRow(a) {
   const ack = !acked && user && may(user, "operator")
     ? el("button", { type: "button", class: "btn btn-small", text: t("Acknowledge"), onclick: async (e) => {
         e.target.disabled = true;
-        await post(`/alarms/${encodeURIComponent(id)}/ack`);
-        refresh();
+        showError(errorBox, null);
+        try {
+          await post(`/alarms/${encodeURIComponent(id)}/ack`);
+          await refresh();
+        } catch (error) {
+          showError(errorBox, error);
+          e.target.disabled = false;
+        }
       } })
     : el("span", { class: "muted", text: acked ? `${(a.acked_by || "").replace(/^(user|token):/, "")} · ${fmtAgo(a.acked_at)}` : "–" });
   return el(
