@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.api.web.conftest import PASSWORD, add_users, dashboard_settings
+from tests.support.extras import in_ci, require
 from tests.support.net import free_port
 from tests.support.wait import wait_until
 
@@ -60,8 +61,12 @@ def served(spark, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[S
     from edgebatch.framework.runner import Runner
     from edgebatch.framework.state import StateStore
 
+    require("playwright")
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (deps/system-packages.sh test)")
+        message = "Debian's chromium is not installed (deps/system-packages.sh test does it)"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
     monkeypatch.setenv("EDGEBATCH_DASH_STEP_S", "0.8")
     settings = dashboard_settings(tmp_path / "home", max_parallel_iterations=2)
     store = StateStore.from_settings(settings)

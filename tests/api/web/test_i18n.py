@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("babel")
+from tests.support.extras import require
+
+require("babel")
 
 from babel.messages.pofile import read_po  # noqa: E402
 

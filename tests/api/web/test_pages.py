@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-pytest.importorskip("jinja2")
+from tests.support.extras import require
+
+require("jinja2")
 
 PAGES = ["/", "/runs/7", "/workers", "/devices", "/tables", "/login"]
 
