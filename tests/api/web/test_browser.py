@@ -235,6 +235,7 @@ def test_an_operator_signs_in_starts_a_run_and_watches_it_succeed_live(served: S
             page.fill("#password", "wrong password")
             page.click("#login-submit")
             expect(page.locator("#login-error")).to_contain_text("wrong")
+            expect(page.locator("#live")).to_be_hidden()  # nothing live before signing in
             _shot(page, "01-sign-in")
             page.fill("#password", PASSWORD)
             page.click("#login-submit")
