@@ -1,7 +1,7 @@
 // The runs page: tiles, plots and the table of recent runs, refreshed every few seconds;
 // operators start runs from the side form.
 import { get, getOptional, items, post } from "./api.js";
-import { emptyChart, timeChart } from "./charts.js";
+import { emptyChart, sparkline, timeChart } from "./charts.js";
 import { badge, currentUser, el, may, poll, progressBar, showError } from "./common.js";
 import { durationOf, fmtAgo, fmtDateTime, fmtDuration, fmtNumber, fmtPercent, parseTime, t } from "./i18n.js";
 import { progressOf } from "./progress.js";
@@ -112,9 +112,31 @@ function addJobs(names) {
   }
 }
 
+// Each job: where it queues, when it fires next, how its last run went, its success rate
+// and the trend of its successful runs' durations.
+function jobRow(job) {
+  const last = job.last_run;
+  const durations = job.durations_s || [];
+  return el(
+    "tr",
+    {},
+    el("td", {}, el("span", { class: "job-name", text: job.name }), job.description ? el("div", { class: "muted small", text: job.description }) : null),
+    el("td", { class: "mono", text: job.queue || "–" }),
+    el("td", { class: "mono", text: job.schedule || "–" }),
+    el("td", { text: job.next_fire_times && job.next_fire_times.length ? fmtAgo(job.next_fire_times[0]) : "–", title: (job.next_fire_times || []).map(fmtDateTime).join("\n") }),
+    el("td", {}, last ? el("a", { href: `/runs/${last.id}` }, badge(last.state)) : "–"),
+    el("td", { class: "num", text: fmtPercent(job.success_rate) }),
+    el("td", { title: durations.map(fmtDuration).join(" · ") }, durations.length > 1 ? el("div", { class: "metric" }, sparkline(durations, { color: "#2563eb" }), el("span", { text: fmtDuration(durations[durations.length - 1]) })) : el("span", { class: "muted", text: durations.length ? fmtDuration(durations[0]) : "–" })),
+  );
+}
+
 async function jobs() {
   const body = await getOptional("/jobs");
-  if (body) addJobs(items(body).map((j) => j.name || j));
+  if (!body) return;
+  const list = items(body);
+  addJobs(list.map((j) => j.name || j));
+  document.querySelector("#jobs-table tbody").replaceChildren(...list.map(jobRow));
+  document.getElementById("jobs-card").hidden = list.length === 0;
 }
 
 async function setUpSubmit() {
@@ -146,6 +168,6 @@ more.addEventListener("click", () => {
 
 currentUser().then(() => {
   setUpSubmit();
-  jobs().catch(console.warn);
   poll(refresh, 3);
+  poll(jobs, 30);
 });
