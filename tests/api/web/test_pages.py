@@ -57,6 +57,11 @@ def test_the_language_switch_remembers_the_choice_and_stays_on_the_site(client):
         follow_redirects=False,
     )
 
+    for other in ("/\\elsewhere.example", "/x\r\nSet-Cookie: a=b", "javascript:alert(1)"):
+        answer = client.get(
+            "/language", params={"lang": "de", "next": other}, follow_redirects=False
+        )
+        assert answer.headers["location"] == "/", other
     assert switched.status_code == 303
     assert switched.headers["location"] == "/runs/3?x=1"
     assert "edgebatch_lang=es" in switched.headers["set-cookie"]
@@ -115,8 +120,10 @@ def test_no_asset_outside_the_static_folder_is_served(client):
 
 def test_no_page_loads_anything_from_another_host(client):
     for path in PAGES:
-        html = client.get(path).text
-        assert not re.search(r'(src|href)="(https?:)?//', html), path
+        page = client.get(path)
+        assert not re.search(r'(src|href)="(https?:)?//', page.text), path
+        policy = page.headers["content-security-policy"]
+        assert "script-src 'self'" in policy and "connect-src 'self'" in policy, path
 
 
 def test_the_api_still_answers_beside_the_pages(client):
