@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 VENDOR   := api/web/static/vendor
 ASSETS   := $(VENDOR)/.stamp
 
-.PHONY: demo test bench lint format system-demo system-test jars venv assets messages clean help
+.PHONY: demo test bench lint format system-demo system-test system-bench jars venv assets messages clean help
 
 help:
 	@echo "make demo    run the main job end to end on the embedded defaults"
@@ -31,7 +31,7 @@ test: system-test $(STAMP) $(JARS) $(HADOOP)
 	$(VENV)/bin/mypy --explicit-package-bases tests bench
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: system-demo $(STAMP) $(JARS)
+bench: system-bench $(STAMP) $(JARS)
 	$(PY) -m bench.run $(BENCH)
 
 lint: $(STAMP)
@@ -87,6 +87,9 @@ system-demo:
 
 system-test:
 	deps/system-packages.sh test
+
+system-bench:
+	deps/system-packages.sh bench
 
 clean:
 	rm -rf var node_modules .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log

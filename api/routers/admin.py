@@ -184,7 +184,9 @@ def create_token(body: TokenIn, principal: Admin, store: Store) -> NewToken:
 
 
 @router.post("/tokens/{token_id}/revoke", response_model=TokenOut, summary="Revoke a token")
-def revoke_token(token_id: int, principal: Admin, rt: Runtime) -> TokenOut:
+def revoke_token(
+    token_id: Annotated[int, Path(ge=1, le=2**62)], principal: Admin, rt: Runtime
+) -> TokenOut:
     try:
         row = rt.store.revoke_token(token_id)
     except StateError:

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -38,6 +38,8 @@ from edgebatch.framework.state import models as m
 from edgebatch.framework.state.queries import TENANT_PARAM, run_tenant
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+RunId = Annotated[int, Path(ge=1, le=2**62)]
 
 SSE_POLL_S = 0.5
 SSE_KEEPALIVE_S = 15.0
@@ -89,7 +91,7 @@ def list_runs(
 
 
 @router.get("/{run_id}", response_model=RunDetail, summary="One run with its iterations")
-def get_run(run_id: int, principal: Viewer, store: Store) -> RunDetail:
+def get_run(run_id: RunId, principal: Viewer, store: Store) -> RunDetail:
     run = visible_run(store, principal, run_id)
     its = store.list_iterations(run_id)
     attempts = store.attempts_of_run(run_id) if its else {}
@@ -109,7 +111,7 @@ def get_run(run_id: int, principal: Viewer, store: Store) -> RunDetail:
 
 @router.get("/{run_id}/logs", response_model=LogPage, summary="A page of a run's log")
 def run_logs(
-    run_id: int,
+    run_id: RunId,
     principal: Viewer,
     store: Store,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
@@ -132,7 +134,7 @@ def run_logs(
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def stream_logs(
-    run_id: int,
+    run_id: RunId,
     request: Request,
     principal: Viewer,
     store: Store,
@@ -154,7 +156,7 @@ async def stream_logs(
 
 
 async def _follow(
-    store: StateStore, request: Request, run_id: int, after: int, iteration: int | None
+    store: StateStore, request: Request, run_id: RunId, after: int, iteration: int | None
 ) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     idle = 0.0
@@ -235,7 +237,7 @@ def _param_tenant(body: RunSubmit) -> str | None:
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut, summary="Cancel a queued or running run")
-def cancel(run_id: int, principal: Operator, store: Store) -> RunOut:
+def cancel(run_id: RunId, principal: Operator, store: Store) -> RunOut:
     from edgebatch.framework.enqueue import cancel_run
 
     visible_run(store, principal, run_id)
@@ -251,7 +253,7 @@ def cancel(run_id: int, principal: Operator, store: Store) -> RunOut:
     status_code=201,
     summary="Run again only what a run did not finish",
 )
-def retry(run_id: int, principal: Operator, rt: Runtime) -> Submitted:
+def retry(run_id: RunId, principal: Operator, rt: Runtime) -> Submitted:
     from edgebatch.framework.enqueue import enqueue, retry_request_for
 
     visible_run(rt.store, principal, run_id)

@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ def pg_url(postgres: PostgresServer) -> str:
     return postgres.create_database(f"api_{uuid.uuid4().hex[:12]}")
 
 
-def open_api(home: Path, url: str, **api: Any) -> Iterator[Api]:
+def open_api(home: Path, url: str, **api: Any) -> Generator[Api, None, None]:
     settings = make_settings(home, url, **api)
     store = StateStore(url)
     app = create_app(settings, store=store)

@@ -57,7 +57,7 @@ def guard_of(route: APIRoute) -> RoleGuard | DeviceGuard | None:
 
 
 def routes(api: Api) -> list[tuple[str, APIRoute]]:
-    return [(method, r) for r in route_table(api.app) for method in sorted(r.methods)]
+    return [(method, r) for r in route_table(api.app) for method in sorted(r.methods or ())]
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+import uuid
 
 import pytest
 
@@ -54,7 +55,9 @@ def test_http_ingest_lands_the_same_lines_as_the_mqtt_collector(
 ):
     sent = messages()
     mqtt_zone = open_zone(WarehouseRoot.parse((tmp_path / "mqtt-wh").as_uri()))
-    with running_collector(mqtt_zone, broker.port) as (collector, _):
+    # A client id of its own: another test resuming this session would get its subscriptions.
+    name = f"api-ingest-{uuid.uuid4().hex[:8]}"
+    with running_collector(mqtt_zone, broker.port, client_id=name) as (collector, _):
         pub = client("api-ingest-test", broker.port)
         pub.loop_start()
         for kind, _, payload in sent:
@@ -63,7 +66,7 @@ def test_http_ingest_lands_the_same_lines_as_the_mqtt_collector(
         pub.loop_stop()
         pub.disconnect()
     receipts = []
-    for kind, message_id, payload in sent:
+    for _kind, message_id, payload in sent:
         answer = api.client.post(
             "/api/v1/ingest/acme/d1", content=payload, headers=api.as_("device")
         )
