@@ -328,6 +328,26 @@ def test_an_operator_signs_in_starts_a_run_and_watches_it_succeed_live(served: S
             row.click()
             expect(page.locator("#history-table tbody tr").first).to_be_visible()
             _shot(page, "07-tables-de")
+
+            # A viewer sees the same pages, in Spanish here, but no form and no buttons.
+            viewer = browser.new_context(
+                locale="es-ES", timezone_id="UTC", viewport={"width": 1440, "height": 900}
+            )
+            as_viewer = viewer.new_page()
+            as_viewer.goto(served.url + "/login")
+            as_viewer.fill("#username", "vera")
+            as_viewer.fill("#password", PASSWORD)
+            as_viewer.click("#login-submit")
+            as_viewer.wait_for_url(served.url + "/")
+            expect(as_viewer.locator("#user-name")).to_have_text("vera · lector")
+            expect(as_viewer.locator(f'tr[data-run="{run_id}"] .badge')).to_have_text("correcta")
+            expect(as_viewer.locator("#submit-card")).to_be_hidden()
+            failed = next(i + 1 for i, (_, _, st) in enumerate(HISTORY) if st == "failed")
+            as_viewer.goto(f"{served.url}/runs/{failed}")
+            expect(as_viewer.locator("#run-state")).to_have_text("fallida")
+            expect(as_viewer.locator("#run-actions")).to_be_hidden()
+            _shot(as_viewer, "08-run-failed-viewer-es")
+            viewer.close()
         finally:
             browser.close()
     assert problems == []

@@ -10,7 +10,7 @@ export function progressOf(run) {
   if (total > 0) {
     return { done: counts.succeeded || 0, failed: (counts.failed || 0) + (counts.cancelled || 0), total };
   }
-  if (Array.isArray(run.iterations)) {
+  if (Array.isArray(run.iterations) && run.iterations.length) {
     const of = (s) => run.iterations.filter((i) => i.state === s).length;
     return { done: of("succeeded"), failed: of("failed") + of("cancelled"), total: run.iterations.length };
   }
