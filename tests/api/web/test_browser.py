@@ -145,7 +145,7 @@ def _seed_fleet(settings) -> None:
                     "device": device,
                     "ts": now - silent - timedelta(minutes=2 * i),
                     "received_at": now - silent - timedelta(minutes=2 * i),
-                    "cpu_percent": 12.0 + 4 * wave + 20 * d,
+                    "cpu_percent": min(97.0, 12.0 + 4 * wave + 15 * d),
                     "memory_percent": 35.0 + wave + 5 * d,
                     "disk_percent": 40.0 + 10 * d + i / 10,
                     "outbox_backlog": (d * 7 + i) % 5,
@@ -315,6 +315,9 @@ def test_an_operator_signs_in_starts_a_run_and_watches_it_succeed_live(served: S
             expect(page.locator("#devices-table tbody tr").first.locator("svg path")).to_have_count(
                 3
             )
+            page.locator('#devices-table tr[data-device="acme/press-02"]').click()
+            expect(page.locator("#chart-device .uplot")).to_be_visible()
+            expect(page.locator("#device-card")).to_contain_text("Speicher")
             critical = page.locator("#alarms-table tr", has_text="press-02")
             critical.get_by_role("button", name="Bestätigen").click()
             expect(critical).to_contain_text("olga")

@@ -1,7 +1,7 @@
 // The fleet: each device's health as sparklines, online or not, and its alarms, which an
 // operator acknowledges here.
 import { getOptional, items, post } from "./api.js";
-import { sparkline } from "./charts.js";
+import { sparkline, timeChart } from "./charts.js";
 import { currentUser, el, may, poll, showError } from "./common.js";
 import { fmtAgo, fmtDateTime, fmtNumber, fmtPercent, parseTime, t } from "./i18n.js";
 
@@ -39,11 +39,29 @@ function metricCell(device, key) {
   return el("td", {}, el("div", { class: "metric" }, line, el("span", { text: fmtPercent(share) })));
 }
 
+let shownDevice = null;
+
+// One device's CPU, memory and disk over its recent heartbeats, as a plot.
+function showDevice(key) {
+  shownDevice = key;
+  const history = histories.get(key) || [];
+  document.getElementById("device-card").hidden = false;
+  document.getElementById("device-name").textContent = key;
+  const xs = history.map((h) => parseTime(h.ts).getTime() / 1000);
+  const share = (name) => history.map((h) => (h[`${name}_percent`] == null ? null : h[`${name}_percent`] / 100));
+  timeChart(document.getElementById("chart-device"), xs, [
+    { label: t("CPU"), values: share("cpu") },
+    { label: t("Memory"), values: share("memory") },
+    { label: t("Disk"), values: share("disk") },
+  ], { kind: "percent" });
+}
+
 function deviceRow(d) {
   const online = d.online ?? d.status === "online";
+  const key = `${d.tenant}/${d.device}`;
   return el(
     "tr",
-    { class: online ? "" : "row-offline" },
+    { class: `clickable ${online ? "" : "row-offline"}`, "data-device": key, onclick: () => showDevice(key) },
     el("td", { class: "mono", text: d.device || d.name }),
     el("td", { text: d.tenant }),
     el("td", {}, el("span", { class: `badge ${online ? "state-succeeded" : "state-cancelled"}`, text: online ? t("online") : t("offline") })),
@@ -97,6 +115,7 @@ async function refresh() {
   document.getElementById("tile-alarms").textContent = alarmsBody ? fmtNumber(alarms.filter((a) => !a.acked).length) : "–";
   document.getElementById("tile-backlog").textContent = devicesBody ? fmtNumber(devices.reduce((s, d) => s + (d.outbox_backlog ?? 0), 0)) : "–";
   await readHistories(devices);
+  if (shownDevice) showDevice(shownDevice);
   document.querySelector("#devices-table tbody").replaceChildren(...devices.map(deviceRow));
   document.getElementById("devices-empty").hidden = devices.length > 0;
   document.querySelector("#alarms-table tbody").replaceChildren(...alarms.map(alarmRow));
