@@ -105,7 +105,7 @@ export function sparkline(values, { width = 120, height = 28, color = "#2563eb",
   values.forEach((v, i) => {
     if (v === null || v === undefined) return;
     const x = 2 + i * step;
-    const y = height - 2 - ((v - bottom) / span) * (height - 4);
+    const y = height - 2 - ((Math.min(top, Math.max(bottom, v)) - bottom) / span) * (height - 4);
     d += `${d && last === i - 1 ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`;
     last = i;
   });
