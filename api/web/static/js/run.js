@@ -2,7 +2,7 @@
 // as the server sends them (Server-Sent Events, resuming from the last id it saw).
 import { API, get, items, post } from "./api.js";
 import { badge, currentUser, el, may, poll, setBadge, showError, updateProgress } from "./common.js";
-import { durationOf, fmtDateTime, fmtDuration, fmtNumber, fmtTime, page, t } from "./i18n.js";
+import { durationOf, fmtDateTime, fmtDuration, fmtNumber, fmtTime, page, stateName, t } from "./i18n.js";
 import { progressOf } from "./progress.js";
 
 const runId = page.runId;
@@ -32,7 +32,7 @@ function iterationRow(it) {
     { "data-iteration": it.id, class: `row-${it.state}` },
     el("td", { class: "mono", text: it.partition ?? it.partition_key }),
     el("td", {}, badge(it.state)),
-    el("td", { class: "num", text: fmtNumber(it.attempts) }),
+    el("td", { class: "num", text: fmtNumber(it.attempts), title: (it.attempt_list || []).map((a) => `${a.number}: ${stateName(a.state)}${a.error ? ` (${a.error})` : ""}`).join("\n") }),
     el("td", { class: "num", text: fmtNumber(it.rows_in) }),
     el("td", { class: "num", text: fmtNumber(it.rows_out) }),
     el("td", { class: "progress-col" }, el("div", { class: `progress slim state-${it.state}` }, el("div", { class: "bar", style: `width:${share}%` }), el("span", { class: "progress-label", text: tasks }))),
