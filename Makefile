@@ -9,8 +9,12 @@ JARS     := .cache/jars/delta/.stamp
 HADOOP   := .cache/jars/hadoop/.stamp
 BENCH    ?=
 PYTEST_ARGS ?=
+# The dashboard's browser libraries, from package-lock.json into the package's static folder
+# (served by the service itself, and in the wheel: no CDN on a plant's network).
+VENDOR   := api/web/static/vendor
+ASSETS   := $(VENDOR)/.stamp
 
-.PHONY: demo test bench lint format system-demo system-test system-bench jars venv clean help
+.PHONY: demo test bench lint format system-demo system-test system-bench jars venv assets messages clean help
 
 help:
 	@echo "make demo    run the main job end to end on the embedded defaults"
@@ -49,13 +53,27 @@ venv: $(STAMP)
 PARTS    := core edge warehouse framework jobs api cli
 PART_DIRS := $(shell find $(PARTS) -type d -not -name __pycache__ 2>/dev/null)
 
-$(STAMP): pyproject.toml $(PART_DIRS)
+$(STAMP): pyproject.toml $(PART_DIRS) $(ASSETS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[server,dev]" --config-settings editable_mode=strict
 	touch $@
 
 jars: $(JARS) $(HADOOP)
+
+assets: $(ASSETS)
+
+# The dashboard's catalogs in step with its pages: new strings added (untranslated), unused
+# ones dropped; then translate the empty msgstr entries in api/web/locales/*/LC_MESSAGES/.
+messages: $(STAMP)
+	$(PY) -m edgebatch.api.web.messages
+
+$(ASSETS): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)/uplot
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css \
+	   node_modules/uplot/LICENSE $(VENDOR)/uplot/
+	touch $@
 
 $(JARS): deps/delta.pom.xml deps/fetch_jars.py | $(STAMP)
 	$(PY) deps/fetch_jars.py deps/delta.pom.xml .cache/jars/delta
@@ -74,4 +92,4 @@ system-bench:
 	deps/system-packages.sh bench
 
 clean:
-	rm -rf var .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log
+	rm -rf var node_modules .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log

@@ -75,6 +75,11 @@ def create_app(settings: Settings, *, store: StateStore | None = None) -> FastAP
         )
     for name in ROUTERS:
         app.include_router(importlib.import_module(f"edgebatch.api.routers.{name}").router)
+    # -- the dashboard (api/web/): its pages at /, its assets at /static ----------------
+    from edgebatch.api.web import mount_dashboard
+
+    mount_dashboard(app, settings)
+    # -- end of the dashboard -----------------------------------------------------------
     return app
 
 

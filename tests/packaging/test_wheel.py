@@ -24,7 +24,17 @@ REPO = Path(__file__).resolve().parents[2]
 # What the build reads: the parts' folders (pyproject's package-dir), the root files the
 # bundled links point to, and the metadata.
 ROOT_FILES = ("pyproject.toml", "README.md", "spark-defaults.conf", "fairscheduler.xml")
-DATA_SUFFIXES = (".py", ".sql", ".conf", ".xml", ".mako", ".properties")
+# The last five are the dashboard's: templates, catalogs, scripts, styles, images (api/web/).
+DATA_SUFFIXES: tuple[str, ...] = (".py", ".sql", ".conf", ".xml", ".mako", ".properties")
+DATA_SUFFIXES += (".html", ".po", ".js", ".css", ".svg")
+# What a served dashboard cannot do without (uPlot comes from `make assets`).
+DASHBOARD_FILES = (
+    "edgebatch/api/web/templates/base.html",
+    "edgebatch/api/web/locales/de/LC_MESSAGES/messages.po",
+    "edgebatch/api/web/static/js/run.js",
+    "edgebatch/api/web/static/vendor/uplot/uPlot.iife.min.js",
+    "edgebatch/api/web/static/vendor/uplot/LICENSE",
+)
 
 TINY_JOB = """
 from edgebatch.framework.definitions import job
@@ -124,6 +134,7 @@ def test_the_wheel_holds_every_module_and_bundled_file(wheel: Path):
 
     assert not missing, f"the wheel lacks: {missing}"
     assert "edgebatch/framework/state/migrations/versions/0001_initial.py" in members
+    assert not [f for f in DASHBOARD_FILES if f not in members], "run `make assets` first?"
     conf = zipfile.ZipFile(wheel).read("edgebatch/framework/conf/spark-defaults.conf")
     assert conf == (REPO / "spark-defaults.conf").read_bytes()  # the file, not a link
 
@@ -200,7 +211,17 @@ jobs = ["tiny_jobs.py"]
         cwd=work,
     )
 
+    dashboard = _run(
+        bin_ / "python",
+        "-c",
+        "from edgebatch.api.web import i18n; print(','.join(i18n.available_locales()));"
+        "print(i18n.translations('de').gettext('Runs'), len(i18n.script_messages()))",
+        cwd=work,
+    )
+
     assert "--host" in collect.stdout
+    assert dashboard.stdout.splitlines()[0] == "en,de,es"
+    assert dashboard.stdout.splitlines()[1].startswith("Läufe ")
     assert re.search(r"revision \d{4}\w* \(was empty\)", migrated.stdout), migrated.stdout
     assert "tiny" in jobs.stdout and "bronze_load" in jobs.stdout
     assert "succeeded" in ran.stdout
