@@ -209,3 +209,84 @@ def test_config_names_the_key_and_the_file(tmp_path, monkeypatch) -> None:
     config.write_text('[sinks.databases.bi]\nurl = "jdbc:postgresql://db/bi"\nbatch_size = 0\n')
     with pytest.raises(ConfigError, match=r"edgebatch.toml.*batch_size|batch_size.*edgebatch"):
         load_settings(config, environ={})
+
+
+def test_the_bills_job_copies_a_month_to_the_configured_database(
+    spark, tmp_path, postgres, database
+) -> None:
+    import datetime as dt
+
+    from edgebatch.framework.registry import discover
+    from edgebatch.framework.reports.bills import WATER_BILLS
+    from edgebatch.framework.requests import RunRequest
+    from edgebatch.framework.runner import Runner
+    from edgebatch.framework.state import RunState, StateStore
+    from edgebatch.settings import (
+        DatabaseSinkSettings,
+        Settings,
+        SinksSettings,
+        StateSettings,
+        WarehouseSettings,
+    )
+    from edgebatch.warehouse.tables import ensure_table
+    from edgebatch.warehouse.uri import WarehouseRoot
+
+    home = tmp_path / "home"
+    home.mkdir()
+    root = WarehouseRoot.parse((tmp_path / "warehouse").as_uri())
+    bi = DatabaseSinkSettings(
+        url=f"jdbc:postgresql://127.0.0.1:{postgres.port}/{database}",
+        user=postgres.user,
+        tables={WATER_BILLS.name: "public.water_bills"},
+        rows_per_second=0,
+    )
+    settings = Settings(
+        home=home,
+        warehouse=WarehouseSettings(root=root.uri()),
+        state=StateSettings(url=f"sqlite:///{home / 'state.db'}"),
+        sinks=SinksSettings(databases={"bi": bi}),
+    )
+    ensure_table(spark, root, WATER_BILLS)
+
+    def line(month: dt.date, customer: str, amount: str) -> dict:
+        return {
+            "tenant": "acme",
+            "month": month,
+            "customer": customer,
+            "customer_name": customer.upper(),
+            "language": "en",
+            "currency": "EUR",
+            "meter": "m1",
+            "period_start": month,
+            "period_end": month + dt.timedelta(days=27),
+            "tier": "T1",
+            "consumption_m3": Decimal("10.500"),
+            "unit_price": Decimal("1.2345"),
+            "amount": Decimal(amount),
+            "estimated": False,
+        }
+
+    nov, oct_ = dt.date(2026, 11, 1), dt.date(2026, 10, 1)
+    lines = [line(nov, "c1", "12.96"), line(nov, "c2", "0.01"), line(oct_, "c1", "5.00")]
+    spark.createDataFrame(lines, WATER_BILLS.struct()).write.format("delta").mode("append").save(
+        WATER_BILLS.location(root)
+    )
+    store = StateStore(settings.state_url)
+    runner = Runner(spark, store, settings, discover(settings))
+    try:
+        first = runner.run(RunRequest("bills_to_database", partitions=("2026-11",)))
+        again = runner.run(RunRequest("bills_to_database", partitions=("2026-11",), rerun=True))
+    finally:
+        runner.close()
+        store.close()
+    assert first.state == RunState.SUCCEEDED, first.error
+    assert again.state == RunState.SUCCEEDED, again.error
+    got = pg_rows(
+        postgres,
+        database,
+        "SELECT month, customer, amount, unit_price FROM public.water_bills ORDER BY customer",
+    )
+    assert got == [
+        (nov, "c1", Decimal("12.96"), Decimal("1.2345")),
+        (nov, "c2", Decimal("0.01"), Decimal("1.2345")),
+    ]

@@ -190,6 +190,8 @@ def test_the_bill_job_writes_one_pdf_per_customer_and_a_rerun_rewrites_nothing(
             Path(archive.path("bills", "acme", "2026-11", r.id)).stat().st_mtime_ns for r in listed
         ]
         again = runner.run(RunRequest("bill_reports", partitions=("2026-11",), rerun=True))
+        today = dt.datetime.now(dt.UTC).date().isoformat()
+        daily = runner.run(RunRequest("run_report", partitions=(today,)))
     finally:
         runner.close()
     assert first.state == RunState.SUCCEEDED, first.error
@@ -203,6 +205,15 @@ def test_the_bill_job_writes_one_pdf_per_customer_and_a_rerun_rewrites_nothing(
     assert after == mtimes
     (it,) = store.list_iterations(again.id)
     assert it.rows_out == 0  # nothing rewritten
+    assert daily.state == RunState.SUCCEEDED, daily.error
+    assert [r.id for r in archive.list("runs", "_all", today)] == [
+        "run-report-es",
+        "run-report-en",
+        "run-report-de",
+    ]
+    report = text_of(archive.read("runs", "_all", today, "run-report-en"))
+    # The two bill runs are finished when the report is made; the report's own run is not.
+    assert "bill_reports" in report and "Runs: 3 · Failures: 0 · Rows written: 2" in report
     store.close()
 
 
