@@ -23,7 +23,7 @@ from pathlib import Path
 from bench.common import Figure
 
 ROWS = int(os.environ.get("EDGEBATCH_BENCH_SINK_ROWS", "200000"))
-LIMIT = 20000.0
+LIMIT = 5000.0
 REPEATS = 3
 SCHEMA = "tenant STRING, month STRING, meter STRING, m3 DECIMAL(12,3), amount DECIMAL(12,2)"
 

@@ -89,10 +89,7 @@ def test_partition_rows_equal_delta_and_rerun_changes_nothing(
     other = sink.write_partition(df, {"tenant": "acme", "month": "2026-10"})
     assert other.inserted == 30
     assert len(pg_rows(postgres, database, query)) == 70
-    # The staging tables are gone.
-    assert pg_rows(
-        postgres, database, "SELECT count(*) FROM pg_tables WHERE tablename LIKE '%stage%'"
-    ) == [(0,)]
+    assert no_staging_tables(postgres, database)
 
 
 def test_a_rewritten_partition_replaces_exactly_its_rows(
@@ -155,6 +152,7 @@ def test_a_failure_while_staging_leaves_the_previous_content(
     with pytest.raises(Exception, match=r"(?i)0x00|null|nul"):
         sink.write_partition(broken, part)
     assert pg_rows(postgres, database, "SELECT * FROM public.bills ORDER BY meter") == before
+    assert no_staging_tables(postgres, database)
 
 
 def test_a_failure_while_swapping_rolls_back_the_delete(
@@ -171,6 +169,12 @@ def test_a_failure_while_swapping_rolls_back_the_delete(
     with pytest.raises(SinkError, match="the table is unchanged"):
         sink.write_partition(big, part)
     assert pg_rows(postgres, database, "SELECT * FROM public.bills ORDER BY meter") == before
+    assert no_staging_tables(postgres, database)
+
+
+def no_staging_tables(postgres: PostgresServer, database: str) -> bool:
+    sql = "SELECT count(*) FROM pg_tables WHERE tablename LIKE '%\\_\\_stage\\_%'"
+    return pg_rows(postgres, database, sql) == [(0,)]
 
 
 def pg_rows_exec(postgres: PostgresServer, database: str, sql: str) -> None:
