@@ -28,8 +28,8 @@ import hashlib
 import os
 import time
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.settings import DatabaseSinkSettings, Settings
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 JDBC_DRIVER = "org.postgresql.Driver"
+T = TypeVar("T")
 
 
 class SinkError(FrameworkError):
@@ -108,27 +109,36 @@ class SinkResult:
         return self.inserted / self.stage_seconds if self.stage_seconds > 0 else 0.0
 
 
-def paced(rows: Iterable[Any], rows_per_second: float, batch: int) -> Iterator[Any]:
-    """Yield `rows`, holding each batch back until the budget allows it.
+def paced(chunks: Iterable[T], rows_per_second: float, size: Callable[[T], int]) -> Iterator[T]:
+    """Yield `chunks` (each of `size(chunk)` rows), holding each back until the budget allows.
 
-    Batch k (k rows counted from 1 up to n) leaves no sooner than n / rate seconds after
+    The chunk that brings the count to n rows leaves no sooner than n / rate seconds after
     the start, so at any time the rows released are at most rate x elapsed: the measured
     rate over any whole write is at or below the limit. Pure, so it is tested alone.
     """
     start = time.monotonic()
     sent = 0
-    pending: list[Any] = []
-    for row in rows:
-        pending.append(row)
-        if len(pending) >= batch:
-            sent += len(pending)
-            _wait_until(start + sent / rows_per_second)
-            yield from pending
-            pending = []
-    if pending:
-        sent += len(pending)
+    for chunk in chunks:
+        sent += size(chunk)
         _wait_until(start + sent / rows_per_second)
-        yield from pending
+        yield chunk
+
+
+def paced_rows(rows: Iterable[Any], rows_per_second: float, batch: int) -> Iterator[Any]:
+    """Rows in lists of `batch`, paced, then one by one: what each Spark partition runs."""
+
+    def lists() -> Iterator[list[Any]]:
+        pending: list[Any] = []
+        for row in rows:
+            pending.append(row)
+            if len(pending) >= batch:
+                yield pending
+                pending = []
+        if pending:
+            yield pending
+
+    for chunk in paced(lists(), rows_per_second, len):
+        yield from chunk
 
 
 def _wait_until(deadline: float) -> None:
@@ -203,8 +213,10 @@ class JdbcSink:
             batch = t.batch_size
 
             def pace(part: Iterable[Any]) -> Iterator[Any]:
-                return paced(part, per_conn, batch)
+                return paced_rows(part, per_conn, batch)
 
+            # Rows go through Python to be paced (mapInArrow would be cheaper but needs
+            # pandas installed); a limit above what that path reaches is simply not hit.
             out = rows.sparkSession.createDataFrame(out.rdd.mapPartitions(pace), rows.schema)
         (
             out.write.format("jdbc")
