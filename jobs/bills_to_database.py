@@ -1,52 +1,33 @@
 """Gold to BI: copy a month of `gold/water_bills` into PostgreSQL for Tableau or Power BI.
 
-Uses the database sink (docs/sinks.md): the month's rows replace the target's rows of
-that month in one transaction, throttled as `[sinks.databases.NAME]` says. The database
-is the run's `database` parameter (default `bi`).
+One step, the database sink (docs/sinks.md): the month's rows replace the target's rows
+of that month in one transaction, throttled as `[sinks.databases.bi]` says (a run's
+`database` parameter picks another database).
 
     edgebatch run bills_to_database --partition 2026-11
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
-from edgebatch.framework.definitions import Retry, job
+from edgebatch.framework.definitions import Retry, define_job
 from edgebatch.framework.entry import main
 from edgebatch.framework.partitions import Monthly
 from edgebatch.framework.reports.bills import WATER_BILLS
-from edgebatch.framework.sinks.jdbc import JdbcSink, JdbcTarget
+from edgebatch.framework.sinks.step import to_database
 
-
-@job(
+bills_to_database = define_job(
+    "bills_to_database",
+    [to_database("bi", WATER_BILLS.name)],
     inputs=[WATER_BILLS.name],
-    outputs=[],
     partitions=Monthly(column="month"),
     pool="default",
     priority=20,
     retry=Retry(attempts=3, backoff_s=60),
     timeout_s=3600,
-    upstream=(),
     tags=("sink", "gold"),
+    description="The month's bill lines into the BI database, replacing that month's rows.",
+    source_file=__file__,
 )
-def bills_to_database(ctx):
-    """The month's bill lines into the BI database, replacing that month's rows."""
-    target = JdbcTarget.from_settings(
-        ctx.settings, ctx.params.get("database", "bi"), WATER_BILLS.name
-    )
-    month = dt.date.fromisoformat(ctx.bounds["start"])
-    result = JdbcSink(target).write_partition(ctx.table(WATER_BILLS.name), {"month": month})
-    ctx.count_in(result.inserted)
-    ctx.rows_out = result.inserted
-    ctx.log.info(
-        "%s: replaced %d rows with %d in %.1f s (%.0f rows/s)",
-        target.table,
-        result.deleted,
-        result.inserted,
-        result.stage_seconds + result.swap_seconds,
-        result.rows_per_second,
-    )
-    return None
 
 
 if __name__ == "__main__":
