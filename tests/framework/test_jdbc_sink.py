@@ -294,3 +294,53 @@ def test_the_bills_job_copies_a_month_to_the_configured_database(
         (nov, "c1", Decimal("12.96"), Decimal("1.2345")),
         (nov, "c2", Decimal("0.01"), Decimal("1.2345")),
     ]
+
+
+def test_two_writes_of_one_partition_at_once_leave_one_copy(
+    spark, tmp_path, postgres, database
+) -> None:
+    """Both swaps are held at the target's lock until both wait, then let go together:
+    without the sink's own lock, each would delete the old rows and insert its copy."""
+    import threading
+
+    import psycopg
+
+    from tests.support.wait import wait_until
+
+    df = gold_table(spark, tmp_path / "bills", {"2026-11": 50})
+    sink = JdbcSink(target(postgres, database, rows_per_second=0))
+    part = {"tenant": "acme", "month": "2026-11"}
+    sink.write_partition(df, part)  # the table exists: both writes below replace rows
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            sink.write_partition(df, part)
+        except BaseException as exc:  # pragma: no cover - reported by the assert below
+            errors.append(exc)
+
+    def waiting() -> int:
+        sql = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'"
+        )
+        with psycopg.connect(
+            host="127.0.0.1", port=postgres.port, user=postgres.user, dbname=database
+        ) as conn:
+            row = conn.execute(sql, (database,)).fetchone()
+            return int(row[0]) if row else 0
+
+    with psycopg.connect(
+        host="127.0.0.1", port=postgres.port, user=postgres.user, dbname=database
+    ) as gate:
+        gate.execute("LOCK TABLE public.bills IN EXCLUSIVE MODE")
+        threads = [threading.Thread(target=write) for _ in range(2)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: waiting() >= 2, 120, "both swaps waiting on the target")
+        gate.commit()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rows = pg_rows(postgres, database, "SELECT meter, count(*) FROM public.bills GROUP BY meter")
+    assert len(rows) == 50 and {n for _, n in rows} == {1}
+    assert no_staging_tables(postgres, database)
