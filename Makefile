@@ -11,7 +11,7 @@ HADOOP   := .cache/jars/hadoop/.stamp
 BENCH    ?=
 PYTEST_ARGS ?=
 
-.PHONY: demo test bench lint format system-demo system-test jars venv clean help
+.PHONY: demo test bench lint format system-demo system-test system-bench jars venv clean help
 
 help:
 	@echo "make demo    run the main job end to end on the embedded defaults"
@@ -28,7 +28,7 @@ test: system-test $(STAMP) $(JARS) $(JDBC) $(HADOOP)
 	$(VENV)/bin/mypy --explicit-package-bases tests bench
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: system-demo $(STAMP) $(JARS) $(JDBC)
+bench: system-bench $(STAMP) $(JARS) $(JDBC)
 	$(PY) -m bench.run $(BENCH)
 
 lint: $(STAMP)
@@ -74,6 +74,9 @@ system-demo:
 
 system-test:
 	deps/system-packages.sh test
+
+system-bench:
+	deps/system-packages.sh bench
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache spark-warehouse metastore_db derby.log

@@ -1,4 +1,8 @@
-"""The dependencies routes declare, once, as `Annotated` aliases."""
+"""The dependencies routes declare, once, as `Annotated` aliases.
+
+They are `async` although they do no I/O: FastAPI runs a plain `def` dependency in the
+thread pool, a hop that cost more than the lookup itself.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,19 @@ from edgebatch.framework.state import StateStore
 from edgebatch.settings import Settings
 
 
-def _store(request: Request) -> StateStore:
+async def _runtime(request: Request) -> ApiRuntime:
+    return runtime(request)
+
+
+async def _store(request: Request) -> StateStore:
     return runtime(request).store
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     return runtime(request).settings
 
 
-Runtime = Annotated[ApiRuntime, Depends(runtime)]
+Runtime = Annotated[ApiRuntime, Depends(_runtime)]
 Store = Annotated[StateStore, Depends(_store)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Viewer = Annotated[Principal, Depends(RoleGuard("viewer"))]

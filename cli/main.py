@@ -54,6 +54,18 @@ def _api(args: argparse.Namespace, rest: list[str]) -> int:
     return api_main(rest, args.config)
 
 
+def _worker(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.cli.worker import main as worker_main
+
+    return worker_main(rest, args.config)
+
+
+def _workers(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.cli.worker import list_workers
+
+    return list_workers(rest, args.config)
+
+
 def _job_command(name: str) -> Handler:
     def handler(args: argparse.Namespace, rest: list[str]) -> int:
         from edgebatch.cli import commands
@@ -80,6 +92,8 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "retry": ("run again only the partitions a run did not finish", _job_command("retry"), True),
     "cancel": ("cancel a queued or running run", _job_command("cancel"), True),
     "api": ("serve the REST API; manage its users and tokens", _api, True),
+    "worker": ("claim and run queued runs (--queue Q ..., --slots N)", _worker, True),
+    "workers": ("list workers, their queues and health (--state)", _workers, True),
 }
 
 

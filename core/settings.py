@@ -166,6 +166,82 @@ class FrameworkSettings:
     progress_interval_s: float = 2.0
 
 
+def _check_queue_name(key: str, name: str) -> None:
+    if not QUEUE_NAME.match(name):
+        raise ConfigError(f"key {key!r}: queue name {name!r} must be {QUEUE_NAME_RULE}")
+
+
+@dataclasses.dataclass(frozen=True)
+class QueueSettings:
+    """`[worker.queue.NAME]`: how a worker runs the runs of one queue."""
+
+    # The fair-scheduler pool its runs' Spark jobs go in; empty: the pool named as the queue.
+    pool: str = ""
+    # Executors (Spark dynamic allocation, on a cluster) a worker serving this queue keeps
+    # at least and asks for at most; -1: no upper bound.
+    min_executors: int = 0
+    max_executors: int = -1
+
+    def validate(self) -> None:
+        if self.min_executors < 0:
+            raise ConfigError(f"key 'min_executors' must be 0 or more, got {self.min_executors}")
+        if self.max_executors != -1 and self.max_executors < max(1, self.min_executors):
+            raise ConfigError(
+                f"key 'max_executors' must be -1 (no bound) or at least 1 and min_executors "
+                f"({self.min_executors}), got {self.max_executors}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSettings:
+    """`edgebatch worker` (`[worker]`): which queues it serves and how; its flags override these."""
+
+    queues: tuple[str, ...] = ("default",)
+    # Runs executing at once (each in its own thread of the warm session).
+    slots: int = 2
+    # Heartbeat and health in the store this often; a worker silent for `lost_after_s` is lost.
+    heartbeat_s: float = 5.0
+    lost_after_s: float = 30.0
+    # How often an idle worker (or one with every slot busy) looks for work again.
+    poll_s: float = 0.2
+    # On SIGTERM/SIGINT, runs still going after this long are given back to their queue.
+    stop_grace_s: float = 30.0
+    # Spark dynamic allocation on a cluster master (never in local mode), with shuffle
+    # tracking instead of an external shuffle service.
+    dynamic_allocation: bool = True
+    executor_idle_timeout_s: float = 60.0
+    # An executor holding shuffle data still referenced is kept at most this long.
+    shuffle_tracking_timeout_s: float = 1800.0
+    queue: dict[str, QueueSettings] = dataclasses.field(default_factory=dict)
+
+    def validate(self) -> None:
+        if not self.queues:
+            raise ConfigError("key 'queues' must name at least one queue")
+        for name in (*self.queues, *self.queue):
+            _check_queue_name("queues", name)
+        if self.slots < 1:
+            raise ConfigError(f"key 'slots' must be at least 1, got {self.slots}")
+        for key in ("heartbeat_s", "lost_after_s", "poll_s", "executor_idle_timeout_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"key {key!r} must be positive, got {getattr(self, key)}")
+        if self.lost_after_s <= self.heartbeat_s:
+            raise ConfigError(
+                f"key 'lost_after_s' ({self.lost_after_s}) must be longer than 'heartbeat_s' "
+                f"({self.heartbeat_s}), or every worker would be lost between two beats"
+            )
+        if self.stop_grace_s < 0 or self.shuffle_tracking_timeout_s <= 0:
+            raise ConfigError(
+                "keys 'stop_grace_s' (0 or more) and 'shuffle_tracking_timeout_s' (positive)"
+            )
+
+    def of_queue(self, name: str) -> QueueSettings:
+        """The settings of queue `name` (defaults for a queue with no table of its own)."""
+        return self.queue.get(name, QueueSettings())
+
+    def pool_of(self, name: str) -> str:
+        return self.of_queue(name).pool or name
+
+
 @dataclasses.dataclass(frozen=True)
 class ApiSettings:
     """`edgebatch api` (`[api]`): where it listens, its secret, CORS, limits and demo mode.
@@ -263,6 +339,7 @@ class Settings:
     collector: CollectorSettings = dataclasses.field(default_factory=CollectorSettings)
     api: ApiSettings = dataclasses.field(default_factory=ApiSettings)
     framework: FrameworkSettings = dataclasses.field(default_factory=FrameworkSettings)
+    worker: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
     sinks: SinksSettings = dataclasses.field(default_factory=SinksSettings)
     # Where relative paths resolve, and where the embedded defaults put their files.
     home: Path = dataclasses.field(default_factory=Path.cwd)
@@ -297,6 +374,7 @@ _SECTIONS: dict[str, type] = {
     "collector": CollectorSettings,
     "api": ApiSettings,
     "framework": FrameworkSettings,
+    "worker": WorkerSettings,
     "sinks": SinksSettings,
 }
 

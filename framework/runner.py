@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,8 @@ class _ActiveRun:
     job: Job
     partitions: list[str]
     params: Mapping[str, Any]
+    pool: str
+    claimed: bool = False
     cancel: threading.Event = dataclasses.field(default_factory=threading.Event)
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     lost: bool = False
@@ -83,6 +85,7 @@ class Runner:
         registry: JobRegistry,
         *,
         holder: str | None = None,
+        on_run_done: Callable[[int], None] | None = None,
     ) -> None:
         self.spark = spark
         self.store = store
@@ -94,6 +97,8 @@ class Runner:
         self._active: dict[int, _ActiveRun] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        # Told the id of each run that stops executing here (a worker claims the next one).
+        self._on_run_done = on_run_done
         for job in registry:
             record_job(store, job)
         self.reap()
@@ -138,11 +143,19 @@ class Runner:
         """A new run of only the partitions of `run_id` that did not succeed."""
         return self.submit(retry_request_for(self.store, run_id, triggered_by=triggered_by))
 
-    def start(self, run_id: int) -> Run:
-        """Execute an existing queued run (one the launcher or the API created) here."""
+    def start(self, run_id: int, *, claimed: bool = False, pool: str | None = None) -> Run:
+        """Execute an existing queued run (one the launcher or the API created) here.
+
+        `claimed`: this process has claimed the run already (a worker's
+        `claim_next_run` with this runner's holder), so it is running and leased.
+        `pool`: the fair-scheduler pool of its Spark jobs instead of the job's own
+        (a worker runs a queue's runs in the queue's pool).
+        """
         run = self.store.get_run(run_id)
         job = self.registry.get(run.job)
-        active = _ActiveRun(run_id, job, list(run.partitions), run.params)
+        active = _ActiveRun(
+            run_id, job, list(run.partitions), run.params, pool or job.pool, claimed
+        )
         with self._lock:
             if run_id in self._active:
                 raise FrameworkError(f"run {run_id} is already executing in this process")
@@ -199,6 +212,29 @@ class Runner:
         with self._lock:
             return sorted(self._active)
 
+    def abandon(self, run_id: int, *, timeout: float = 60.0) -> bool:
+        """Stop executing a run here without ending it: its Spark jobs and commands stop,
+        and the run's state is left to the caller (a stopping worker gives it back to its
+        queue). False if the run is not executing here."""
+        with self._lock:
+            active = self._active.get(run_id)
+        if active is None:
+            return False
+        active.lost = True
+        self._stop_active(active)
+        active.done.wait(timeout)
+        return True
+
+    def running_iterations(self) -> int:
+        """Iterations executing in this process now (their Spark jobs' groups are set)."""
+        with self._lock:
+            active = list(self._active.values())
+        total = 0
+        for a in active:
+            with a.lock:
+                total += len(a.groups)
+        return total
+
     def reap(self) -> None:
         """Fail orphaned runs of dead holders (any process may, and should, do this)."""
         for reaped in self.store.reap_orphans(
@@ -224,7 +260,8 @@ class Runner:
         run_id, job = active.run_id, active.job
         try:
             try:
-                self.store.claim_run(run_id, self.holder, ttl=self._fw.lease_ttl_s)
+                if not active.claimed:
+                    self.store.claim_run(run_id, self.holder, ttl=self._fw.lease_ttl_s)
             except (StateError, LeaseError) as exc:
                 log.warning("run %s not started: %s", run_id, exc)
                 return
@@ -234,7 +271,7 @@ class Runner:
             self.store.append_log(
                 run_id,
                 f"run {run_id} of {job.name} started by {self.holder}: "
-                f"{len(iterations)} partition(s) in pool {job.pool}",
+                f"{len(iterations)} partition(s) in pool {active.pool}",
             )
             self._create_outputs(job)
             pending = [i for i in iterations if i.state == IterationState.QUEUED]
@@ -250,6 +287,8 @@ class Runner:
             with self._lock:
                 self._active.pop(run_id, None)
             active.done.set()
+            if self._on_run_done is not None:
+                self._on_run_done(run_id)
 
     def _create_outputs(self, job: Job) -> None:
         """Create missing output tables once, before iterations race to create them."""
@@ -308,7 +347,7 @@ class Runner:
                 log.warning("iteration %s not started: %s", iteration_id, exc)
                 return
             group = f"edgebatch-run{active.run_id}-it{it.id}-a{it.attempts}"
-            sc.setLocalProperty(_POOL, job.pool)
+            sc.setLocalProperty(_POOL, active.pool)
             sc.setJobGroup(group, f"{job.name} {it.partition_key} #{it.attempts}", True)
             with active.lock:
                 active.groups[it.id] = group
@@ -454,8 +493,11 @@ class Runner:
             try:
                 self.store.renew_lease(a.run_id, self.holder, ttl=self._fw.lease_ttl_s)
             except LeaseError as exc:
-                if self.store.get_run(a.run_id).state == RunState.QUEUED:
+                state = self.store.get_run(a.run_id).state
+                if state == RunState.QUEUED:
                     continue  # not claimed yet
+                if state == RunState.SUCCEEDED:
+                    continue  # only this runner ends it so: it finished since the list was taken
                 log.warning("run %s: lost its lease (%s); stopping it here", a.run_id, exc)
                 a.lost = True
                 self._stop_active(a)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from edgebatch.api.access import Principal
@@ -42,15 +44,21 @@ router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 RunId = Annotated[int, Path(ge=1, le=2**62)]
 
 SSE_POLL_S = 0.5
+STATUS_TTL_S = 1.0
+FINISHED_TTL_S = 10.0
 SSE_KEEPALIVE_S = 15.0
+
+
+def as_json(model: BaseModel) -> Response:
+    """The model as JSON, serialized once (the route's response_model documents it)."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def visible_run(store: StateStore, principal: Principal, run_id: int) -> Run:
     """The run, if it exists (404) and the caller may see its tenant (403)."""
-    try:
-        run = store.get_run(run_id)
-    except StateError:
-        raise NotFound(f"no run {run_id}") from None
+    run = store.find_run(run_id)
+    if run is None:
+        raise NotFound(f"no run {run_id}")
     principal.check_tenant(run_tenant(run), f"run {run_id}")
     return run
 
@@ -67,13 +75,13 @@ def list_runs(
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-) -> RunPage:
+) -> Response:
     tenants = principal.tenants
     if tenant is not None:
         principal.check_tenant(tenant, f"runs of tenant {tenant!r}")
         tenants = frozenset({tenant})
     extra = None if queue is None else m.Run.queue == queue
-    runs = store.find_runs(
+    runs, counts = store.run_page(
         job=job,
         states=[str(s) for s in state] if state else None,
         tenants=tenants,
@@ -85,28 +93,45 @@ def list_runs(
     )
     more = len(runs) > limit
     runs = runs[:limit]
-    counts = store.iteration_counts(r.id for r in runs)
-    items = [RunOut.of(r, {str(k): v for k, v in counts[r.id].items()}) for r in runs]
-    return RunPage(items=items, next_cursor=str(runs[-1].id) if more and runs else None)
+    items = [RunOut.of(r, counts[r.id]) for r in runs]
+    page = RunPage(items=items, next_cursor=str(runs[-1].id) if more and runs else None)
+    return as_json(page)
 
 
 @router.get("/{run_id}", response_model=RunDetail, summary="One run with its iterations")
-def get_run(run_id: RunId, principal: Viewer, store: Store) -> RunDetail:
-    run = visible_run(store, principal, run_id)
-    its = store.list_iterations(run_id)
-    attempts = store.attempts_of_run(run_id) if its else {}
+def get_run(run_id: RunId, principal: Viewer, rt: Runtime) -> Response:
+    """Answers from a short cache (STATUS_TTL_S; FINISHED_TTL_S once the run has ended),
+    since dashboards and scripts poll one run's status many times a second; this
+    process's own cancels and retries drop the entry at once."""
+    key = ("run", run_id)
+    cached = rt.cache.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        tenant, body = cached[1]
+        principal.check_tenant(tenant, f"run {run_id}")
+        return Response(body, media_type="application/json")
+    found = rt.store.run_detail(run_id)
+    if found is None:
+        raise NotFound(f"no run {run_id}")
+    run, its, attempts = found
+    principal.check_tenant(run_tenant(run), f"run {run_id}")
     counts: dict[str, int] = {}
     for it in its:
         counts[str(it.state)] = counts.get(str(it.state), 0) + 1
     base = RunOut.of(run, counts)
     rows_in = [it.rows_in for it in its if it.rows_in is not None]
     rows_out = [it.rows_out for it in its if it.rows_out is not None]
-    return RunDetail(
+    detail = RunDetail(
         **base.model_dump(),
         iteration_list=[IterationOut.of(it, attempts.get(it.id)) for it in its],
         rows_in=sum(rows_in) if rows_in else None,
         rows_out=sum(rows_out) if rows_out else None,
     )
+    body = detail.model_dump_json().encode()
+    ttl = FINISHED_TTL_S if run.finished else STATUS_TTL_S
+    if len(rt.cache) > 50_000:
+        rt.cache.clear()
+    rt.cache[key] = (time.monotonic() + ttl, (run_tenant(run), body))
+    return Response(body, media_type="application/json")
 
 
 @router.get("/{run_id}/logs", response_model=LogPage, summary="A page of a run's log")
@@ -117,14 +142,15 @@ def run_logs(
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     iteration: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> LogPage:
+) -> Response:
     run = visible_run(store, principal, run_id)
-    lines = store.read_logs(run_id, after_id=after, limit=limit, iteration_id=iteration)
-    return LogPage(
+    lines = store.log_page(run_id, after_id=after, limit=limit, iteration_id=iteration)
+    page = LogPage(
         items=[LogLineOut.of(x) for x in lines],
         next_after=lines[-1].id if lines else after,
         finished=run.finished and len(lines) < limit,
     )
+    return as_json(page)
 
 
 @router.get(
@@ -237,14 +263,16 @@ def _param_tenant(body: RunSubmit) -> str | None:
 
 
 @router.post("/{run_id}/cancel", response_model=RunOut, summary="Cancel a queued or running run")
-def cancel(run_id: RunId, principal: Operator, store: Store) -> RunOut:
+def cancel(run_id: RunId, principal: Operator, rt: Runtime) -> RunOut:
     from edgebatch.framework.enqueue import cancel_run
 
-    visible_run(store, principal, run_id)
+    visible_run(rt.store, principal, run_id)
     try:
-        return RunOut.of(cancel_run(store, run_id, by=principal.name))
+        return RunOut.of(cancel_run(rt.store, run_id, by=principal.name))
     except StateError as exc:  # it ended meanwhile
         raise Conflict(str(exc)) from None
+    finally:
+        rt.cache.pop(("run", run_id), None)
 
 
 @router.post(

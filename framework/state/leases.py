@@ -31,6 +31,7 @@ from edgebatch.framework.state.transitions import move_iteration, move_run, put_
 from edgebatch.framework.state.workers import (
     DEFAULT_MAX_REQUEUES,
     is_worker,
+    queues_served,
     requeue_abandoned,
 )
 
@@ -118,7 +119,8 @@ class Leases(StoreBase):
         An orphan is a running or queued run whose lease expired (its holder or
         its creator stopped renewing), a running run that has run longer than
         `unleased_grace` with no lease at all, or a queued run that no process
-        claimed within `queued_ttl` (its creator died before starting it). Any
+        claimed within `queued_ttl` (its creator died before starting it), unless
+        a running worker serves its queue (then it is waiting its turn). Any
         edgebatch process may call this whenever it looks at the store;
         concurrent reapers skip each other's rows, and a holder that renews in
         time is never reaped. A run whose holder was a registered worker is
@@ -172,6 +174,9 @@ class Leases(StoreBase):
                     f"with no lease holder; marked failed by {self._identity}"
                 )
                 reaped.append(self._reap(s, run, None, None, reason, now, max_requeues))
+            served = queues_served(s)
+            if served:  # a run waiting in a queue a live worker serves is waiting its turn
+                unclaimed = unclaimed.where(m.Run.queue.not_in(sorted(served)))
             for run in s.scalars(unclaimed).all():
                 reason = (
                     f"orphaned: queued since {run.created_at.isoformat()} and claimed by no "

@@ -7,12 +7,14 @@ touching the code that enforces state moves.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, Connection, Select, bindparam, func, select
 
 from edgebatch.framework.state import models as m
 from edgebatch.framework.state import records as r
@@ -20,6 +22,30 @@ from edgebatch.framework.state.base import StoreBase
 from edgebatch.framework.state.states import RunState, parse_run_state
 
 TENANT_PARAM = "tenant"
+
+# The hot reads of the API, built once: building and coercing a statement per call cost
+# more than running it.
+_RUNS, _ITS, _ATTS = m.Run.__table__, m.Iteration.__table__, m.Attempt.__table__
+_RUN_BY_ID = select(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
+# A run with its iterations and their attempts in one statement (one row per attempt, or
+# per iteration without one, or one row for a run without iterations).
+_RUN_DETAIL = (
+    select(_RUNS, _ITS, _ATTS)
+    .select_from(
+        _RUNS.outerjoin(_ITS, _ITS.c.run_id == _RUNS.c.id).outerjoin(
+            _ATTS, _ATTS.c.iteration_id == _ITS.c.id
+        )
+    )
+    .where(_RUNS.c.id == bindparam("run_id"))
+    .order_by(_ITS.c.id, _ATTS.c.number)
+    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
+)
+
+
+def _part(row: Any, table: Any) -> SimpleNamespace:
+    """The columns of `table` in a joined row, as attributes (what `from_row` reads)."""
+    mapping = row._mapping
+    return SimpleNamespace(**{c.name: mapping[c] for c in table.c})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +72,80 @@ def run_tenant(run: r.Run) -> str | None:
 
 
 class RunQueries(StoreBase):
-    """Filtered, paged reads of runs for the API."""
+    """Filtered, paged reads of runs for the API.
+
+    Read in one transaction with SQLAlchemy Core rows (not ORM objects): an API answer
+    is several small queries, and a session per query cost more than the queries.
+    """
+
+    @contextlib.contextmanager
+    def _rows(self) -> Iterator[Connection]:
+        with self._engine.begin() as conn:
+            yield conn
+
+    def run_detail(
+        self, run_id: int
+    ) -> tuple[r.Run, list[r.Iteration], dict[int, list[r.Attempt]]] | None:
+        """A run, its iterations in order and their attempts by iteration, or None."""
+        with self._rows() as conn:
+            rows = conn.execute(_RUN_DETAIL, {"run_id": run_id}).all()
+        if not rows:
+            return None
+        run = r.Run.from_row(_part(rows[0], _RUNS))  # type: ignore[arg-type]
+        iterations: list[r.Iteration] = []
+        attempts: dict[int, list[r.Attempt]] = {}
+        for row in rows:
+            it_id = row._mapping[_ITS.c.id]
+            if it_id is None:
+                continue
+            if not iterations or iterations[-1].id != it_id:
+                iterations.append(r.Iteration.from_row(_part(row, _ITS)))  # type: ignore[arg-type]
+            if row._mapping[_ATTS.c.id] is not None:
+                attempt = r.Attempt.from_row(_part(row, _ATTS))  # type: ignore[arg-type]
+                attempts.setdefault(it_id, []).append(attempt)
+        return run, iterations, attempts
+
+    def find_run(self, run_id: int) -> r.Run | None:
+        with self._rows() as conn:
+            row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).first()
+        return None if row is None else r.Run.from_row(row)  # type: ignore[arg-type]
+
+    def run_page(
+        self, *, limit: int, **filters: Any
+    ) -> tuple[list[r.Run], dict[int, dict[str, int]]]:
+        """`find_runs` and each run's iteration counts by state, in one transaction."""
+        runs_t, its = m.Run.__table__, m.Iteration.__table__
+        query = self._runs_query(limit=limit, **filters)
+        if query is None:
+            return [], {}
+        with self._rows() as conn:
+            rows = conn.execute(query.with_only_columns(*runs_t.c)).all()
+            ids = [x.id for x in rows]
+            counts: dict[int, dict[str, int]] = {i: {} for i in ids}
+            if ids:
+                for run_id, state, n in conn.execute(
+                    select(its.c.run_id, its.c.state, func.count())
+                    .where(its.c.run_id.in_(ids))
+                    .group_by(its.c.run_id, its.c.state)
+                ):
+                    counts[run_id][state] = n
+        return [r.Run.from_row(x) for x in rows], counts  # type: ignore[arg-type]
+
+    def log_page(
+        self, run_id: int, *, after_id: int = 0, limit: int = 1000, iteration_id: int | None = None
+    ) -> list[r.LogLine]:
+        """`read_logs` in one Core query: lines with id > `after_id`, oldest first."""
+        lines = m.LogLine.__table__
+        query = (
+            select(lines)
+            .where(lines.c.run_id == run_id, lines.c.id > after_id)
+            .order_by(lines.c.id)
+            .limit(limit)
+        )
+        if iteration_id is not None:
+            query = query.where(lines.c.iteration_id == iteration_id)
+        with self._rows() as conn:
+            return [r.LogLine.from_row(x) for x in conn.execute(query)]  # type: ignore[arg-type]
 
     def find_runs(
         self,
@@ -62,6 +161,33 @@ class RunQueries(StoreBase):
     ) -> list[r.Run]:
         """Newest first. `tenants` None: every run; else only runs whose `tenant` parameter
         is one of them. `extra` is one more SQL condition on `runs` (e.g. a queue)."""
+        query = self._runs_query(
+            job=job,
+            states=states,
+            tenants=tenants,
+            created_from=created_from,
+            created_to=created_to,
+            before_id=before_id,
+            limit=limit,
+            extra=extra,
+        )
+        if query is None:
+            return []
+        with self._read() as s:
+            return [r.Run.from_row(x) for x in s.scalars(query)]
+
+    def _runs_query(
+        self,
+        *,
+        job: str | None = None,
+        states: Iterable[str] | None = None,
+        tenants: Iterable[str] | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 50,
+        extra: Any = None,
+    ) -> Select[Any] | None:
         query = select(m.Run).order_by(m.Run.id.desc()).limit(limit)
         if job is not None:
             query = query.where(m.Run.job == job)
@@ -70,7 +196,7 @@ class RunQueries(StoreBase):
         if tenants is not None:
             names = sorted(set(tenants))
             if not names:
-                return []
+                return None
             query = query.where(m.Run.params[TENANT_PARAM].as_string().in_(names))
         if created_from is not None:
             query = query.where(m.Run.created_at >= self._when(created_from))
@@ -80,8 +206,7 @@ class RunQueries(StoreBase):
             query = query.where(m.Run.id < before_id)
         if extra is not None:
             query = query.where(extra)
-        with self._read() as s:
-            return [r.Run.from_row(x) for x in s.scalars(query)]
+        return query
 
     def job_run_stats(
         self, job: str, *, window: int = 50, tenants: Iterable[str] | None = None

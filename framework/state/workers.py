@@ -117,6 +117,11 @@ class WorkerRegistry(StoreBase):
         with self._read() as s:
             return [r.Worker.from_row(x) for x in s.scalars(query)]
 
+    def served_queues(self) -> set[str]:
+        """The queues some running worker serves."""
+        with self._read() as s:
+            return queues_served(s)
+
     def mark_lost_workers(
         self, *, ttl: Seconds = DEFAULT_WORKER_TTL, now: datetime | None = None
     ) -> list[r.Worker]:
@@ -182,6 +187,12 @@ class WorkerRegistry(StoreBase):
         if row is None:
             raise StateError(f"no worker {worker_id!r} in the state store {self!r}")
         return row
+
+
+def queues_served(s: Session) -> set[str]:
+    """The queues some running worker serves, read in the caller's transaction."""
+    rows = s.scalars(select(m.Worker.queues).where(m.Worker.state == WorkerState.RUNNING.value))
+    return {q for queues in rows for q in queues or ()}
 
 
 def is_worker(s: Session, holder: str | None) -> bool:

@@ -180,3 +180,16 @@ def test_a_stopping_worker_releases_a_run_back_to_its_queue(store, clock):
     assert failed.state == RunState.FAILED and "released by worker" in (failed.error or "")
     assert store.get_iteration(its[0].id).state == IterationState.FAILED
     assert store.get_lease(run.id) is None
+
+
+def test_a_run_waiting_in_a_queue_a_live_worker_serves_is_not_an_orphan(store, clock):
+    served = store.create_run("a", queue="critical")
+    unserved = store.create_run("a", queue="backfill")
+    store.register_worker(W1, queues=["critical", "default"])
+    clock.advance(3600)
+    store.heartbeat_worker(W1)
+    assert store.served_queues() == {"critical", "default"}
+    assert [x.run_id for x in store.reap_orphans(queued_ttl=900)] == [unserved.id]
+    assert store.get_run(served.id).state == RunState.QUEUED
+    store.stop_worker(W1)
+    assert [x.run_id for x in store.reap_orphans(queued_ttl=900)] == [served.id]
