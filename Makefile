@@ -6,6 +6,7 @@ VENV     := .venv
 PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.installed
 JARS     := .cache/jars/delta/.stamp
+JDBC     := .cache/jars/jdbc/.stamp
 HADOOP   := .cache/jars/hadoop/.stamp
 BENCH    ?=
 PYTEST_ARGS ?=
@@ -21,17 +22,17 @@ help:
 	@echo "make test    install what the tests need, then run them"
 	@echo "make bench   run the benchmarks (BENCH=name for one) into bench/results/"
 
-demo: system-demo $(STAMP) $(JARS)
+demo: system-demo $(STAMP) $(JARS) $(JDBC)
 	$(VENV)/bin/edgebatch demo
 
-test: system-test $(STAMP) $(JARS) $(HADOOP)
+test: system-test $(STAMP) $(JARS) $(JDBC) $(HADOOP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy --explicit-package-bases tests bench
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-bench: system-bench $(STAMP) $(JARS)
+bench: system-bench $(STAMP) $(JARS) $(JDBC)
 	$(PY) -m bench.run $(BENCH)
 
 lint: $(STAMP)
@@ -59,7 +60,7 @@ $(STAMP): pyproject.toml $(PART_DIRS) $(ASSETS)
 	$(PY) -m pip install --quiet -e ".[server,dev]" --config-settings editable_mode=strict
 	touch $@
 
-jars: $(JARS) $(HADOOP)
+jars: $(JARS) $(JDBC) $(HADOOP)
 
 assets: $(ASSETS)
 
@@ -77,6 +78,10 @@ $(ASSETS): package.json package-lock.json
 
 $(JARS): deps/delta.pom.xml deps/fetch_jars.py | $(STAMP)
 	$(PY) deps/fetch_jars.py deps/delta.pom.xml .cache/jars/delta
+
+# JDBC drivers for the database sinks (docs/sinks.md).
+$(JDBC): deps/jdbc.pom.xml deps/fetch_jars.py | $(STAMP)
+	$(PY) deps/fetch_jars.py deps/jdbc.pom.xml .cache/jars/jdbc
 
 $(HADOOP): deps/hadoop-minicluster.pom.xml deps/fetch_jars.py | $(STAMP)
 	$(PY) deps/fetch_jars.py deps/hadoop-minicluster.pom.xml .cache/jars/hadoop --keep-all

@@ -32,6 +32,7 @@ ROUTERS = (
     "devices",
     "tables",
     "uploads",
+    "reports",
     "ingest",
     "admin",
     "health",

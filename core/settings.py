@@ -24,6 +24,8 @@ CONFIG_ENV = "EDGEBATCH_CONFIG"
 QUEUE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
 QUEUE_NAME_RULE = "lower case letters, digits, _ and -, starting with a letter, at most 64"
 HOME_ENV = "EDGEBATCH_HOME"
+# A target table of a database sink: `table` or `schema.table`, plain identifiers only.
+SQL_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}(\.[A-Za-z_][A-Za-z0-9_]{0,62})?$")
 DEFAULT_FILE = "edgebatch.toml"
 
 
@@ -319,6 +321,50 @@ class ApiSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class DatabaseSinkSettings:
+    """One database the sinks write to (`[sinks.databases.NAME]`; docs/sinks.md).
+
+    `tables` maps a Delta table's registry name to the target table (`schema.table`).
+    The password comes from `password`, else the environment variable `password_env` names.
+    """
+
+    url: str = ""
+    user: str = ""
+    password: str = ""
+    password_env: str = ""
+    tables: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Throttle: at most this many rows per second over all connections (0: unthrottled),
+    # sent in JDBC batches of `batch_size` rows over at most `connections` connections.
+    rows_per_second: float = 5000.0
+    batch_size: int = 1000
+    connections: int = 2
+
+    def validate(self) -> None:
+        if not self.url.startswith("jdbc:postgresql://"):
+            raise ConfigError(f"key 'url' must be a jdbc:postgresql:// URL, got {self.url!r}")
+        if self.rows_per_second < 0:
+            raise ConfigError(
+                f"key 'rows_per_second' must be 0 (unthrottled) or more, got {self.rows_per_second}"
+            )
+        for key in ("batch_size", "connections"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"key {key!r} must be at least 1, got {getattr(self, key)}")
+        for source, target in self.tables.items():
+            if not SQL_TABLE_NAME.match(target):
+                raise ConfigError(
+                    f"key 'tables.{source}' must be a table name like schema.table "
+                    f"(letters, digits, _), got {target!r}"
+                )
+
+
+@dataclasses.dataclass(frozen=True)
+class SinksSettings:
+    """`[sinks]`: the databases gold tables are copied to for BI tools."""
+
+    databases: dict[str, DatabaseSinkSettings] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class Settings:
     warehouse: WarehouseSettings = dataclasses.field(default_factory=WarehouseSettings)
     spark: SparkSettings = dataclasses.field(default_factory=SparkSettings)
@@ -329,6 +375,7 @@ class Settings:
     framework: FrameworkSettings = dataclasses.field(default_factory=FrameworkSettings)
     scheduler: SchedulerSettings = dataclasses.field(default_factory=SchedulerSettings)
     worker: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
+    sinks: SinksSettings = dataclasses.field(default_factory=SinksSettings)
     # Where relative paths resolve, and where the embedded defaults put their files.
     home: Path = dataclasses.field(default_factory=Path.cwd)
     source: str = "defaults"
@@ -364,6 +411,7 @@ _SECTIONS: dict[str, type] = {
     "framework": FrameworkSettings,
     "scheduler": SchedulerSettings,
     "worker": WorkerSettings,
+    "sinks": SinksSettings,
 }
 
 

@@ -83,6 +83,9 @@ def world(api: Api) -> dict[str, str]:
         "device": "d1",
         "job": "device_daily",
         "token_id": str(token_id),
+        "kind": "bills",
+        "period": "2026-11",
+        "report_id": "c1",
     }
 
 
