@@ -48,6 +48,12 @@ def _migrate(args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _notify(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.cli.notify import main as notify_main
+
+    return notify_main(rest, args.config)
+
+
 def _job_command(name: str) -> Handler:
     def handler(args: argparse.Namespace, rest: list[str]) -> int:
         from edgebatch.cli import commands
@@ -73,6 +79,7 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "logs": ("print a run's log (--follow)", _job_command("logs"), True),
     "retry": ("run again only the partitions a run did not finish", _job_command("retry"), True),
     "cancel": ("cancel a queued or running run", _job_command("cancel"), True),
+    "notify": ("notify job contacts of outcomes and SLA misses (--once)", _notify, True),
 }
 
 

@@ -13,6 +13,7 @@ from edgebatch.framework.state.records import (
     Lease,
     LogLine,
     NewLogLine,
+    Notification,
     ReapedRun,
     Run,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "LeaseError",
     "LogLine",
     "NewLogLine",
+    "Notification",
     "ReapedRun",
     "Run",
     "RunState",

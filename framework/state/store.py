@@ -17,7 +17,8 @@ another process holds (`FOR UPDATE SKIP LOCKED`) instead of waiting for them.
     store.transition_run(run.id, "succeeded")
 
 Each aggregate lives in a module of its own: `runs` (runs, iterations, attempts),
-`logs`, `leases` (and the reaper), `catalog` (jobs) and `audit`, over `base`
+`logs`, `leases` (and the reaper), `catalog` (jobs), `audit` and `notifications` (the
+outbox of run notifications), over `base`
 (engine, clock, migrations, transactions).
 """
 
@@ -34,6 +35,7 @@ from edgebatch.framework.state.base import (
 from edgebatch.framework.state.catalog import JobCatalog
 from edgebatch.framework.state.leases import Leases
 from edgebatch.framework.state.logs import Logs
+from edgebatch.framework.state.notifications import Notifications
 from edgebatch.framework.state.runs import RunsAndIterations
 
 __all__ = [
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 
-class StateStore(RunsAndIterations, Logs, Leases, JobCatalog, Audit):
+class StateStore(RunsAndIterations, Logs, Leases, JobCatalog, Audit, Notifications):
     """Runs, iterations, attempts, log lines, leases, jobs and audit in SQLite or PostgreSQL.
 
     `url` is a SQLAlchemy URL: `sqlite:///path/state.db` (the default of the

@@ -12,7 +12,18 @@ from sqlalchemy import inspect, text
 from edgebatch.framework.state import StateError, StateStore
 from edgebatch.framework.state.models import Base
 
-TABLES = {"jobs", "runs", "iterations", "attempts", "log_lines", "leases", "audit"}
+TABLES = {
+    "jobs",
+    "runs",
+    "iterations",
+    "attempts",
+    "log_lines",
+    "leases",
+    "audit",
+    "notification_events",
+    "notifications",
+}
+HEAD = "0005_notifications"
 
 
 def test_empty_database_is_migrated_to_head_on_open(empty_url, tmp_path, monkeypatch):
@@ -26,12 +37,12 @@ def test_empty_database_is_migrated_to_head_on_open(empty_url, tmp_path, monkeyp
     finally:
         bare.close()
     with StateStore(empty_url) as store:
-        assert store.revision() == "0002"
+        assert store.revision() == HEAD
         with store.connection() as conn:
             assert TABLES | {"alembic_version"} == set(inspect(conn).get_table_names())
             # What the migrations built is what the models describe: nothing to autogenerate.
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert store.upgrade() == "0002"
+        assert store.upgrade() == HEAD
 
 
 def test_a_database_from_a_newer_edgebatch_is_refused_with_advice(empty_url):
@@ -57,7 +68,7 @@ def test_processes_opening_an_empty_database_at_once_migrate_it_once(empty_url):
     for p in procs:
         p.join(60)
     assert [p.exitcode for p in procs] == [0, 0, 0]
-    assert sorted(results.get(timeout=5) for _ in procs) == ["0002"] * 3
+    assert sorted(results.get(timeout=5) for _ in procs) == [HEAD] * 3
 
 
 @pytest.mark.parametrize(
