@@ -141,24 +141,40 @@ class Dispatcher:
         self._last_scan = now
         return found
 
-    def deliver_due(self, *, limit: int = 100) -> DispatchPass:
-        """Claim the due deliveries and send them beside each other, each within its timeout.
+    def deliver_due(self, *, max_batches: int = 25) -> DispatchPass:
+        """Send the due deliveries, `workers` at a time, each within its timeout.
 
-        Returns when all are done, or when they should have been (timeouts at every
-        step, plus slack): a sender still stuck then keeps its claim and records its
-        result when it ends; the pass does not wait for it.
+        Only as many as are sent at once are claimed at once, so no claim runs out
+        while its delivery waits its turn. A batch still stuck when it should have
+        ended (timeouts at every step, plus slack) ends the pass: its senders keep
+        their claims and record their results when they end. More than `max_batches`
+        batches wait for the next pass.
         """
+        total = DispatchPass()
+        for _ in range(max_batches):
+            batch = self._deliver_batch()
+            total = DispatchPass(
+                delivered=total.delivered + batch.delivered,
+                retrying=total.retrying + batch.retrying,
+                given_up=total.given_up + batch.given_up,
+                still_sending=total.still_sending + batch.still_sending,
+            )
+            if batch.attempts + batch.still_sending < self.config.workers or batch.still_sending:
+                break
+        return total
+
+    def _deliver_batch(self) -> DispatchPass:
         now = self._now()
         timeout = self.config.timeout_s
         # Long enough for a connect, a few exchanges and the record: nobody else takes
         # a delivery still being sent.
         claim_until = now + timedelta(seconds=timeout * 6 + 30)
-        due = self.store.claim_due_notifications(until=claim_until, limit=limit, at=now)
+        due = self.store.claim_due_notifications(
+            until=claim_until, limit=self.config.workers, at=now
+        )
         if not due:
             return DispatchPass()
-        pool = ThreadPoolExecutor(
-            max_workers=min(self.config.workers, len(due)), thread_name_prefix="edgebatch-notify"
-        )
+        pool = ThreadPoolExecutor(max_workers=len(due), thread_name_prefix="edgebatch-notify")
         try:
             futures = [pool.submit(self._attempt, n) for n in due]
             done, pending = wait(futures, timeout=timeout * 4 + 5)

@@ -15,9 +15,12 @@ import email.message
 import email.policy
 import json
 import socket
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from tests.support.extras import require
@@ -99,17 +102,38 @@ def black_hole() -> Iterator[str]:
 
 
 class SmtpServer:
-    """aiosmtpd on a free loopback port; `messages` are the parsed emails it accepted."""
+    """aiosmtpd on a free loopback port; `messages` are the parsed emails it accepted.
 
-    def __init__(self) -> None:
+    With `tls` (a certificate and key file) it offers STARTTLS and requires it; with
+    `users` it requires a login (after STARTTLS, as real relays do). Recipients in
+    `refused` are answered 550, as a mailbox that does not exist is.
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: tuple[Path, Path] | None = None,
+        users: dict[str, str] | None = None,
+        refused: tuple[str, ...] = (),
+    ) -> None:
         controller_module = require("aiosmtpd.controller")
+        smtp_module = require("aiosmtpd.smtp")
         self.messages: list[email.message.EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.logins: list[str] = []
         self._lock = threading.Lock()
         self.port = free_port()
         server = self
 
         class Handler:
+            async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook names)
+                self, srv: Any, session: Any, envelope: Any, address: str, options: Any
+            ) -> str:
+                if address in refused:
+                    return "550 5.1.1 no such mailbox here"
+                envelope.rcpt_tos.append(address)
+                return "250 OK"
+
             async def handle_DATA(self, srv: Any, session: Any, envelope: Any) -> str:  # noqa: N802
                 parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
                 with server._lock:
@@ -117,8 +141,25 @@ class SmtpServer:
                     server.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
                 return "250 Message accepted for delivery"
 
+        def authenticate(srv: Any, session: Any, envelope: Any, mechanism: str, data: Any):
+            login = data.login.decode() if isinstance(data.login, bytes) else str(data.login)
+            password = data.password.decode() if isinstance(data.password, bytes) else ""
+            ok = users is not None and users.get(login) == password
+            if ok:
+                with server._lock:
+                    server.logins.append(login)
+            return smtp_module.AuthResult(success=ok, handled=False)
+
+        options: dict[str, Any] = {}
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(str(tls[0]), str(tls[1]))
+            options.update(tls_context=context, require_starttls=True)
+        if users is not None:
+            options.update(authenticator=authenticate, auth_required=True)
+            options["auth_require_tls"] = tls is not None
         self.controller = controller_module.Controller(
-            Handler(), hostname="127.0.0.1", port=self.port
+            Handler(), hostname="127.0.0.1", port=self.port, **options
         )
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
@@ -143,9 +184,25 @@ class SmtpServer:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
+def smtp_server(**options: Any) -> Iterator[SmtpServer]:
+    """A running `SmtpServer(**options)`, stopped on exit."""
+    server = SmtpServer(**options).start()
     try:
         yield server
     finally:
         server.stop()
+
+
+def self_signed_certificate(folder: Path, host: str = "127.0.0.1") -> tuple[Path, Path]:
+    """A certificate for `host` and its key (openssl), for a TLS server a client trusts
+    through `SSL_CERT_FILE`."""
+    cert, key = folder / "smtp.crt", folder / "smtp.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", f"/CN={host}", "-addext", f"subjectAltName=IP:{host}",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return cert, key

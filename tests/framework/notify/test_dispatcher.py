@@ -294,3 +294,14 @@ def test_the_background_thread_delivers_then_stops(store, hooks, dispatcher_for)
         dispatcher.stop(timeout=10)
     assert not dispatcher.running
     assert [p.body["run_id"] for p in hooks.received("/bg")] == [run.id]
+
+
+def test_more_deliveries_than_workers_go_out_in_batches_within_one_pass(
+    store, hooks, dispatcher_for
+):
+    job = make_job("loader", contacts=[hooks.url(f"/many/{i}") for i in range(5)])
+    run = end_run(store, "loader", RunState.FAILED, error="boom")
+    done = dispatcher_for(job, workers=2).run_once()
+    assert done.delivered == 5
+    assert sorted(p.path for p in hooks.received()) == [f"/many/{i}" for i in range(5)]
+    assert {n.attempts for n in store.list_notifications(run_id=run.id)} == {1}
