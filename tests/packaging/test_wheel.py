@@ -201,7 +201,7 @@ jobs = ["tiny_jobs.py"]
     )
 
     assert "--host" in collect.stdout
-    assert re.search(r"revision \d{4} \(was empty\)", migrated.stdout), migrated.stdout
+    assert re.search(r"revision \d{4}\w* \(was empty\)", migrated.stdout), migrated.stdout
     assert "tiny" in jobs.stdout and "bronze_load" in jobs.stdout
     assert "succeeded" in ran.stdout
     assert "succeeded" in submitted.stdout
