@@ -51,12 +51,15 @@ class Contact:
 
     @property
     def shown(self) -> str:
-        """How logs show it: a webhook URL without its path and query, which often hold a
-        secret token (chat-service hooks do), an email address as it is."""
+        """How logs show it: a webhook URL without credentials, path and query, which often
+        hold a secret token (chat-service hooks do), an email address as it is."""
         if self.channel is Channel.EMAIL:
             return self.address
         parts = urlsplit(self.address)
-        return f"{parts.scheme}://{parts.netloc}/..." if parts.path.strip("/") else self.address
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        where = f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
+        return f"{where}/..." if parts.path.strip("/") or parts.query else where
 
 
 # Deliberately loose: the SMTP server is the judge of an address; this catches typos

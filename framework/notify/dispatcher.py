@@ -116,26 +116,7 @@ class Dispatcher:
                 if self._record(run, jobs[run.job], event, now):
                     found.append((run.id, str(event)))
         for job in self.registry:
-            if job.sla is None:
-                continue
-            deadline_start = now - job.sla
-            late = [
-                *self._runs(
-                    NotifyEvent.SLA_MISS, {job.name: job}, UNFINISHED, created_before=deadline_start
-                ),
-                *(
-                    run
-                    for run in self._runs(
-                        NotifyEvent.SLA_MISS,
-                        {job.name: job},
-                        FINISHED,
-                        ended_after=since,
-                        created_before=deadline_start,
-                    )
-                    if run.ended_at is not None and run.ended_at > run.created_at + job.sla
-                ),
-            ]
-            for run in sorted(late, key=lambda x: x.id):
+            for run in self._late_runs(job, now, since):
                 if self._record(run, job, NotifyEvent.SLA_MISS, now):
                     found.append((run.id, str(NotifyEvent.SLA_MISS)))
         self._last_scan = now
@@ -245,6 +226,19 @@ class Dispatcher:
             if len(page) < PAGE:
                 return
             after = page[-1].id
+
+    def _late_runs(self, job: Job, now: datetime, since: datetime) -> list[Run]:
+        """Runs of `job` past their SLA with no miss recorded: unfinished past the deadline,
+        or finished (since `since`) after it."""
+        if job.sla is None:
+            return []
+        sla = job.sla
+        one = {job.name: job}
+        miss = NotifyEvent.SLA_MISS
+        unfinished = self._runs(miss, one, UNFINISHED, created_before=now - sla)
+        finished = self._runs(miss, one, FINISHED, ended_after=since, created_before=now - sla)
+        ended_late = (r for r in finished if r.ended_at and r.ended_at > r.created_at + sla)
+        return sorted([*unfinished, *ended_late], key=lambda r: r.id)
 
     def _record(self, run: Run, job: Job, event: NotifyEvent, now: datetime) -> bool:
         contacts = parse_contacts(job.contacts, job=job.name) if event in job.notify_on else ()

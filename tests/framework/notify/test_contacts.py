@@ -59,6 +59,9 @@ def test_logs_show_a_webhook_without_its_path_which_may_hold_a_secret():
         == "https://hooks.plant.test/..."
     )
     assert parse_contact("https://hooks.plant.test").shown == "https://hooks.plant.test"
+    assert parse_contact("https://u:pw@hooks.plant.test:8443?t=1").shown == (
+        "https://hooks.plant.test:8443/..."
+    )
     assert parse_contact("mailto:ops@plant.test").shown == "ops@plant.test"
 
 
