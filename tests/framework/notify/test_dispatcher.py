@@ -231,16 +231,26 @@ def test_a_run_that_ended_late_is_an_sla_miss_and_one_without_contacts_is_logged
     assert store.list_notifications(run_id=unwatched.id) == []
 
 
-def test_success_is_notified_only_where_the_job_asks(store, hooks, mail, dispatcher_for):
-    asks = make_job("asks", contacts=[hooks.url("/asks")], notify_on=["failure", "success"])
+def test_success_and_cancellations_are_notified_only_where_the_job_asks(
+    store, hooks, mail, dispatcher_for
+):
+    asks = make_job(
+        "asks", contacts=[hooks.url("/asks")], notify_on=["failure", "success", "cancelled"]
+    )
     default = make_job("default_job", contacts=[hooks.url("/default"), "quiet@plant.test"])
     wanted = end_run(store, "asks", RunState.SUCCEEDED)
     end_run(store, "default_job", RunState.SUCCEEDED)
     skipped = end_run(store, "default_job", RunState.SKIPPED)
     skipped_asks = end_run(store, "asks", RunState.SKIPPED)
+    cancelled = end_run(store, "asks", RunState.CANCELLED, error="cancelled by ann")
+    end_run(store, "default_job", RunState.CANCELLED, error="cancelled by ann")
     found = dispatcher_for(asks, default).run_once().found
-    assert sorted(found) == [(wanted.id, "success"), (skipped.id, "skipped")]
-    assert [p.body["event"] for p in hooks.received("/asks")] == ["success"]
+    assert sorted(found) == [
+        (wanted.id, "success"),
+        (skipped.id, "skipped"),
+        (cancelled.id, "cancelled"),
+    ]
+    assert sorted(p.body["event"] for p in hooks.received("/asks")) == ["cancelled", "success"]
     assert [p.body["event"] for p in hooks.received("/default")] == ["skipped"]
     assert hooks.received("/default")[0].body["error"] == "upstream loader failed"
     assert [m["Subject"] for m in mail.to("quiet@plant.test")] == [
