@@ -252,8 +252,9 @@ def define_job(
     upstream = tuple(upstream)
     if name in upstream:
         raise JobDefinitionError(f"job {name!r} names itself as upstream")
-    contacts = tuple(c.strip() for c in ([contacts] if isinstance(contacts, str) else contacts))
+    contacts = tuple([contacts] if isinstance(contacts, str) else contacts)
     parse_contacts(contacts, job=name)
+    contacts = tuple(c.strip() for c in contacts)
     if not source_file:
         source_file = _declaring_file()
     first = built[0]

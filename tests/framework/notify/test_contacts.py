@@ -45,6 +45,7 @@ def test_a_contact_is_an_email_address_or_a_webhook_url(value, expected):
         ("ftp://files.plant.test/x", "must be an http:// or https:// URL"),
         ("https://", "has no host"),
         ("", "is not an email address or webhook URL"),
+        (None, "is not an email address or webhook URL"),
     ],
 )
 def test_a_bad_contact_is_refused_at_load_naming_the_job_and_the_field(value, problem):
