@@ -64,6 +64,10 @@ def _workers(args: argparse.Namespace, rest: list[str]) -> int:
     from edgebatch.cli.worker import list_workers
 
     return list_workers(rest, args.config)
+def _notify(args: argparse.Namespace, rest: list[str]) -> int:
+    from edgebatch.cli.notify import main as notify_main
+
+    return notify_main(rest, args.config)
 
 
 def _job_command(name: str) -> Handler:
@@ -106,6 +110,7 @@ COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "api": ("serve the REST API; manage its users and tokens", _api, True),
     "worker": ("claim and run queued runs (--queue Q ..., --slots N)", _worker, True),
     "workers": ("list workers, their queues and health (--state)", _workers, True),
+    "notify": ("notify job contacts of outcomes and SLA misses (--once)", _notify, True),
 }
 
 

@@ -277,6 +277,59 @@ class SchedulerSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class NotifySettings:
+    """`[notify]`: how run notifications are delivered (docs/notifications.md).
+
+    Webhooks need nothing here; email needs `smtp_host`. Secrets belong in the
+    environment: `EDGEBATCH_NOTIFY_SMTP_PASSWORD`.
+    """
+
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_from: str = "edgebatch@localhost"
+    smtp_starttls: bool = False
+    smtp_user: str = ""
+    smtp_password: str = ""
+    # Seconds a webhook or SMTP exchange may take (connect, and each read) before it counts
+    # as a failed attempt; deliveries run beside each other, `workers` at once.
+    timeout_s: float = 10.0
+    workers: int = 4
+    # Attempts per delivery (the first included), waiting backoff_s, 2x, 4x ... up to
+    # max_backoff_s between them; then the delivery is given up, with the reason logged.
+    max_attempts: int = 8
+    backoff_s: float = 30.0
+    max_backoff_s: float = 3600.0
+    # How often the background dispatcher looks for outcomes and due deliveries.
+    interval_s: float = 5.0
+    # Runs that ended longer ago are never announced (a new dispatcher on an old store).
+    lookback_s: float = 86400.0
+    # Where links in notifications point (the API's address); empty: http://[api] host:port.
+    base_url: str = ""
+
+    def validate(self) -> None:
+        if not 0 < self.smtp_port < 65536:
+            raise ConfigError(f"key 'smtp_port' must be 1..65535, got {self.smtp_port}")
+        for key in ("timeout_s", "backoff_s", "max_backoff_s", "interval_s", "lookback_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"key '{key}' must be positive, got {getattr(self, key)}")
+        if self.max_attempts < 1 or self.workers < 1:
+            raise ConfigError("keys 'max_attempts' and 'workers' must be at least 1")
+        if self.max_backoff_s < self.backoff_s:
+            raise ConfigError(
+                f"key 'max_backoff_s' ({self.max_backoff_s}) must not be below 'backoff_s' "
+                f"({self.backoff_s})"
+            )
+        if "@" not in self.smtp_from:
+            raise ConfigError(f"key 'smtp_from' must be an email address, got {self.smtp_from!r}")
+        if self.smtp_user and not self.smtp_host:
+            raise ConfigError("key 'smtp_user' is set but 'smtp_host' is not")
+        if self.base_url and not self.base_url.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"key 'base_url' must start with http:// or https://, got {self.base_url!r}"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
 class ApiSettings:
     """`edgebatch api` (`[api]`): where it listens, its secret, CORS, limits and demo mode.
 
@@ -376,6 +429,7 @@ class Settings:
     scheduler: SchedulerSettings = dataclasses.field(default_factory=SchedulerSettings)
     worker: WorkerSettings = dataclasses.field(default_factory=WorkerSettings)
     sinks: SinksSettings = dataclasses.field(default_factory=SinksSettings)
+    notify: NotifySettings = dataclasses.field(default_factory=NotifySettings)
     # Where relative paths resolve, and where the embedded defaults put their files.
     home: Path = dataclasses.field(default_factory=Path.cwd)
     source: str = "defaults"
@@ -412,6 +466,7 @@ _SECTIONS: dict[str, type] = {
     "scheduler": SchedulerSettings,
     "worker": WorkerSettings,
     "sinks": SinksSettings,
+    "notify": NotifySettings,
 }
 
 

@@ -18,10 +18,12 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from edgebatch.framework.errors import JobDefinitionError
+from edgebatch.framework.notify.contacts import parse_contacts, parse_duration, parse_notify_on
 from edgebatch.framework.partitions import Partitioning, Unpartitioned
 from edgebatch.framework.scheduler.spec import Schedule
 from edgebatch.settings import QUEUE_NAME, QUEUE_NAME_RULE
@@ -166,6 +168,10 @@ class Job:
     timeout_s: float | None = None
     upstream: tuple[str, ...] = ()
     contacts: tuple[str, ...] = ()
+    # What the contacts hear of (framework/notify/contacts.py), and the deadline after a
+    # run is queued by which it should have ended: past it, an SLA miss.
+    notify_on: tuple[str, ...] = ("failure", "skipped", "sla_miss")
+    sla: timedelta | None = None
     tags: tuple[str, ...] = ()
     description: str = ""
     source_file: str = ""
@@ -188,6 +194,8 @@ class Job:
             "timeout_s": self.timeout_s,
             "upstream": list(self.upstream),
             "contacts": list(self.contacts),
+            "notify_on": list(self.notify_on),
+            "sla_s": self.sla.total_seconds() if self.sla else None,
             "tags": list(self.tags),
             "source_file": self.source_file,
             "schedule": self.schedule.summary(),
@@ -218,6 +226,8 @@ def define_job(
     timeout_s: float | None = None,
     upstream: Iterable[str] = (),
     contacts: Iterable[str] = (),
+    notify_on: Iterable[str] | None = None,
+    sla: str | float | timedelta | None = None,
     tags: Iterable[str] = (),
     description: str = "",
     source_file: str = "",
@@ -256,6 +266,9 @@ def define_job(
     if not isinstance(schedule, Schedule):
         raise JobDefinitionError(f"job {name!r}: schedule must be a Schedule, got {schedule!r}")
     schedule.validate(name)
+    contacts = tuple([contacts] if isinstance(contacts, str) else contacts)
+    parse_contacts(contacts, job=name)
+    contacts = tuple(c.strip() for c in contacts)
     if not source_file:
         source_file = _declaring_file()
     first = built[0]
@@ -272,7 +285,9 @@ def define_job(
         retry=retry,
         timeout_s=timeout_s,
         upstream=upstream,
-        contacts=tuple(contacts),
+        contacts=tuple(dict.fromkeys(contacts)),
+        notify_on=tuple(str(e) for e in parse_notify_on(notify_on, job=name)),
+        sla=parse_duration(sla, job=name),
         tags=tuple(tags),
         description=description
         or (inspect.getdoc(first.fn) or "" if isinstance(first, PythonStep) else ""),

@@ -278,3 +278,52 @@ class Worker(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # cpu and memory, runs and iterations running, executors, Spark UI and application id.
     health: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class NotificationEvent(Base):
+    """Something a job's contacts hear of (a run's outcome, an SLA miss), recorded once.
+
+    Unique per run and event, so whatever restarts, an outcome is enqueued once;
+    `payload` is what the run looked like when it was found, sent as it is.
+    """
+
+    __tablename__ = "notification_events"
+    __table_args__ = (UniqueConstraint("run_id", "event"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    job: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(16))
+    detected_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Notification(Base):
+    """The outbox: one delivery of an event to a contact through a channel, until it is done.
+
+    A pending row is due at `next_attempt_at`; a dispatcher claims it by pushing that
+    time past its delivery timeout, so two dispatchers never send it at once.
+    """
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint("channel IN ('email', 'webhook')", name="channel"),
+        CheckConstraint("state IN ('pending', 'delivered', 'failed')", name="state"),
+        UniqueConstraint("run_id", "event", "contact", "channel"),
+        Index(None, "state", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    event_id: Mapped[int] = mapped_column(
+        ForeignKey("notification_events.id", ondelete="CASCADE"), index=True
+    )
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    event: Mapped[str] = mapped_column(String(16))
+    contact: Mapped[str] = mapped_column(String(1000))
+    channel: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)

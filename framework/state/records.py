@@ -313,3 +313,42 @@ class Worker:
             stopped_at=x.stopped_at,
             health=dict(x.health or {}),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Notification:
+    """One delivery in the outbox: an event of a run, to a contact, through a channel.
+
+    `state` is `pending` (due at `next_attempt_at`), `delivered` or `failed` (given up);
+    `payload` is the event as found (job, run, state, partitions, error), sent as it is.
+    """
+
+    id: int
+    run_id: int
+    event: str
+    channel: str
+    contact: str
+    state: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str | None
+    payload: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, x: models.Notification, payload: dict[str, Any]) -> Notification:
+        return cls(
+            id=x.id,
+            run_id=x.run_id,
+            event=x.event,
+            channel=x.channel,
+            contact=x.contact,
+            state=x.state,
+            attempts=x.attempts,
+            created_at=x.created_at,
+            next_attempt_at=x.next_attempt_at,
+            delivered_at=x.delivered_at,
+            last_error=x.last_error,
+            payload=dict(payload or {}),
+        )

@@ -17,7 +17,8 @@ another process holds (`FOR UPDATE SKIP LOCKED`) instead of waiting for them.
     store.transition_run(run.id, "succeeded")
 
 Each aggregate lives in a module of its own: `runs` (runs, iterations, attempts),
-`logs`, `leases` (and the reaper), `catalog` (jobs), `audit` and `workers`, over `base`
+`logs`, `leases` (and the reaper), `catalog` (jobs), `audit`, `workers`, `notifications` (the
+outbox of run notifications), over `base`
 (engine, clock, migrations, transactions).
 """
 
@@ -39,6 +40,7 @@ from edgebatch.framework.state.catalog import JobCatalog
 from edgebatch.framework.state.leases import Leases
 from edgebatch.framework.state.logs import Logs
 from edgebatch.framework.state.queries import RunQueries
+from edgebatch.framework.state.notifications import Notifications
 from edgebatch.framework.state.runs import RunsAndIterations
 from edgebatch.framework.state.scheduling import Scheduling
 from edgebatch.framework.state.workers import DEFAULT_MAX_REQUEUES, WorkerRegistry
@@ -67,8 +69,9 @@ class StateStore(
     Annotations,
     RunQueries,
     Scheduling,
+    Notifications,
 ):
-    """Runs, iterations, attempts, log lines, leases, jobs, audit, workers, scheduling and the API's
+    """Runs, iterations, attempts, log lines, leases, jobs, audit, workers, scheduling, notifications and the API's
     users, tokens and annotations, in SQL.
 
     `url` is a SQLAlchemy URL: `sqlite:///path/state.db` (the default of the

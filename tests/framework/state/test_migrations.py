@@ -27,6 +27,7 @@ TABLES = {
 }
 # The API's (framework/state/api_models.py).
 TABLES |= {"api_users", "api_tokens", "api_sessions", "alarm_acks", "worker_bounds"}
+TABLES |= {"notification_events", "notifications"}
 HEAD = "0006_access"
 
 
