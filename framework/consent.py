@@ -116,16 +116,16 @@ def read_gated(spark: SparkSession, root: WarehouseRoot, table: str) -> DataFram
     """A silver or gold table with only consented subjects' rows (the only way jobs read them)."""
     from edgebatch.warehouse.tables import REGISTRY, read_table
 
-    df = read_table(spark, root, REGISTRY.get(table))
-    if table in _SUBJECT_FREE:
-        return df
     cols = _SUBJECT_BEARING.get(table)
-    if cols is None:
+    if cols is None and table not in _SUBJECT_FREE:
         raise ConsentGateError(
             f"table {table!r} is registered neither as subject-bearing nor as subject-free: "
             "call edgebatch.framework.consent.subject_bearing(table, subject=COLUMN) or "
             "subject_free(table, why) where the table is declared"
         )
+    df = read_table(spark, root, REGISTRY.get(table))
+    if cols is None:
+        return df
     allowed = consented(spark, root).withColumnsRenamed(
         {"tenant": cols.tenant, "subject": cols.subject}
     )

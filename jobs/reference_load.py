@@ -192,7 +192,8 @@ def source_folder(ctx) -> Path:
 )
 def reference_load(ctx):
     """Load the device registry, tariffs and consent from CSV, replacing per tenant."""
-    from edgebatch.warehouse.tables import ensure_table, read_table, replace_partition
+    from edgebatch.warehouse.reference import read_reference
+    from edgebatch.warehouse.tables import ensure_table, replace_partition
 
     folder = source_folder(ctx)
     loaded = 0
@@ -216,7 +217,7 @@ def reference_load(ctx):
         new = ctx.spark.createDataFrame(rows, schema=spec.struct())
         ensure_table(ctx.spark, ctx.root, spec)
         where = "tenant IN (" + ", ".join(_quote(t) for t in tenants) + ")"
-        old = read_table(ctx.spark, ctx.root, spec).where(where)
+        old = read_reference(ctx.spark, ctx.root, spec).where(where)
         if old.exceptAll(new).isEmpty() and new.exceptAll(old).isEmpty():
             ctx.log.info("reference: %s unchanged for %s; nothing committed", spec.name, tenants)
             continue

@@ -8,7 +8,15 @@ reload never touches another's rows. Money is DECIMAL, never DOUBLE.
 
 from __future__ import annotations
 
-from edgebatch.warehouse.tables import declare
+from typing import TYPE_CHECKING
+
+from edgebatch.warehouse.errors import TableError
+from edgebatch.warehouse.tables import TableSpec, declare
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from edgebatch.warehouse.uri import WarehouseRoot
 
 # Who a device's readings are about. Every kind needs consent (default deny): for a
 # bottling line or a traffic route the tenant itself grants it.
@@ -62,3 +70,17 @@ CONSENT = declare(
 )
 
 REFERENCE_TABLES = (DEVICES, TARIFFS, CONSENT)
+
+
+def read_reference(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> DataFrame:
+    """A reference table, refusing any other: jobs read silver and gold only through the
+    consent gate, so a direct reader takes reference tables alone."""
+    from edgebatch.warehouse.tables import read_table
+
+    if spec not in REFERENCE_TABLES:
+        raise TableError(f"{spec.name!r} is not a reference table ({_names()})")
+    return read_table(spark, root, spec)
+
+
+def _names() -> str:
+    return ", ".join(s.name for s in REFERENCE_TABLES)
