@@ -10,6 +10,7 @@ import pytest
 from edgebatch.edge.config import from_dict
 from edgebatch.edge.profiles import PROFILES, profile_names
 from edgebatch.edge.sources import SimulatorSource
+from edgebatch.edge.window import Rejects
 from edgebatch.errors import ConfigError
 
 AGENT = {"agent": {"tenant": "t", "device": "d"}}
@@ -19,7 +20,7 @@ START = 1767225600.0  # 2026-01-01T00:00:00Z
 def _readings(profile: str, total: int, **extra):
     table = {"kind": "simulator", "profile": profile, "realtime": False, "start_ts": START}
     cfg = from_dict({**AGENT, "source": [{**table, "rate_hz": 0.1, "total": total, **extra}]})
-    return SimulatorSource(cfg.sources[0].config, None, None).poll(0.0, total)
+    return SimulatorSource(cfg.sources[0].config, None, Rejects()).poll(0.0, total)
 
 
 @pytest.mark.parametrize("profile", profile_names())
