@@ -205,6 +205,11 @@ def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywh
     ).history(1)
     assert history.collect()[0].operation == "DELETE"
     assert "silver/readings: " in _log(runner, erase)
+    # the DELETE keeps the table open to delta-rs readers (no deletion vectors)
+    import deltalake
+
+    location = REGISTRY.get("silver/readings").location(runner.root)
+    assert deltalake.DeltaTable(location).to_pyarrow_table().num_rows == _silver(runner).count()
 
 
 def test_reference_reload_commits_nothing_when_unchanged_and_touches_only_its_tenants(
