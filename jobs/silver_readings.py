@@ -24,6 +24,7 @@ run takes exactly the days whose bronze files changed (late windows, revisions).
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from edgebatch.framework.consent import consent_status, subject_bearing, subject_free
 from edgebatch.framework.definitions import Retry, job
@@ -178,22 +179,31 @@ def silver_readings(ctx):
         .when(F.col("_consent").isNull(), "no_consent")
         .when(F.col("_consent") != "granted", "withdrawn")
     )
-    rows = rows.withColumn("_withheld", reason)
-    allowed = rows.where(F.col("_withheld").isNull()).select(*READINGS.columns())
-    withheld = (
-        rows.where(F.col("_withheld").isNotNull())
-        .groupBy("tenant", "date", "device", "kind", F.col("_withheld").alias("reason"))
-        .agg(F.count(F.lit(1)).alias("windows"), F.sum("count").alias("readings"))
-    )
-    counts = {r.reason: (r.windows, r.readings) for r in _by_reason(withheld)}
-    ctx.log.info(
-        "consent gate: withheld %d windows (%d readings) of %s",
-        sum(w for w, _ in counts.values()),
-        sum(n for _, n in counts.values()),
-        ", ".join(f"{k}: {w}" for k, (w, _) in sorted(counts.items())) or "no device",
-    )
-    checked = EXPECTATIONS.apply(ctx, allowed)
-    return {READINGS.name: checked.frame, WITHHELD.name: withheld}
+    # counted, checked and written from one computation of the day, not four
+    rows = rows.withColumn("_withheld", reason).persist()
+    try:
+        allowed = rows.where(F.col("_withheld").isNull()).select(*READINGS.columns())
+        withheld = (
+            rows.where(F.col("_withheld").isNotNull())
+            .groupBy("tenant", "date", "device", "kind", F.col("_withheld").alias("reason"))
+            .agg(F.count(F.lit(1)).alias("windows"), F.sum("count").alias("readings"))
+        )
+        counts = {
+            r.reason: {"windows": r.windows, "readings": r.readings} for r in _by_reason(withheld)
+        }
+        ctx.log.info(
+            "consent gate: withheld %d windows (%d readings) of %s",
+            sum(c["windows"] for c in counts.values()),
+            sum(c["readings"] for c in counts.values()),
+            ", ".join(f"{k}: {c['windows']}" for k, c in sorted(counts.items())) or "no device",
+        )
+        ctx.log.info("withheld %s", json.dumps(counts, sort_keys=True))
+        checked = EXPECTATIONS.apply(ctx, allowed)
+        ctx.write(checked.frame, READINGS.name)
+        ctx.write(withheld, WITHHELD.name)
+    finally:
+        rows.unpersist()
+    return None
 
 
 def _by_reason(withheld):
