@@ -172,6 +172,26 @@ def test_silver_equals_plain_python_over_the_same_bronze_rows_and_a_rerun_change
     assert sorted(map(tuple, _silver(runner).collect())) == before
     assert sorted(map(tuple, _silver(runner, "silver/withheld").collect())) == held
 
+    # a late revision lands: an incremental run takes its day (and today's), nothing else
+    key = ("t1", "d1", "flow", DAY)
+    late = _part(*key, revision=len(readings[key]), values=[1000.0])
+    merge_new_rows(
+        runner.spark, runner.root, EDGE_BATCHES,
+        runner.spark.createDataFrame([late], EDGE_BATCHES.struct()),
+    )  # fmt: skip
+    incremental = runner.run(RunRequest("silver_readings"))
+    assert incremental.state == RunState.SUCCEEDED, incremental.error
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert set(incremental.partitions) == {DAY.date().isoformat(), today}
+    (window,) = [
+        r
+        for r in _silver(runner)
+        .where("tenant = 't1' AND device = 'd1' AND metric = 'flow'")
+        .collect()
+        if r.window_start.astimezone(dt.UTC) == DAY
+    ]
+    assert (window.revisions, window.max) == (len(readings[key]) + 1, 1000.0)
+
 
 def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywhere(runner, loaded):
     from delta.tables import DeltaTable
