@@ -150,7 +150,7 @@ def erase_denied(spark: SparkSession, root: WarehouseRoot) -> dict[str, int]:
         if not DeltaTable.isDeltaTable(spark, spec.location(root)):
             continue
         present = read_table(spark, root, spec).select(
-            spark_col(cols.tenant).alias("tenant"), spark_col(cols.subject).alias("subject")
+            _col(cols.tenant).alias("tenant"), _col(cols.subject).alias("subject")
         )
         denied = present.distinct().join(allowed, ["tenant", "subject"], "left_anti").collect()
         total = 0
@@ -180,7 +180,7 @@ def erase_denied(spark: SparkSession, root: WarehouseRoot) -> dict[str, int]:
     return deleted
 
 
-def spark_col(name: str):
+def _col(name: str):
     from pyspark.sql import functions as F
 
     return F.col(f"`{name}`")
