@@ -30,8 +30,10 @@ from typing import Any, ClassVar, Literal
 
 from edgebatch.edge.window import Reading, Rejects
 from edgebatch.edge.wire import parse_ts
+from edgebatch.errors import ConfigError
 
 log = logging.getLogger(__name__)
+_TAU = 2.0 * math.pi
 
 REGISTRY: dict[str, tuple[type, type[Source]]] = {}
 
@@ -342,13 +344,19 @@ class SimMetric:
     drift_per_s: float = 0.0
     anomaly_rate: float = 0.0
     anomaly_size: float = 10.0
+    daily_amplitude: float = 0.0
+    peak_hour: float = 12.0
+    floor: float | None = None
+    ceiling: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class SimulatorConfig:
     """`rate_hz` readings per second in all, round-robin over the metrics; `metric_count`
-    adds generated metrics `sim_00`, `sim_01`, ...; `total` > 0 stops after that many."""
+    adds generated metrics `sim_00`, `sim_01`, ...; `total` > 0 stops after that many;
+    `profile` names a kind of device whose metrics come first (`edge/profiles.py`)."""
 
+    profile: str = ""
     metrics: list[SimMetric] = dataclasses.field(default_factory=list)
     metric_count: int = 0
     rate_hz: float = 20.0
@@ -356,6 +364,28 @@ class SimulatorConfig:
     seed: int = 0
     realtime: bool = True
     start_ts: float | None = None
+
+    def validate(self) -> None:
+        from edgebatch.edge.profiles import PROFILES
+
+        if self.profile and self.profile not in PROFILES:
+            raise ConfigError(
+                f"profile must be one of {', '.join(sorted(PROFILES))}, got {self.profile!r}"
+            )
+
+
+def simulated_metrics(config: SimulatorConfig) -> list[SimMetric]:
+    """The profile's metrics, replaced or joined by `metrics`, then the generated ones."""
+    from edgebatch.edge.profiles import PROFILES
+
+    own = {m.name: m for m in config.metrics}
+    profile = PROFILES.get(config.profile, ())
+    specs = [own.get(p["name"]) or SimMetric(**p) for p in profile]
+    taken = {p["name"] for p in profile}
+    specs += [m for m in config.metrics if m.name not in taken]
+    return specs + [
+        SimMetric(f"sim_{k:02d}", "u", base=10.0 + k) for k in range(config.metric_count)
+    ]
 
 
 @source("simulator", SimulatorConfig)
@@ -366,9 +396,7 @@ class SimulatorSource(Source):
 
     def __init__(self, config: SimulatorConfig, state: Any, rejects: Rejects) -> None:
         super().__init__(config, state, rejects)
-        specs = list(config.metrics) + [
-            SimMetric(f"sim_{k:02d}", "u", base=10.0 + k) for k in range(config.metric_count)
-        ]
+        specs = simulated_metrics(config)
         if not specs:
             specs = [SimMetric("temperature", "C")]
         self.specs = specs
@@ -401,8 +429,15 @@ class SimulatorSource(Source):
             spec = specs[j % m]
             ts = t0 + j / rate
             value = spec.base + spec.drift_per_s * (ts - t0) + gauss(0.0, spec.noise)
+            if spec.daily_amplitude:
+                hour = (ts % 86400.0) / 3600.0
+                value += spec.daily_amplitude * math.cos(_TAU * (hour - spec.peak_hour) / 24.0)
             if spec.anomaly_rate and rnd() < spec.anomaly_rate:
                 value += spec.anomaly_size
+            if spec.floor is not None and value < spec.floor:
+                value = spec.floor
+            if spec.ceiling is not None and value > spec.ceiling:
+                value = spec.ceiling
             out.append((ts, spec.name, value, spec.unit))
         self.i = end
         return out

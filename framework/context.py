@@ -75,9 +75,16 @@ class IterationContext:
         return part.predicate(self.partition)
 
     def table(self, name: str) -> DataFrame:
-        """An input table by its registry name (declared in `warehouse.catalog` or a job)."""
+        """An input table by its registry name (declared in `warehouse.catalog` or a job).
+
+        Silver and gold come through the consent gate (`framework.consent`): only the
+        rows of subjects who consented, and only from tables registered with the gate.
+        """
+        from edgebatch.framework.consent import is_gated, read_gated
         from edgebatch.warehouse.tables import REGISTRY, read_table
 
+        if is_gated(name):
+            return read_gated(self.spark, self.root, name)
         return read_table(self.spark, self.root, REGISTRY.get(name))
 
     def count_in(self, rows: int) -> None:

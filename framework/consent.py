@@ -1,0 +1,190 @@
+"""The consent gate: silver and gold are read through here, or not at all.
+
+Privacy by design, default deny. Every silver or gold table says, where it is
+declared, whether its rows are about a subject (a customer, patient, vehicle, ...)
+and in which columns (`subject_bearing`), or that they are not (`subject_free`).
+`IterationContext.table` reads silver and gold only through `read_gated`, which keeps
+the rows of subjects whose latest consent event is `granted` and refuses a silver or
+gold table registered neither way. So a gold job gets consent for free, and a table
+nobody thought about cannot leak.
+
+A withdrawal takes effect twice: at once for readers (the gate), and on the next run
+of `consent_erase` as a Delta DELETE in every subject-bearing table (`erase_denied`),
+after which only the tables' history holds the rows, until VACUUM removes the files
+older than the table's `delta.deletedFileRetentionDuration`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import TYPE_CHECKING
+
+from edgebatch.framework.errors import FrameworkError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from edgebatch.warehouse.uri import WarehouseRoot
+
+log = logging.getLogger(__name__)
+
+GATED_LAYERS = ("silver/", "gold/")
+_DELETE_CHUNK = 500
+
+
+class ConsentGateError(FrameworkError):
+    """A silver or gold table read or declared in a way the consent gate cannot vouch for."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SubjectColumns:
+    """Where a table's rows name their subject: `tenant` and `subject` column names."""
+
+    table: str
+    subject: str = "subject"
+    tenant: str = "tenant"
+
+
+_SUBJECT_BEARING: dict[str, SubjectColumns] = {}
+_SUBJECT_FREE: dict[str, str] = {}
+
+
+def subject_bearing(table: str, *, subject: str = "subject", tenant: str = "tenant") -> None:
+    """Register `table` as holding rows about subjects, named by these columns.
+
+    Readers see only consented subjects' rows; `consent_erase` deletes the others.
+    A gold job declares its table and then calls this once, next to `declare(...)`.
+    """
+    _check_gated(table)
+    cols = SubjectColumns(table, subject, tenant)
+    if _SUBJECT_FREE.get(table) is not None or _SUBJECT_BEARING.get(table, cols) != cols:
+        raise ConsentGateError(f"table {table!r} is registered twice with different subjects")
+    _SUBJECT_BEARING[table] = cols
+
+
+def subject_free(table: str, why: str) -> None:
+    """Register `table` as holding no subject's data (`why` is shown in the docs and logs)."""
+    _check_gated(table)
+    if table in _SUBJECT_BEARING:
+        raise ConsentGateError(f"table {table!r} is already registered as subject-bearing")
+    _SUBJECT_FREE[table] = why
+
+
+def subject_tables() -> list[SubjectColumns]:
+    """Every registered subject-bearing table (those of imported job modules)."""
+    return [_SUBJECT_BEARING[name] for name in sorted(_SUBJECT_BEARING)]
+
+
+def is_gated(table: str) -> bool:
+    return table.startswith(GATED_LAYERS)
+
+
+def _check_gated(table: str) -> None:
+    if not is_gated(table):
+        raise ConsentGateError(
+            f"table {table!r} is not in silver/ or gold/: only those pass the consent gate"
+        )
+
+
+def consent_status(spark: SparkSession, root: WarehouseRoot) -> DataFrame:
+    """(tenant, subject, status): each subject's latest consent event (a tie: withdrawn)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from edgebatch.warehouse.reference import CONSENT
+    from edgebatch.warehouse.tables import ensure_table, read_table
+
+    ensure_table(spark, root, CONSENT)
+    events = read_table(spark, root, CONSENT)
+    latest = Window.partitionBy("tenant", "subject").orderBy(
+        F.col("at").desc(), F.col("status").desc()
+    )
+    return (
+        events.withColumn("_n", F.row_number().over(latest))
+        .where("_n = 1")
+        .select("tenant", "subject", "status")
+    )
+
+
+def consented(spark: SparkSession, root: WarehouseRoot) -> DataFrame:
+    """(tenant, subject) pairs whose latest consent event is `granted`: who may be read."""
+    return consent_status(spark, root).where("status = 'granted'").select("tenant", "subject")
+
+
+def read_gated(spark: SparkSession, root: WarehouseRoot, table: str) -> DataFrame:
+    """A silver or gold table with only consented subjects' rows (the only way jobs read them)."""
+    from edgebatch.warehouse.tables import REGISTRY, read_table
+
+    cols = _SUBJECT_BEARING.get(table)
+    if cols is None and table not in _SUBJECT_FREE:
+        raise ConsentGateError(
+            f"table {table!r} is registered neither as subject-bearing nor as subject-free: "
+            "call edgebatch.framework.consent.subject_bearing(table, subject=COLUMN) or "
+            "subject_free(table, why) where the table is declared"
+        )
+    df = read_table(spark, root, REGISTRY.get(table))
+    if cols is None:
+        return df
+    allowed = consented(spark, root).withColumnsRenamed(
+        {"tenant": cols.tenant, "subject": cols.subject}
+    )
+    return df.join(allowed, [cols.tenant, cols.subject], "left_semi")
+
+
+def erase_denied(spark: SparkSession, root: WarehouseRoot) -> dict[str, int]:
+    """Delete, in every subject-bearing table, the rows of subjects without consent now.
+
+    Returns rows deleted per table. The subjects to delete are found per table (its
+    subjects minus the consented ones) and deleted by a literal condition, in chunks, so
+    the DELETE is a plain Delta DELETE every Delta version runs.
+    """
+    from delta.tables import DeltaTable
+
+    from edgebatch.warehouse.tables import REGISTRY, read_table, session_confs
+
+    allowed = consented(spark, root)
+    deleted: dict[str, int] = {}
+    for cols in subject_tables():
+        spec = REGISTRY.get(cols.table)
+        if not DeltaTable.isDeltaTable(spark, spec.location(root)):
+            continue
+        present = read_table(spark, root, spec).select(
+            _col(cols.tenant).alias("tenant"), _col(cols.subject).alias("subject")
+        )
+        denied = present.distinct().join(allowed, ["tenant", "subject"], "left_anti").collect()
+        total = 0
+        table = DeltaTable.forPath(spark, spec.location(root))
+        for start in range(0, len(denied), _DELETE_CHUNK):
+            chunk = denied[start : start + _DELETE_CHUNK]
+            condition = " OR ".join(
+                f"(`{cols.tenant}` = {_sql_str(r.tenant)} AND `{cols.subject}` = "
+                f"{_sql_str(r.subject)})"
+                for r in chunk
+            )
+            with session_confs(
+                spark, {"spark.databricks.delta.commitInfo.userMetadata": "edgebatch:consent_erase"}
+            ):
+                table.delete(condition)
+            metrics = table.history(1).select("operationMetrics").first()
+            ops = (metrics.operationMetrics if metrics else None) or {}
+            total += int(ops.get("numDeletedRows", 0))
+        if denied:
+            log.info(
+                "consent: deleted %d rows of %d subject(s) without consent from %s",
+                total,
+                len(denied),
+                cols.table,
+            )
+        deleted[cols.table] = total
+    return deleted
+
+
+def _col(name: str):
+    from pyspark.sql import functions as F
+
+    return F.col(f"`{name}`")
+
+
+def _sql_str(value: str) -> str:
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"

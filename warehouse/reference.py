@@ -1,0 +1,86 @@
+"""Reference data: which device belongs to whom, what water costs, who consented.
+
+Declared here, beside the contract's tables, because both jobs (the reference load,
+silver) and the framework's consent gate read them. They are small, loaded whole from
+CSV per tenant (`jobs/reference_load.py`), and partitioned by tenant so one tenant's
+reload never touches another's rows. Money is DECIMAL, never DOUBLE.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edgebatch.warehouse.errors import TableError
+from edgebatch.warehouse.tables import TableSpec, declare
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from edgebatch.warehouse.uri import WarehouseRoot
+
+# Who a device's readings are about. Every kind needs consent (default deny): for a
+# bottling line or a traffic route the tenant itself grants it.
+SUBJECT_TYPES = ("customer", "patient", "vehicle", "line", "user", "route")
+DEVICE_KINDS = (
+    "water_meter",
+    "patient_monitor",
+    "vehicle",
+    "bottling_line",
+    "fitness_tracker",
+    "traffic_counter",
+)
+CONSENT_STATUSES = ("granted", "withdrawn")
+
+DEVICES = declare(
+    "reference/devices",
+    """
+    tenant STRING NOT NULL, device STRING NOT NULL, site STRING, kind STRING NOT NULL,
+    subject_type STRING NOT NULL, subject STRING NOT NULL, tariff_class STRING,
+    installed_on DATE NOT NULL, removed_on DATE
+    """,
+    partition_by=("tenant",),
+    keys=("tenant", "device", "installed_on"),
+    comment="Device registry: a device's tenant, site, kind and subject from installed_on "
+    "(included) to removed_on (excluded; null while installed).",
+)
+
+TARIFFS = declare(
+    "reference/tariffs",
+    """
+    tenant STRING NOT NULL, tariff_class STRING NOT NULL, valid_from DATE NOT NULL,
+    valid_to DATE, tier INT NOT NULL, tier_from DECIMAL(18,3) NOT NULL,
+    unit STRING NOT NULL, unit_price DECIMAL(18,6) NOT NULL,
+    fixed_fee DECIMAL(18,2) NOT NULL, currency STRING NOT NULL
+    """,
+    partition_by=("tenant",),
+    keys=("tenant", "tariff_class", "valid_from", "tier"),
+    comment="Tiered tariffs per class, valid from valid_from (included) to valid_to "
+    "(excluded; null: open). A tier prices consumption from tier_from up to the next tier.",
+)
+
+CONSENT = declare(
+    "reference/consent",
+    """
+    tenant STRING NOT NULL, subject STRING NOT NULL, status STRING NOT NULL,
+    at TIMESTAMP NOT NULL, source STRING
+    """,
+    partition_by=("tenant",),
+    keys=("tenant", "subject", "at"),
+    comment="Consent events per tenant and subject; the latest event decides.",
+)
+
+REFERENCE_TABLES = (DEVICES, TARIFFS, CONSENT)
+
+
+def read_reference(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> DataFrame:
+    """A reference table, refusing any other: jobs read silver and gold only through the
+    consent gate, so a direct reader takes reference tables alone."""
+    from edgebatch.warehouse.tables import read_table
+
+    if spec not in REFERENCE_TABLES:
+        raise TableError(f"{spec.name!r} is not a reference table ({_names()})")
+    return read_table(spark, root, spec)
+
+
+def _names() -> str:
+    return ", ".join(s.name for s in REFERENCE_TABLES)
