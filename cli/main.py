@@ -64,6 +64,8 @@ def _workers(args: argparse.Namespace, rest: list[str]) -> int:
     from edgebatch.cli.worker import list_workers
 
     return list_workers(rest, args.config)
+
+
 def _notify(args: argparse.Namespace, rest: list[str]) -> int:
     from edgebatch.cli.notify import main as notify_main
 

@@ -39,8 +39,8 @@ from edgebatch.framework.state.base import (
 from edgebatch.framework.state.catalog import JobCatalog
 from edgebatch.framework.state.leases import Leases
 from edgebatch.framework.state.logs import Logs
-from edgebatch.framework.state.queries import RunQueries
 from edgebatch.framework.state.notifications import Notifications
+from edgebatch.framework.state.queries import RunQueries
 from edgebatch.framework.state.runs import RunsAndIterations
 from edgebatch.framework.state.scheduling import Scheduling
 from edgebatch.framework.state.workers import DEFAULT_MAX_REQUEUES, WorkerRegistry
@@ -71,8 +71,8 @@ class StateStore(
     Scheduling,
     Notifications,
 ):
-    """Runs, iterations, attempts, log lines, leases, jobs, audit, workers, scheduling, notifications and the API's
-    users, tokens and annotations, in SQL.
+    """Runs, iterations, attempts, log lines, leases, jobs, audit, workers, scheduling,
+    notifications and the API's users, tokens and annotations, in SQL.
 
     `url` is a SQLAlchemy URL: `sqlite:///path/state.db` (the default of the
     project config) or `postgresql+psycopg://user:pw@host:port/db`. Opening
