@@ -28,11 +28,16 @@ def scheduler(argv: list[str], config: str | None) -> int:
 
     for job in registry:
         record_job(store, job)
+    from edgebatch.framework.notify.dispatcher import Dispatcher
+
     sched = Scheduler(store, registry, settings, holder=args.holder)
-    # Once-per-pass work of the leader goes here, e.g. sending the notifications of runs
-    # that ended: sched.add_loop_hook(hook), hook(scheduler) called after each pass's decisions.
+    # Contacts hear of outcomes from every scheduler process, standby included: each event
+    # is recorded once per run and deliveries are claimed in the store, in a thread of
+    # their own so delivery never delays a scheduling pass.
+    notifier = Dispatcher(store, registry, settings)
     if args.once:
         report = sched.step()
+        notifier.run_once()
         print(
             f"leader={report.leader} enqueued={report.enqueued} released={report.released} "
             f"skipped={report.skipped} failed={report.failed} waiting={report.waiting}"
@@ -54,7 +59,11 @@ def scheduler(argv: list[str], config: str | None) -> int:
         settings.scheduler.loop_interval_s,
         settings.scheduler.lease_ttl_s,
     )
-    sched.run(stop)
+    notifier.start()
+    try:
+        sched.run(stop)
+    finally:
+        notifier.stop(timeout=settings.notify.timeout_s * 4 + 10)
     return 0
 
 

@@ -317,7 +317,7 @@ class Runner:
 
     def _end_run(self, run_id: int, state: RunState, error: str | None) -> None:
         try:
-            run = self.store.transition_run(run_id, state, error=error)
+            self.store.transition_run(run_id, state, error=error)
         except StateError as exc:
             log.warning("run %s could not move to %s: %s", run_id, state, exc)
             return
@@ -327,12 +327,6 @@ class Runner:
             level="INFO" if state is RunState.SUCCEEDED else "ERROR",
         )
         self.store.release_lease(run_id, self.holder)
-        if state is RunState.FAILED:
-            job = self.registry.get(run.job)
-            if job.contacts:
-                self.store.append_log(
-                    run_id, f"to notify: {', '.join(job.contacts)}", level="WARNING"
-                )
 
     def _iterate(self, active: _ActiveRun, iteration_id: int) -> None:
         job = active.job
