@@ -15,7 +15,8 @@ from pathlib import Path
 
 from bench.common import RESULTS, markdown_table, write_results
 
-_NOT_BENCHMARKS = {"common", "run"}
+# Modules the benchmarks import (helpers, jobs they run), not benchmarks themselves.
+_NOT_BENCHMARKS = {"common", "run", "framework_jobs"}
 
 
 def discover() -> list[str]:
