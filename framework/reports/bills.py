@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from edgebatch.framework.consent import subject_bearing
 from edgebatch.warehouse.tables import declare
 
 WATER_BILLS = declare(
@@ -29,6 +30,9 @@ WATER_BILLS = declare(
     keys=("tenant", "month", "customer", "meter", "period_start", "tier"),
     comment="Water bill lines per customer, meter, period and tariff tier; money as decimals.",
 )
+# A bill is about its customer: only consented customers' bills are read, and a
+# withdrawal erases them with the rest of the customer's data.
+subject_bearing(WATER_BILLS.name, subject="customer")
 
 
 @dataclasses.dataclass(frozen=True)

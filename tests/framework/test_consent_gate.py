@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from edgebatch.framework import consent
 from edgebatch.framework.consent import (
     ConsentGateError,
     read_gated,
@@ -97,7 +98,11 @@ def test_a_silver_table_registered_with_neither_kind_cannot_be_read():
         read_gated(None, None, "silver/test_unregistered")  # type: ignore[arg-type]
 
 
-def test_only_silver_and_gold_register_and_a_table_registers_one_way():
+def test_only_silver_and_gold_register_and_a_table_registers_one_way(monkeypatch):
+    # The registry is process-wide; this test's table must not outlive it (consent_erase
+    # walks every registered table).
+    monkeypatch.setattr(consent, "_SUBJECT_BEARING", dict(consent._SUBJECT_BEARING))
+    monkeypatch.setattr(consent, "_SUBJECT_FREE", dict(consent._SUBJECT_FREE))
     with pytest.raises(ConsentGateError, match="not in silver/ or gold/"):
         subject_bearing("bronze/edge_batches")
     subject_bearing("gold/test_both_ways", subject="customer")

@@ -14,6 +14,7 @@ import pytest
 from edgebatch.errors import ConfigError
 from edgebatch.framework.sinks.jdbc import JdbcSink, JdbcTarget, SinkError, paced_rows
 from edgebatch.settings import load_settings
+from tests.support.consent import grant
 from tests.support.postgres import PostgresServer, postgres_server
 
 pytestmark = pytest.mark.integration
@@ -275,6 +276,7 @@ def test_the_bills_job_copies_a_month_to_the_configured_database(
     spark.createDataFrame(lines, WATER_BILLS.struct()).write.format("delta").mode("append").save(
         WATER_BILLS.location(root)
     )
+    grant(spark, root, "acme", ["c1", "c2"])
     store = StateStore(settings.state_url)
     runner = Runner(spark, store, settings, discover(settings))
     try:

@@ -19,6 +19,7 @@ from edgebatch.framework.reports.pdf import render_bill, render_run_report
 from edgebatch.framework.reports.runs import build_run_report
 from edgebatch.framework.state import StateStore
 from edgebatch.warehouse.uri import WarehouseRoot
+from tests.support.consent import grant
 
 NOV = dt.date(2026, 11, 1)
 
@@ -179,6 +180,7 @@ def test_the_bill_job_writes_one_pdf_per_customer_and_a_rerun_rewrites_nothing(
     oct_row = {**bill_rows("c1")[0], "month": dt.date(2026, 10, 1)}
     df = spark.createDataFrame([*rows, oct_row], WATER_BILLS.struct())
     df.write.format("delta").mode("append").save(WATER_BILLS.location(root))
+    grant(spark, root, "acme", ["c1", "c2"])
 
     store = StateStore(settings.state_url)
     runner = Runner(spark, store, settings, discover(settings))
