@@ -34,29 +34,35 @@ class RunOut(BaseModel):
 
     @classmethod
     def of(cls, run: Run, counts: dict[str, int] | None = None) -> RunOut:
-        from edgebatch.framework.state.queries import run_tenant
+        return cls.model_validate(run_fields(run, counts))
 
-        end = run.ended_at
-        return cls(
-            id=run.id,
-            job=run.job,
-            state=str(run.state),
-            trigger=run.trigger,
-            triggered_by=run.triggered_by,
-            tenant=run_tenant(run),
-            queue=run.queue,
-            partitions=list(run.partitions),
-            params=dict(run.params),
-            priority=run.priority,
-            retry_of=run.retry_of,
-            run_key=run.run_key,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            ended_at=end,
-            duration_s=(end - run.started_at).total_seconds() if end and run.started_at else None,
-            error=run.error,
-            iterations=dict(counts or {}),
-        )
+
+def run_fields(run: Run, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """A `RunOut`'s fields as a dict. Pages are validated once from these (one call into
+    pydantic for a whole page, not one per item and again for the page)."""
+    from edgebatch.framework.state.queries import run_tenant
+
+    end = run.ended_at
+    return {
+        "id": run.id,
+        "job": run.job,
+        "state": str(run.state),
+        "trigger": run.trigger,
+        "triggered_by": run.triggered_by,
+        "tenant": run_tenant(run),
+        "queue": run.queue,
+        "partitions": list(run.partitions),
+        "params": dict(run.params),
+        "priority": run.priority,
+        "retry_of": run.retry_of,
+        "run_key": run.run_key,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "ended_at": end,
+        "duration_s": (end - run.started_at).total_seconds() if end and run.started_at else None,
+        "error": run.error,
+        "iterations": dict(counts or {}),
+    }
 
 
 class AttemptOut(BaseModel):
@@ -68,13 +74,17 @@ class AttemptOut(BaseModel):
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptOut:
-        return cls(
-            number=a.number,
-            state=str(a.state),
-            started_at=a.started_at,
-            ended_at=a.ended_at,
-            error=a.error,
-        )
+        return cls.model_validate(attempt_fields(a))
+
+
+def attempt_fields(a: Attempt) -> dict[str, Any]:
+    return {
+        "number": a.number,
+        "state": str(a.state),
+        "started_at": a.started_at,
+        "ended_at": a.ended_at,
+        "error": a.error,
+    }
 
 
 class IterationOut(BaseModel):
@@ -97,25 +107,30 @@ class IterationOut(BaseModel):
 
     @classmethod
     def of(cls, it: Iteration, attempts: list[Attempt] | None = None) -> IterationOut:
-        end = it.ended_at
-        return cls(
-            id=it.id,
-            partition=it.partition_key,
-            state=str(it.state),
-            attempts=it.attempts,
-            rows_in=it.rows_in,
-            rows_out=it.rows_out,
-            stages_done=it.stages_done,
-            stages_total=it.stages_total,
-            tasks_done=it.tasks_done,
-            tasks_total=it.tasks_total,
-            progress=(it.tasks_done / it.tasks_total) if it.tasks_total else None,
-            started_at=it.started_at,
-            ended_at=end,
-            duration_s=(end - it.started_at).total_seconds() if end and it.started_at else None,
-            error=it.error,
-            attempt_list=[AttemptOut.of(a) for a in attempts or ()],
-        )
+        return cls.model_validate(iteration_fields(it, attempts))
+
+
+def iteration_fields(it: Iteration, attempts: list[Attempt] | None = None) -> dict[str, Any]:
+    """An `IterationOut`'s fields as a dict (see `run_fields`)."""
+    end = it.ended_at
+    return {
+        "id": it.id,
+        "partition": it.partition_key,
+        "state": str(it.state),
+        "attempts": it.attempts,
+        "rows_in": it.rows_in,
+        "rows_out": it.rows_out,
+        "stages_done": it.stages_done,
+        "stages_total": it.stages_total,
+        "tasks_done": it.tasks_done,
+        "tasks_total": it.tasks_total,
+        "progress": (it.tasks_done / it.tasks_total) if it.tasks_total else None,
+        "started_at": it.started_at,
+        "ended_at": end,
+        "duration_s": (end - it.started_at).total_seconds() if end and it.started_at else None,
+        "error": it.error,
+        "attempt_list": [attempt_fields(a) for a in attempts or ()],
+    }
 
 
 class RunPage(BaseModel):

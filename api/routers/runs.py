@@ -24,7 +24,6 @@ from edgebatch.api.access import Principal
 from edgebatch.api.deps import Operator, Runtime, Store, Viewer
 from edgebatch.api.errors import Conflict, NotFound
 from edgebatch.api.schemas import (
-    IterationOut,
     LogLineOut,
     LogPage,
     RunDetail,
@@ -32,11 +31,12 @@ from edgebatch.api.schemas import (
     RunPage,
     RunSubmit,
     Submitted,
+    iteration_fields,
+    run_fields,
 )
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import Run, RunState, StateError, StateStore, TriggerKind
-from edgebatch.framework.state import models as m
 from edgebatch.framework.state.queries import TENANT_PARAM, run_tenant
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
@@ -80,7 +80,6 @@ def list_runs(
     if tenant is not None:
         principal.check_tenant(tenant, f"runs of tenant {tenant!r}")
         tenants = frozenset({tenant})
-    extra = None if queue is None else m.Run.queue == queue
     runs, counts = store.run_page(
         job=job,
         states=[str(s) for s in state] if state else None,
@@ -89,12 +88,16 @@ def list_runs(
         created_to=created_to,
         before_id=int(cursor) if cursor else None,
         limit=limit + 1,
-        extra=extra,
+        queue=queue,
     )
     more = len(runs) > limit
     runs = runs[:limit]
-    items = [RunOut.of(r, counts[r.id]) for r in runs]
-    page = RunPage(items=items, next_cursor=str(runs[-1].id) if more and runs else None)
+    page = RunPage.model_validate(
+        {
+            "items": [run_fields(r, counts[r.id]) for r in runs],
+            "next_cursor": str(runs[-1].id) if more and runs else None,
+        }
+    )
     return as_json(page)
 
 
@@ -117,14 +120,15 @@ def get_run(run_id: RunId, principal: Viewer, rt: Runtime) -> Response:
     counts: dict[str, int] = {}
     for it in its:
         counts[str(it.state)] = counts.get(str(it.state), 0) + 1
-    base = RunOut.of(run, counts)
     rows_in = [it.rows_in for it in its if it.rows_in is not None]
     rows_out = [it.rows_out for it in its if it.rows_out is not None]
-    detail = RunDetail(
-        **base.model_dump(),
-        iteration_list=[IterationOut.of(it, attempts.get(it.id)) for it in its],
-        rows_in=sum(rows_in) if rows_in else None,
-        rows_out=sum(rows_out) if rows_out else None,
+    detail = RunDetail.model_validate(
+        {
+            **run_fields(run, counts),
+            "iteration_list": [iteration_fields(it, attempts.get(it.id)) for it in its],
+            "rows_in": sum(rows_in) if rows_in else None,
+            "rows_out": sum(rows_out) if rows_out else None,
+        }
     )
     body = detail.model_dump_json().encode()
     ttl = FINISHED_TTL_S if run.finished else STATUS_TTL_S
@@ -143,12 +147,17 @@ def run_logs(
     iteration: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Response:
-    run = visible_run(store, principal, run_id)
-    lines = store.log_page(run_id, after_id=after, limit=limit, iteration_id=iteration)
-    page = LogPage(
-        items=[LogLineOut.of(x) for x in lines],
-        next_after=lines[-1].id if lines else after,
-        finished=run.finished and len(lines) < limit,
+    run, lines = store.run_log_page(run_id, after_id=after, limit=limit, iteration_id=iteration)
+    if run is None:
+        raise NotFound(f"no run {run_id}")
+    principal.check_tenant(run_tenant(run), f"run {run_id}")
+    page = LogPage.model_validate(
+        {
+            "items": lines,
+            "next_after": lines[-1].id if lines else after,
+            "finished": run.finished and len(lines) < limit,
+        },
+        from_attributes=True,
     )
     return as_json(page)
 

@@ -11,26 +11,28 @@ import contextlib
 import dataclasses
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import LABEL_STYLE_TABLENAME_PLUS_COL, Connection, Select, bindparam, func, select
+from sqlalchemy import Connection, Select, bindparam, func, select
 
 from edgebatch.framework.state import models as m
 from edgebatch.framework.state import records as r
+from edgebatch.framework.state import rowmap as rm
 from edgebatch.framework.state.base import StoreBase
+from edgebatch.framework.state.logs import log_lines
 from edgebatch.framework.state.states import RunState, parse_run_state
 
 TENANT_PARAM = "tenant"
 
-# The hot reads of the API, built once: building and coercing a statement per call cost
-# more than running it.
-_RUNS, _ITS, _ATTS = m.Run.__table__, m.Iteration.__table__, m.Attempt.__table__
-_RUN_BY_ID = select(_RUNS).where(_RUNS.c.id == bindparam("run_id"))
+# The hot reads of the API, built once with bound parameters, so a call neither builds
+# nor compiles a statement (SQLAlchemy's compiled cache is keyed on the built one), and
+# selecting each record's columns in its field order, so rows map by position (rowmap).
+_RUNS, _ITS, _ATTS = rm.RUNS, rm.ITERATIONS, rm.ATTEMPTS
+_RUN_BY_ID = select(*rm.RUN_COLUMNS).where(_RUNS.c.id == bindparam("run_id"))
 # A run with its iterations and their attempts in one statement (one row per attempt, or
 # per iteration without one, or one row for a run without iterations).
 _RUN_DETAIL = (
-    select(_RUNS, _ITS, _ATTS)
+    select(*rm.RUN_COLUMNS, *rm.ITERATION_COLUMNS, *rm.ATTEMPT_COLUMNS)
     .select_from(
         _RUNS.outerjoin(_ITS, _ITS.c.run_id == _RUNS.c.id).outerjoin(
             _ATTS, _ATTS.c.iteration_id == _ITS.c.id
@@ -38,14 +40,44 @@ _RUN_DETAIL = (
     )
     .where(_RUNS.c.id == bindparam("run_id"))
     .order_by(_ITS.c.id, _ATTS.c.number)
-    .set_label_style(LABEL_STYLE_TABLENAME_PLUS_COL)
 )
+_IT_AT = len(rm.RUN_COLUMNS)
+_ATT_AT = _IT_AT + len(rm.ITERATION_COLUMNS)
+_ITERATION_COUNTS = (
+    select(_ITS.c.run_id, _ITS.c.state, func.count())
+    .where(_ITS.c.run_id.in_(bindparam("run_ids", expanding=True)))
+    .group_by(_ITS.c.run_id, _ITS.c.state)
+)
+# The filters of a run listing, in the order of the key of `_RUN_LISTS`.
+_RUN_FILTERS = ("job", "states", "tenants", "created_from", "created_to", "before_id", "queue")
+# One statement per combination of filters given, made on first use.
+_RUN_LISTS: dict[tuple[bool, ...], Select[Any]] = {}
 
 
-def _part(row: Any, table: Any) -> SimpleNamespace:
-    """The columns of `table` in a joined row, as attributes (what `from_row` reads)."""
-    mapping = row._mapping
-    return SimpleNamespace(**{c.name: mapping[c] for c in table.c})
+def _run_list(given: tuple[bool, ...]) -> Select[Any]:
+    """The listing statement for the filters `given` (flags in `_RUN_FILTERS` order)."""
+    query = _RUN_LISTS.get(given)
+    if query is not None:
+        return query
+    job, states, tenants, created_from, created_to, before_id, queue = given
+    query = select(*rm.RUN_COLUMNS).order_by(_RUNS.c.id.desc()).limit(bindparam("limit"))
+    if job:
+        query = query.where(_RUNS.c.job == bindparam("job"))
+    if states:
+        query = query.where(_RUNS.c.state.in_(bindparam("states", expanding=True)))
+    if tenants:
+        tenant = _RUNS.c.params[TENANT_PARAM].as_string()
+        query = query.where(tenant.in_(bindparam("tenants", expanding=True)))
+    if created_from:
+        query = query.where(_RUNS.c.created_at >= bindparam("created_from"))
+    if created_to:
+        query = query.where(_RUNS.c.created_at < bindparam("created_to"))
+    if before_id:
+        query = query.where(_RUNS.c.id < bindparam("before_id"))
+    if queue:
+        query = query.where(_RUNS.c.queue == bindparam("queue"))
+    _RUN_LISTS[given] = query
+    return query
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,61 +123,57 @@ class RunQueries(StoreBase):
             rows = conn.execute(_RUN_DETAIL, {"run_id": run_id}).all()
         if not rows:
             return None
-        run = r.Run.from_row(_part(rows[0], _RUNS))  # type: ignore[arg-type]
+        run = rm.run_of(rows[0][:_IT_AT])
         iterations: list[r.Iteration] = []
         attempts: dict[int, list[r.Attempt]] = {}
         for row in rows:
-            it_id = row._mapping[_ITS.c.id]
+            it_id = row[_IT_AT]
             if it_id is None:
                 continue
             if not iterations or iterations[-1].id != it_id:
-                iterations.append(r.Iteration.from_row(_part(row, _ITS)))  # type: ignore[arg-type]
-            if row._mapping[_ATTS.c.id] is not None:
-                attempt = r.Attempt.from_row(_part(row, _ATTS))  # type: ignore[arg-type]
-                attempts.setdefault(it_id, []).append(attempt)
+                iterations.append(rm.iteration_of(row[_IT_AT:_ATT_AT]))
+            if row[_ATT_AT] is not None:
+                attempts.setdefault(it_id, []).append(rm.attempt_of(row[_ATT_AT:]))
         return run, iterations, attempts
 
     def find_run(self, run_id: int) -> r.Run | None:
         with self._rows() as conn:
             row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).first()
-        return None if row is None else r.Run.from_row(row)  # type: ignore[arg-type]
+        return None if row is None else rm.run_of(row)
 
     def run_page(
         self, *, limit: int, **filters: Any
     ) -> tuple[list[r.Run], dict[int, dict[str, int]]]:
         """`find_runs` and each run's iteration counts by state, in one transaction."""
-        runs_t, its = m.Run.__table__, m.Iteration.__table__
-        query = self._runs_query(limit=limit, **filters)
-        if query is None:
+        found = self._run_list_params(limit=limit, **filters)
+        if found is None:
             return [], {}
+        query, params = found
         with self._rows() as conn:
-            rows = conn.execute(query.with_only_columns(*runs_t.c)).all()
-            ids = [x.id for x in rows]
-            counts: dict[int, dict[str, int]] = {i: {} for i in ids}
-            if ids:
-                for run_id, state, n in conn.execute(
-                    select(its.c.run_id, its.c.state, func.count())
-                    .where(its.c.run_id.in_(ids))
-                    .group_by(its.c.run_id, its.c.state)
-                ):
+            runs = [rm.run_of(x) for x in conn.execute(query, params).all()]
+            counts: dict[int, dict[str, int]] = {x.id: {} for x in runs}
+            if runs:
+                for run_id, state, n in conn.execute(_ITERATION_COUNTS, {"run_ids": list(counts)}):
                     counts[run_id][state] = n
-        return [r.Run.from_row(x) for x in rows], counts  # type: ignore[arg-type]
+        return runs, counts
 
     def log_page(
         self, run_id: int, *, after_id: int = 0, limit: int = 1000, iteration_id: int | None = None
     ) -> list[r.LogLine]:
-        """`read_logs` in one Core query: lines with id > `after_id`, oldest first."""
-        lines = m.LogLine.__table__
-        query = (
-            select(lines)
-            .where(lines.c.run_id == run_id, lines.c.id > after_id)
-            .order_by(lines.c.id)
-            .limit(limit)
-        )
-        if iteration_id is not None:
-            query = query.where(lines.c.iteration_id == iteration_id)
+        """`read_logs`: lines with id > `after_id`, oldest first."""
         with self._rows() as conn:
-            return [r.LogLine.from_row(x) for x in conn.execute(query)]  # type: ignore[arg-type]
+            return log_lines(conn, run_id, after_id, limit, iteration_id)
+
+    def run_log_page(
+        self, run_id: int, *, after_id: int = 0, limit: int = 1000, iteration_id: int | None = None
+    ) -> tuple[r.Run | None, list[r.LogLine]]:
+        """The run (None if there is none) and `log_page` of it, in one transaction."""
+        with self._rows() as conn:
+            row = conn.execute(_RUN_BY_ID, {"run_id": run_id}).first()
+            if row is None:
+                return None, []
+            lines = log_lines(conn, run_id, after_id, limit, iteration_id)
+        return rm.run_of(row), lines
 
     def find_runs(
         self,
@@ -158,10 +186,12 @@ class RunQueries(StoreBase):
         before_id: int | None = None,
         limit: int = 50,
         extra: Any = None,
+        queue: str | None = None,
     ) -> list[r.Run]:
         """Newest first. `tenants` None: every run; else only runs whose `tenant` parameter
-        is one of them. `extra` is one more SQL condition on `runs` (e.g. a queue)."""
-        query = self._runs_query(
+        is one of them. `queue` keeps one queue's runs; `extra` is one more SQL condition on
+        `runs` (a statement made per call: prefer the named filters)."""
+        found = self._run_list_params(
             job=job,
             states=states,
             tenants=tenants,
@@ -170,13 +200,15 @@ class RunQueries(StoreBase):
             before_id=before_id,
             limit=limit,
             extra=extra,
+            queue=queue,
         )
-        if query is None:
+        if found is None:
             return []
-        with self._read() as s:
-            return [r.Run.from_row(x) for x in s.scalars(query)]
+        query, params = found
+        with self._rows() as conn:
+            return [rm.run_of(x) for x in conn.execute(query, params).all()]
 
-    def _runs_query(
+    def _run_list_params(
         self,
         *,
         job: str | None = None,
@@ -187,26 +219,30 @@ class RunQueries(StoreBase):
         before_id: int | None = None,
         limit: int = 50,
         extra: Any = None,
-    ) -> Select[Any] | None:
-        query = select(m.Run).order_by(m.Run.id.desc()).limit(limit)
-        if job is not None:
-            query = query.where(m.Run.job == job)
-        if states:
-            query = query.where(m.Run.state.in_([parse_run_state(x).value for x in states]))
+        queue: str | None = None,
+    ) -> tuple[Select[Any], dict[str, Any]] | None:
+        """The listing statement and its parameters; None when no run can match (an empty
+        set of tenants)."""
+        values: dict[str, Any] = {
+            "job": job,
+            "states": [parse_run_state(x).value for x in states] if states else None,
+            "tenants": None,
+            "created_from": None if created_from is None else self._when(created_from),
+            "created_to": None if created_to is None else self._when(created_to),
+            "before_id": before_id,
+            "queue": queue,
+        }
         if tenants is not None:
             names = sorted(set(tenants))
             if not names:
                 return None
-            query = query.where(m.Run.params[TENANT_PARAM].as_string().in_(names))
-        if created_from is not None:
-            query = query.where(m.Run.created_at >= self._when(created_from))
-        if created_to is not None:
-            query = query.where(m.Run.created_at < self._when(created_to))
-        if before_id is not None:
-            query = query.where(m.Run.id < before_id)
+            values["tenants"] = names
+        query = _run_list(tuple(values[k] is not None for k in _RUN_FILTERS))
         if extra is not None:
             query = query.where(extra)
-        return query
+        params = {k: v for k, v in values.items() if v is not None}
+        params["limit"] = limit
+        return query, params
 
     def job_run_stats(
         self, job: str, *, window: int = 50, tenants: Iterable[str] | None = None
