@@ -254,8 +254,8 @@ def submit(
         reason = f"spark-submit exited with status {code} before the run finished"
         if pump.tail:
             reason += f"; last output: {pump.tail[-1][:300]}"
-        final = store.transition_run(run.id, RunState.FAILED, error=reason)
-        store.append_log(run.id, reason, level="ERROR", logger="launcher")
+        last = NewLogLine(reason, level="ERROR", logger="launcher")
+        final = store.transition_run(run.id, RunState.FAILED, error=reason, log=last)
     elif code == 0 and final.state != RunState.SUCCEEDED:
         code = 1
     return final, code

@@ -33,6 +33,7 @@ from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import (
     IterationState,
     LeaseError,
+    NewLogLine,
     Run,
     RunState,
     StateError,
@@ -316,16 +317,17 @@ class Runner:
             self._end_run(active.run_id, RunState.SUCCEEDED, None)
 
     def _end_run(self, run_id: int, state: RunState, error: str | None) -> None:
-        try:
-            self.store.transition_run(run_id, state, error=error)
-        except StateError as exc:
-            log.warning("run %s could not move to %s: %s", run_id, state, exc)
-            return
-        self.store.append_log(
-            run_id,
+        # The last line goes in with the state: a live log stream ends when it sees the
+        # run finished, so a line written after that would never reach it.
+        last = NewLogLine(
             f"run {run_id} {state}" + (f": {error}" if error else ""),
             level="INFO" if state is RunState.SUCCEEDED else "ERROR",
         )
+        try:
+            self.store.transition_run(run_id, state, error=error, log=last)
+        except StateError as exc:
+            log.warning("run %s could not move to %s: %s", run_id, state, exc)
+            return
         self.store.release_lease(run_id, self.holder)
 
     def _iterate(self, active: _ActiveRun, iteration_id: int) -> None:

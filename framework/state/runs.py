@@ -156,9 +156,19 @@ class RunsAndIterations(StoreBase):
             return [r.Run.from_row(x) for x in s.scalars(query)]
 
     def transition_run(
-        self, run_id: int, to: str, *, error: str | None = None, at: datetime | None = None
+        self,
+        run_id: int,
+        to: str,
+        *,
+        error: str | None = None,
+        at: datetime | None = None,
+        log: r.NewLogLine | None = None,
     ) -> r.Run:
         """Move a run to `to`, stamping `started_at`/`ended_at`; a finished run releases its lease.
+
+        `log` is a line appended in the same transaction, stamped `at`: a reader who
+        sees the run finished sees its last line too (the live log stream ends on
+        that), and a refused move writes no line.
 
         Raises `StateError` for a move `states.RUN_MOVES` does not allow, e.g. a
         finished run back to running (retry it as a new run with `retry_of`).
@@ -168,6 +178,18 @@ class RunsAndIterations(StoreBase):
         with self._write() as s:
             run = self._run_or_raise(s, run_id, lock=True)
             move_run(s, run, target, error=error, at=at)
+            if log is not None:
+                self._lock_run_log(s, run_id)
+                s.add(
+                    m.LogLine(
+                        run_id=run_id,
+                        iteration_id=log.iteration_id,
+                        ts=self._when(log.ts) if log.ts else at,
+                        level=log.level.upper(),
+                        logger=log.logger,
+                        message=log.message,
+                    )
+                )
             return r.Run.from_row(run)
 
     def claim_run(

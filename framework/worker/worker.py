@@ -26,7 +26,14 @@ from typing import TYPE_CHECKING
 from edgebatch.errors import ConfigError
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.runner import Runner
-from edgebatch.framework.state import LeaseError, Run, RunState, StateError, StateStore
+from edgebatch.framework.state import (
+    LeaseError,
+    NewLogLine,
+    Run,
+    RunState,
+    StateError,
+    StateStore,
+)
 from edgebatch.framework.worker.health import HealthSampler
 from edgebatch.settings import QUEUE_NAME, QUEUE_NAME_RULE
 
@@ -150,8 +157,8 @@ class Worker:
             self.runner.start(run.id, claimed=True, pool=self.pools[run.queue])
         except FrameworkError as exc:  # e.g. a job this worker's code does not know
             error = f"worker {self.worker_id} cannot run it: {exc}"
-            self.store.append_log(run.id, error, level="ERROR", logger="edgebatch.worker")
-            return self.store.transition_run(run.id, RunState.FAILED, error=error)
+            last = NewLogLine(error, level="ERROR", logger="edgebatch.worker")
+            return self.store.transition_run(run.id, RunState.FAILED, error=error, log=last)
         self.store.append_log(
             run.id,
             f"claimed from queue {run.queue} by worker {self.worker_id} "
