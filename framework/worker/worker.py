@@ -35,6 +35,7 @@ from edgebatch.framework.state import (
     StateStore,
 )
 from edgebatch.framework.worker.health import HealthSampler
+from edgebatch.framework.worker.scaling import BoundsKeeper, SparkExecutors
 from edgebatch.settings import QUEUE_NAME, QUEUE_NAME_RULE
 
 if TYPE_CHECKING:
@@ -77,6 +78,10 @@ class Worker:
         self.worker_id = self.runner.holder
         self._ws = ws
         self._health = HealthSampler(self.runner, self.slots)
+        sc = spark.sparkContext
+        self._bounds = BoundsKeeper(
+            store, self.worker_id, SparkExecutors(sc), local=str(sc.master).startswith("local")
+        )
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -181,8 +186,15 @@ class Worker:
     # -- heartbeat ------------------------------------------------------------------------
 
     def beat(self) -> None:
-        """Record health, and mark workers silent for longer than `lost_after_s` as lost."""
-        self.store.heartbeat_worker(self.worker_id, self._health.sample())
+        """Apply the executor bounds an admin set (if any), record health, and mark workers
+        silent for longer than `lost_after_s` as lost."""
+        health = self._health.sample()
+        try:
+            health.update(self._bounds.apply())
+        except Exception as exc:  # the heartbeat must go on whatever Spark or the store said
+            log.warning("worker %s: executor bounds not applied: %s", self.worker_id, exc)
+            health["executor_bounds_problem"] = f"{type(exc).__name__}: {exc}"[:300]
+        self.store.heartbeat_worker(self.worker_id, health)
         for lost in self.store.mark_lost_workers(ttl=self._ws.lost_after_s):
             log.warning(
                 "worker %s (%s, pid %s) is lost: no heartbeat since %s",
