@@ -13,6 +13,12 @@ HTTP ingest: the collector bench's batch messages POSTed one per request (as a d
 would) and 100 per request (NDJSON), each device with its own token; the collector
 drains the same messages from its persistent session (as bench/collector.py does).
 Both land durably (fsync) on file://; the figure is messages landed per second.
+
+`BENCH_API_BEFORE=PATH` (another checkout of the project with its own `make venv`, e.g.
+the main branch's worktree) serves that checkout's code too, on the same store, in a
+second process; each endpoint is measured on both in turn, so a change to the read path
+is compared with the code before it in one run ("..., before" figures and their
+after/before ratios).
 """
 
 from __future__ import annotations
@@ -40,6 +46,23 @@ CONNECTIONS = 8
 INGEST_CONNECTIONS = 64
 INGEST_MESSAGES = 20_000
 REPO = Path(__file__).resolve().parent.parent
+# Endpoints measured on the code of `BENCH_API_BEFORE` as well, and the suffix of their keys.
+COMPARED = ("trivial", "run status, every run", "run list", "log page")
+BEFORE = ", before"
+
+
+def _before_checkout() -> Path | None:
+    """The checkout named by `BENCH_API_BEFORE`, checked: its venv must exist."""
+    value = os.environ.get("BENCH_API_BEFORE")
+    if not value:
+        return None
+    path = Path(value).resolve()
+    if not (path / ".venv/bin/python").exists():
+        raise RuntimeError(
+            f"BENCH_API_BEFORE={value}: no .venv/bin/python there (run make venv in it)"
+        )
+    return path
+
 
 _SERVER = """
 import sys, uvicorn
@@ -229,12 +252,14 @@ def _latency(text: str, which: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def _serve(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _serve(
+    tmp: Path, python: str = sys.executable, cwd: Path = REPO
+) -> tuple[subprocess.Popen[bytes], int]:
     from tests.support.net import free_port
 
     port = free_port()
     env = {**os.environ, "EDGEBATCH_CONFIG": str(tmp / "edgebatch.toml")}
-    proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(port)], cwd=REPO, env=env)
+    proc = subprocess.Popen([python, "-c", _SERVER, str(port)], cwd=cwd, env=env)
     import urllib.request
 
     deadline = time.monotonic() + 60
@@ -307,6 +332,8 @@ def run() -> list[Figure]:
             flush=True,
         )
         proc, port = _serve(tmp)
+        before = _before_checkout()
+        other = None if before is None else _serve(tmp, str(before / ".venv/bin/python"), before)
         try:
             base = f"http://127.0.0.1:{port}"
             auth = {"Authorization": f"Bearer {token}"}
@@ -322,10 +349,21 @@ def run() -> list[Figure]:
             os.environ["BENCH_RUNS"], os.environ["BENCH_TOKEN"] = str(RUNS), token
             _wrk(targets["trivial"][0], {}, seconds=2)  # warm up
             results: dict[str, list[dict[str, float]]] = {k: [] for k in targets}
-            for _ in range(REPEATS):
+            servers = {"": base}
+            if other is not None:
+                servers[BEFORE] = f"http://127.0.0.1:{other[1]}"
+                _wrk(f"{servers[BEFORE]}/bench/trivial", {}, seconds=2)  # warm up
+                results.update({k + BEFORE: [] for k in COMPARED})
+            for r in range(REPEATS):
                 for key, (target, headers) in targets.items():
                     script = str(lua_runs) if key == "run status, every run" else None
-                    results[key].append(_wrk(target, headers, script=script))
+                    order = list(servers.items()) if r % 2 == 0 else list(servers.items())[::-1]
+                    for suffix, url in order:
+                        if suffix and key not in COMPARED:
+                            continue
+                        results[key + suffix].append(
+                            _wrk(target.replace(base, url), headers, script=script)
+                        )
             lua = tmp / "ingest.lua"
             lua.write_text(_INGEST_LUA)
             ingest = {}
@@ -345,8 +383,9 @@ def run() -> list[Figure]:
                 ]
                 ingest[per_request] = statistics.median(rates)
         finally:
-            proc.terminate()
-            proc.wait(30)
+            for p in (proc, *(() if other is None else (other[0],))):
+                p.terminate()
+                p.wait(30)
         collector = _collector_rate(tmp)
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in results.items()}
     trivial = med["trivial"]["rps"]
@@ -391,6 +430,23 @@ def run() -> list[Figure]:
                 target=50.0 if key.startswith("run status") else None,
             )
         )
+    if "trivial" + BEFORE in med:
+        trivial_before = med["trivial" + BEFORE]["rps"]
+        for key in COMPARED[1:]:
+            now, then = med[key]["rps"], med[key + BEFORE]["rps"]
+            figures.append(
+                Figure(
+                    f"{key} throughput, after / before",
+                    now,
+                    "req/s",
+                    baseline=then,
+                    baseline_name=f"the code at {_before_checkout()}",
+                    better="higher",
+                    note=f"before: {then / trivial_before:.2f} of its trivial endpoint "
+                    f"({trivial_before:.0f} req/s), p99 {med[key + BEFORE]['p99_ms']:.0f} ms; "
+                    f"after: {now / trivial:.2f}, p99 {med[key]['p99_ms']:.0f} ms",
+                )
+            )
     figures.append(
         Figure(
             "HTTP ingest, 1 message per request",
