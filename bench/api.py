@@ -51,6 +51,14 @@ COMPARED = ("trivial", "run status, every run", "run list", "log page")
 BEFORE = ", before"
 
 
+def _describe(checkout: Path | None) -> str:
+    """A checkout by its branch and commit (not its path, which is this machine's)."""
+    git = ["git", "-C", str(checkout), "rev-parse"]
+    branch = subprocess.run([*git, "--abbrev-ref", "HEAD"], capture_output=True, text=True)
+    commit = subprocess.run([*git, "--short", "HEAD"], capture_output=True, text=True)
+    return f"{branch.stdout.strip() or '?'} {commit.stdout.strip()}".strip()
+
+
 def _before_checkout() -> Path | None:
     """The checkout named by `BENCH_API_BEFORE`, checked: its venv must exist."""
     value = os.environ.get("BENCH_API_BEFORE")
@@ -440,7 +448,7 @@ def run() -> list[Figure]:
                     now,
                     "req/s",
                     baseline=then,
-                    baseline_name=f"the code at {_before_checkout()}",
+                    baseline_name=f"the code of {_describe(_before_checkout())}",
                     better="higher",
                     note=f"before: {then / trivial_before:.2f} of its trivial endpoint "
                     f"({trivial_before:.0f} req/s), p99 {med[key + BEFORE]['p99_ms']:.0f} ms; "
