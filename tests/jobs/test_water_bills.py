@@ -263,7 +263,7 @@ def billed(spark, tmp_path_factory) -> Iterator[tuple]:
     settings = Settings(
         warehouse=WarehouseSettings(root=(home / "warehouse").as_uri()),
         state=StateSettings(url=f"sqlite:///{home / 'state.db'}"),
-        framework=FrameworkSettings(lease_ttl_s=3.0, heartbeat_s=0.5, progress_interval_s=0.2),
+        framework=FrameworkSettings(),  # default leases: a busy machine must not orphan a run
         home=home,
     )
     store = StateStore(settings.state_url)
