@@ -1,6 +1,7 @@
 """Reference data from CSV into Delta: the device registry, tariffs and consent.
 
-A folder holds `devices.csv`, `tariffs.csv` and `consent.csv` (any may be missing; see
+A folder holds `devices.csv`, `tariffs.csv`, `consent.csv` and `events.csv` (special-event
+days; any may be missing; see
 `examples/reference/` and docs/silver.md for their columns). Each file is read and
 checked in the driver (reference data is small), and every tenant it names has its
 rows in the table replaced by the file's: a tenant's reload never touches another
@@ -29,6 +30,8 @@ from edgebatch.warehouse.reference import (
     CONSENT_STATUSES,
     DEVICE_KINDS,
     DEVICES,
+    EVENT_ALL_ROUTES,
+    EVENTS,
     SUBJECT_TYPES,
     TARIFFS,
 )
@@ -123,6 +126,25 @@ FILES: dict[str, tuple[TableSpec, dict[str, Parser]]] = {
 }
 
 
+# --- Special-event days (traffic), `reference/events`: `routes` is `all` or route names
+# separated by `;`.
+def _routes(value: str) -> str:
+    if value == EVENT_ALL_ROUTES:
+        return value
+    names = [name.strip() for name in value.split(";")]
+    if not value or not all(names):
+        raise ValueError(f"must be {EVENT_ALL_ROUTES!r} or route names separated by ';'")
+    if EVENT_ALL_ROUTES in names:
+        raise ValueError(f"names {EVENT_ALL_ROUTES!r} beside routes; write it alone")
+    return ";".join(names)
+
+
+FILES["events.csv"] = (
+    EVENTS,
+    {"tenant": _text, "date": _date, "name": _text, "routes": _routes},
+)
+
+
 def read_csv(path: Path, parsers: dict[str, Parser], keys: tuple[str, ...]) -> list[tuple]:
     """Rows of `path` as tuples in `parsers`' column order, checked, keys unique."""
     with path.open(newline="", encoding="utf-8") as f:
@@ -182,7 +204,7 @@ def source_folder(ctx) -> Path:
 
 @job(
     inputs=[],
-    outputs=[DEVICES.name, TARIFFS.name, CONSENT.name],
+    outputs=[spec.name for spec, _ in FILES.values()],
     partitions=Unpartitioned(),
     pool="default",
     priority=60,
