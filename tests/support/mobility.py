@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from edgebatch.edge.stats import MetricStats
 from edgebatch.edge.wire import encode_batch, topic
@@ -26,6 +28,11 @@ from edgebatch.warehouse.landing.stores import LocalStore
 from edgebatch.warehouse.uri import WarehouseRoot
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "reference"
+TENANTS = ("demo-fleet", "demo-traffic")
+# Friday to Monday across a month's end: two months of one quarter, four weekdays;
+# examples/reference/events.csv names two of the days for the traffic routes
+DAYS = [dt.date(2026, 10, 30), dt.date(2026, 10, 31), dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
+MONTHS = ("2026-10", "2026-11")
 
 
 def settings_for(home: Path) -> Settings:
@@ -38,13 +45,13 @@ def settings_for(home: Path) -> Settings:
     )
 
 
-def reference_folder(folder: Path, tenant: str, **replace: str) -> Path:
-    """The example reference CSVs' rows of `tenant` in `folder` (one tenant: fewer Delta
+def reference_folder(folder: Path, tenants: Sequence[str], **replace: str) -> Path:
+    """The example reference CSVs' rows of `tenants` in `folder` (few tenants: few Delta
     partitions to write), with files of `replace` (name -> text) as they are."""
     folder.mkdir(parents=True, exist_ok=True)
     for csv in EXAMPLES.glob("*.csv"):
         header, *lines = csv.read_text().splitlines()
-        mine = [line for line in lines if line.split(",", 1)[0] == tenant]
+        mine = [line for line in lines if line.split(",", 1)[0] in tenants]
         (folder / csv.name).write_text("\n".join([header, *mine]) + "\n")
     for name, text in replace.items():
         (folder / name).write_text(text)
@@ -142,19 +149,40 @@ class Pipeline:
         self.run("silver_readings", start=min(days).isoformat(), end=max(days).isoformat())
 
 
-def pipeline(spark: Any, home: Path, reference: Path) -> Iterator[Pipeline]:
+_SHARED = pytest.StashKey[Pipeline]()
+
+
+def mobility_pipeline(
+    request: pytest.FixtureRequest, spark: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Pipeline:
+    """The one warehouse of the fleet and traffic tests, built once per test session:
+    their messages landed (`mobility_data`), reference data, bronze and silver of `DAYS`
+    loaded for both tenants together; each job's test module runs its gold job on it."""
+    shared = request.config.stash.get(_SHARED, None)
+    if shared is not None:
+        return shared
     from edgebatch.framework.registry import discover
     from edgebatch.framework.runner import Runner
     from edgebatch.framework.state import StateStore
+    from tests.support.mobility_data import all_messages
 
+    home = tmp_path_factory.mktemp("mobility")
     settings = settings_for(home)
     store = StateStore(settings.state_url)
     runner = Runner(spark, store, settings, discover(settings))
-    try:
-        yield Pipeline(runner, WarehouseRoot.parse(settings.warehouse.root), reference)
-    finally:
-        runner.close()
-        store.close()
+    request.config.add_cleanup(store.close)
+    request.config.add_cleanup(runner.close)
+    shared = Pipeline(
+        runner,
+        WarehouseRoot.parse(settings.warehouse.root),
+        reference_folder(home / "reference", TENANTS),
+    )
+    batch = all_messages()
+    land(shared.root, batch[: len(batch) // 2])
+    land(shared.root, batch[len(batch) // 2 :])
+    shared.load(DAYS)
+    request.config.stash[_SHARED] = shared
+    return shared
 
 
 WINDOWS_SQL = """
