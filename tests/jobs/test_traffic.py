@@ -155,12 +155,15 @@ def test_traffic_figures_equal_an_independent_computation_over_the_landing_files
         assert got_days[key]["month"] == key[1].replace(day=1)
         _same(got_days[key], want, key)
     assert {k: r["events"] for k, r in got_days.items()} == EVENT_DAYS
-    # per route and month: 24 hours, two weekdays, both day types
+    # per route and month: 24 hours, two weekdays, and the event bucket beside the
+    # ordinary one only in a month with an event day for the route
     for month in MONTHS:
+        first = dt.date.fromisoformat(month + "-01")
         for route in ("route-a", "route-b"):
-            dims = [k[2] for k in got if k[:2] == (dt.date.fromisoformat(month + "-01"), route)]
+            dims = [k[2] for k in got if k[:2] == (first, route)]
             counts = [dims.count(d) for d in ("hour_of_day", "day_of_week", "day_type")]
-            assert counts == [24, 2, 2], (month, route)
+            events = any(r == route and d.replace(day=1) == first for r, d in EVENT_DAYS)
+            assert counts == [24, 2, 1 + events], (month, route)
 
 
 @pytest.mark.integration

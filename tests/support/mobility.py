@@ -149,39 +149,41 @@ class Pipeline:
         self.run("silver_readings", start=min(days).isoformat(), end=max(days).isoformat())
 
 
-_SHARED = pytest.StashKey[Pipeline]()
+_LOADED = pytest.StashKey[tuple[Settings, Path]]()
 
 
 def mobility_pipeline(
     request: pytest.FixtureRequest, spark: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Pipeline:
-    """The one warehouse of the fleet and traffic tests, built once per test session:
+    """The one warehouse of the fleet and traffic tests, loaded once per test session:
     their messages landed (`mobility_data`), reference data, bronze and silver of `DAYS`
-    loaded for both tenants together; each job's test module runs its gold job on it."""
-    shared = request.config.stash.get(_SHARED, None)
-    if shared is not None:
-        return shared
+    for both tenants together; each job's test module runs its gold job on it.
+
+    Each caller (a module-scoped fixture) gets a runner of its own on that warehouse,
+    closed when its module ends, so no runner outlives the session's Spark."""
     from edgebatch.framework.registry import discover
     from edgebatch.framework.runner import Runner
     from edgebatch.framework.state import StateStore
-    from tests.support.mobility_data import all_messages
 
-    home = tmp_path_factory.mktemp("mobility")
-    settings = settings_for(home)
+    loaded = request.config.stash.get(_LOADED, None)
+    if loaded is None:
+        home = tmp_path_factory.mktemp("mobility")
+        settings, reference = settings_for(home), reference_folder(home / "reference", TENANTS)
+    else:
+        settings, reference = loaded
     store = StateStore(settings.state_url)
     runner = Runner(spark, store, settings, discover(settings))
-    request.config.add_cleanup(store.close)
-    request.config.add_cleanup(runner.close)
-    shared = Pipeline(
-        runner,
-        WarehouseRoot.parse(settings.warehouse.root),
-        reference_folder(home / "reference", TENANTS),
-    )
-    batch = all_messages()
-    land(shared.root, batch[: len(batch) // 2])
-    land(shared.root, batch[len(batch) // 2 :])
-    shared.load(DAYS)
-    request.config.stash[_SHARED] = shared
+    request.addfinalizer(store.close)
+    request.addfinalizer(runner.close)
+    shared = Pipeline(runner, WarehouseRoot.parse(settings.warehouse.root), reference)
+    if loaded is None:
+        from tests.support.mobility_data import all_messages
+
+        batch = all_messages()
+        land(shared.root, batch[: len(batch) // 2])
+        land(shared.root, batch[len(batch) // 2 :])
+        shared.load(DAYS)
+        request.config.stash[_LOADED] = (settings, reference)
     return shared
 
 
