@@ -1,6 +1,7 @@
 """Reference data from CSV into Delta: the device registry, tariffs and consent.
 
-A folder holds `devices.csv`, `tariffs.csv` and `consent.csv` (any may be missing; see
+A folder holds `devices.csv`, `tariffs.csv`, `consent.csv` and `events.csv` (special-event
+days; any may be missing; see
 `examples/reference/` and docs/silver.md for their columns). Each file is read and
 checked in the driver (reference data is small), and every tenant it names has its
 rows in the table replaced by the file's: a tenant's reload never touches another
@@ -32,6 +33,8 @@ from edgebatch.warehouse.reference import (
     DEVICE_KINDS,
     DEVICES,
     SITES,
+    EVENT_ALL_ROUTES,
+    EVENTS,
     SUBJECT_TYPES,
     TARIFFS,
 )
@@ -153,6 +156,23 @@ FILES["sites.csv"] = (
     },
 )
 # -- end water billing
+# --- Special-event days (traffic), `reference/events`: `routes` is `all` or route names
+# separated by `;`.
+def _routes(value: str) -> str:
+    if value == EVENT_ALL_ROUTES:
+        return value
+    names = [name.strip() for name in value.split(";")]
+    if not value or not all(names):
+        raise ValueError(f"must be {EVENT_ALL_ROUTES!r} or route names separated by ';'")
+    if EVENT_ALL_ROUTES in names:
+        raise ValueError(f"names {EVENT_ALL_ROUTES!r} beside routes; write it alone")
+    return ";".join(names)
+
+
+FILES["events.csv"] = (
+    EVENTS,
+    {"tenant": _text, "date": _date, "name": _text, "routes": _routes},
+)
 
 
 def read_csv(path: Path, parsers: dict[str, Parser], keys: tuple[str, ...]) -> list[tuple]:

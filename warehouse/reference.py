@@ -112,3 +112,20 @@ def read_reference(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) ->
 
 def _names() -> str:
     return ", ".join(s.name for s in REFERENCE_TABLES)
+
+
+# --- Special-event days (traffic): a fair, a match, a holiday that changes a route's
+# traffic. `routes` is `all` or the routes it affects, separated by `;` (kept as the CSV
+# has it, so a reader sees the file's own words).
+EVENTS = declare(
+    "reference/events",
+    """
+    tenant STRING NOT NULL, date DATE NOT NULL, name STRING NOT NULL, routes STRING NOT NULL
+    """,
+    partition_by=("tenant",),
+    keys=("tenant", "date", "name"),
+    comment="Special-event days per tenant: the date, the event's name and the routes it "
+    "affects ('all', or route names separated by ';').",
+)
+EVENT_ALL_ROUTES = "all"
+REFERENCE_TABLES += (EVENTS,)
