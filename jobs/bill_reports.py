@@ -14,6 +14,7 @@ from edgebatch.framework.partitions import Monthly
 from edgebatch.framework.reports.archive import ReportArchive
 from edgebatch.framework.reports.bills import WATER_BILLS, bills_from_rows
 from edgebatch.framework.reports.pdf import render_bill
+from edgebatch.framework.scheduler import AfterUpstream, Schedule
 
 
 @job(
@@ -25,6 +26,9 @@ from edgebatch.framework.reports.pdf import render_bill
     retry=Retry(attempts=2, backoff_s=30),
     timeout_s=3600,
     tags=("reports", "gold"),
+    # after each month water_bills writes (bronze_load -> silver_readings -> water_bills)
+    upstream=("water_bills",),
+    schedule=Schedule(triggers=[AfterUpstream("water_bills")]),
 )
 def bill_reports(ctx):
     """Monthly bills as PDF per customer, from the gold bill lines."""

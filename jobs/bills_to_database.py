@@ -13,6 +13,7 @@ from edgebatch.framework.definitions import Retry, define_job
 from edgebatch.framework.entry import main
 from edgebatch.framework.partitions import Monthly
 from edgebatch.framework.reports.bills import WATER_BILLS
+from edgebatch.framework.scheduler import AfterUpstream, Schedule
 from edgebatch.framework.sinks.step import to_database
 
 bills_to_database = define_job(
@@ -25,6 +26,9 @@ bills_to_database = define_job(
     retry=Retry(attempts=3, backoff_s=60),
     timeout_s=3600,
     tags=("sink", "gold"),
+    # after each month water_bills writes (bronze_load -> silver_readings -> water_bills)
+    upstream=("water_bills",),
+    schedule=Schedule(triggers=[AfterUpstream("water_bills")]),
     description="The month's bill lines into the BI database, replacing that month's rows.",
     source_file=__file__,
 )

@@ -25,10 +25,13 @@ from edgebatch.framework.entry import main
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.partitions import Unpartitioned
 from edgebatch.warehouse.reference import (
+    BILL_LANGUAGES,
     CONSENT,
     CONSENT_STATUSES,
+    CUSTOMERS,
     DEVICE_KINDS,
     DEVICES,
+    SITES,
     SUBJECT_TYPES,
     TARIFFS,
 )
@@ -123,6 +126,35 @@ FILES: dict[str, tuple[TableSpec, dict[str, Parser]]] = {
 }
 
 
+# -- water billing: customers (name, bill language) and site capacities.
+def _capacity(value: str) -> decimal.Decimal:
+    parsed = _decimal(value)
+    if parsed <= 0:
+        raise ValueError("must be a positive number of m3 per day")
+    return parsed
+
+
+FILES["customers.csv"] = (
+    CUSTOMERS,
+    {
+        "tenant": _text,
+        "customer": _text,
+        "name": _text,
+        "language": _one_of(BILL_LANGUAGES),
+    },
+)
+FILES["sites.csv"] = (
+    SITES,
+    {
+        "tenant": _text,
+        "site": _text,
+        "name": _optional(str),
+        "capacity_m3_per_day": _capacity,
+    },
+)
+# -- end water billing
+
+
 def read_csv(path: Path, parsers: dict[str, Parser], keys: tuple[str, ...]) -> list[tuple]:
     """Rows of `path` as tuples in `parsers`' column order, checked, keys unique."""
     with path.open(newline="", encoding="utf-8") as f:
@@ -182,7 +214,7 @@ def source_folder(ctx) -> Path:
 
 @job(
     inputs=[],
-    outputs=[DEVICES.name, TARIFFS.name, CONSENT.name],
+    outputs=[spec.name for spec, _ in FILES.values()],
     partitions=Unpartitioned(),
     pool="default",
     priority=60,

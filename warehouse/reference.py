@@ -69,7 +69,35 @@ CONSENT = declare(
     comment="Consent events per tenant and subject; the latest event decides.",
 )
 
-REFERENCE_TABLES = (DEVICES, TARIFFS, CONSENT)
+REFERENCE_TABLES: tuple[TableSpec, ...] = (DEVICES, TARIFFS, CONSENT)
+
+# -- water billing: who a customer is (name, bill language) and what a site can supply.
+BILL_LANGUAGES = ("en", "de", "es")
+
+CUSTOMERS = declare(
+    "reference/customers",
+    """
+    tenant STRING NOT NULL, customer STRING NOT NULL, name STRING NOT NULL,
+    language STRING NOT NULL
+    """,
+    partition_by=("tenant",),
+    keys=("tenant", "customer"),
+    comment="Customers as printed on their bills: name, and the bill's language (en, de, es).",
+)
+
+SITES = declare(
+    "reference/sites",
+    """
+    tenant STRING NOT NULL, site STRING NOT NULL, name STRING,
+    capacity_m3_per_day DECIMAL(14,3) NOT NULL
+    """,
+    partition_by=("tenant",),
+    keys=("tenant", "site"),
+    comment="Supply sites and the water they can supply per day (m3), for the demand trend.",
+)
+
+REFERENCE_TABLES += (CUSTOMERS, SITES)
+# -- end water billing
 
 
 def read_reference(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> DataFrame:

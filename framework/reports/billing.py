@@ -1,0 +1,272 @@
+"""The water bill's arithmetic: billing periods, estimates for gaps, tiers, pro-rating.
+
+Pure `Decimal` rules over small inputs (a month's registry rows and tariffs, and each
+meter's measured volume per day), kept apart from Spark so that every rounding point is
+in one readable place; docs/gold.md (`## Water billing`) states the same rules for
+anyone implementing them elsewhere. Money and volumes never pass through a float here:
+the only float is a window's mean flow, which the job turns into a DECIMAL(18,9) volume
+per window before it sums anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+
+from edgebatch.framework.errors import FrameworkError
+
+M3 = Decimal("0.001")  # consumption and thresholds: DECIMAL(14,3)
+PRICE = Decimal("0.0001")  # unit price on the bill: DECIMAL(12,4)
+CENT = Decimal("0.01")  # amounts: DECIMAL(14,2)
+FINE = Decimal("0.000000001")  # a volume before it is billed: DECIMAL(.., 9)
+RATIO = Decimal("0.0001")  # utilisation, change against last year
+DAY_S = 86_400
+FEE_TIER = "fee"
+
+
+class BillingError(FrameworkError):
+    """Reference data a month cannot be billed with (a meter without a tariff, ...)."""
+
+
+def half_up(value: Decimal, quantum: Decimal) -> Decimal:
+    """`value` rounded half up (away from zero on a tie) to `quantum`."""
+    return value.quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def ratio(numerator: Decimal, denominator: Decimal | int, quantum: Decimal) -> Decimal:
+    """`numerator / denominator`, computed with 40 significant digits, rounded half up."""
+    with localcontext() as ctx:
+        ctx.prec = 40
+        return half_up(Decimal(numerator) / Decimal(denominator), quantum)
+
+
+@dataclasses.dataclass(frozen=True)
+class Registration:
+    """A registry row of a water meter: who it bills, where, from when to when."""
+
+    tenant: str
+    meter: str
+    customer: str
+    site: str | None
+    tariff_class: str | None
+    installed_on: dt.date
+    removed_on: dt.date | None
+
+
+@dataclasses.dataclass(frozen=True)
+class Tier:
+    tier: int
+    tier_from: Decimal  # m3 per month
+    unit_price: Decimal
+
+
+@dataclasses.dataclass(frozen=True)
+class Tariff:
+    """One validity of a tariff class: its tiers in order, fee per month, currency."""
+
+    tenant: str
+    tariff_class: str
+    valid_from: dt.date
+    valid_to: dt.date | None
+    tiers: tuple[Tier, ...]
+    fixed_fee: Decimal
+    currency: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Usage:
+    """Volume measured (sum of the windows' DECIMAL(18,9) volumes) and seconds covered."""
+
+    m3: Decimal = Decimal(0)
+    seconds: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.m3 + other.m3, self.seconds + other.seconds)
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    """Days `[start, end)` of one meter billed to one customer under one tariff validity."""
+
+    registration: Registration
+    tariff: Tariff
+    start: dt.date
+    end: dt.date  # excluded
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+
+@dataclasses.dataclass(frozen=True)
+class Consumption:
+    """A period's billed consumption (DECIMAL(14,3)) and whether it includes an estimate."""
+
+    m3: Decimal
+    estimated: bool
+    measured: Usage
+    gap_seconds: int
+
+
+def month_end(month: dt.date) -> dt.date:
+    """The first day of the next month."""
+    return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def tariffs_from_rows(rows: Iterable[Mapping]) -> list[Tariff]:
+    """Group `reference/tariffs` rows into validities, tiers by number; checks the unit."""
+    grouped: dict[tuple, list[Mapping]] = {}
+    for row in rows:
+        if row["unit"] != "m3":
+            raise BillingError(
+                f"tariff {row['tenant']}/{row['tariff_class']} from {row['valid_from']}: unit "
+                f"{row['unit']!r} is not m3 (meters are billed in m3)"
+            )
+        key = (row["tenant"], row["tariff_class"], row["valid_from"], row["valid_to"])
+        grouped.setdefault(key, []).append(row)
+    tariffs = []
+    for (tenant, cls, valid_from, valid_to), group in sorted(grouped.items(), key=_tariff_key):
+        group.sort(key=lambda r: r["tier"])
+        fees = {r["fixed_fee"] for r in group}
+        currencies = {r["currency"] for r in group}
+        where = f"tariff {tenant}/{cls} from {valid_from}"
+        if len(fees) != 1 or len(currencies) != 1:
+            raise BillingError(f"{where}: its tiers disagree on fixed_fee or currency")
+        tiers = tuple(Tier(r["tier"], r["tier_from"], r["unit_price"]) for r in group)
+        if tiers[0].tier_from != 0:
+            raise BillingError(f"{where}: the first tier must start at 0 m3")
+        if any(b.tier_from <= a.tier_from for a, b in zip(tiers, tiers[1:], strict=False)):
+            raise BillingError(f"{where}: tier_from must grow with the tier")
+        tariffs.append(
+            Tariff(tenant, cls, valid_from, valid_to, tiers, fees.pop(), currencies.pop())
+        )
+    return tariffs
+
+
+def _tariff_key(item: tuple) -> tuple:
+    tenant, cls, valid_from, _ = item[0]
+    return (tenant, cls, valid_from)
+
+
+def periods(
+    month: dt.date, registrations: Iterable[Registration], tariffs: Sequence[Tariff]
+) -> list[Period]:
+    """The month's billing periods: each registry row's days in the month, split where the
+    tariff of its class changes. A day without a valid tariff is an error, not a gift."""
+    first, end = month, month_end(month)
+    by_class: dict[tuple[str, str], list[Tariff]] = {}
+    for t in tariffs:
+        by_class.setdefault((t.tenant, t.tariff_class), []).append(t)
+    out = []
+    for reg in registrations:
+        start = max(reg.installed_on, first)
+        stop = min(reg.removed_on or end, end)
+        if start >= stop:
+            continue
+        if reg.tariff_class is None:
+            raise BillingError(
+                f"meter {reg.tenant}/{reg.meter} (customer {reg.customer}) has no tariff_class "
+                f"in reference/devices from {reg.installed_on}"
+            )
+        day = start
+        for t in sorted(
+            by_class.get((reg.tenant, reg.tariff_class), []), key=lambda t: t.valid_from
+        ):
+            t_end = t.valid_to or end
+            if t.valid_from > day or t_end <= day:
+                continue
+            cut = min(t_end, stop)
+            out.append(Period(reg, t, day, cut))
+            day = cut
+            if day >= stop:
+                break
+        if day < stop:
+            raise BillingError(
+                f"meter {reg.tenant}/{reg.meter}: no tariff of class {reg.tariff_class!r} is "
+                f"valid on {day} (reference/tariffs)"
+            )
+    return out
+
+
+def measured(period: Period, daily: Mapping[tuple[str, str, dt.date], Usage]) -> Usage:
+    """The period's measured usage: the meter's daily sums over the period's days."""
+    reg = period.registration
+    total = Usage()
+    for i in range(period.days):
+        total += daily.get((reg.tenant, reg.meter, period.start + dt.timedelta(days=i)), Usage())
+    return total
+
+
+def consumption(
+    period: Period, usage: Usage, meter_month: Usage, class_month: Usage
+) -> Consumption:
+    """Measured volume plus, for the seconds no window covers, an estimate at the meter's
+    average rate over the month (its class's average rate if it measured nothing; none
+    if the class measured nothing either), rounded half up to the litre (0.001 m3)."""
+    gap = max(period.days * DAY_S - usage.seconds, 0)
+    estimate = Decimal(0)
+    if gap:
+        basis = meter_month if meter_month.seconds else class_month
+        if basis.seconds:
+            estimate = ratio(basis.m3 * gap, basis.seconds, FINE)
+    return Consumption(half_up(usage.m3 + estimate, M3), gap > 0, usage, gap)
+
+
+def bill_lines(period: Period, used: Consumption, month_days: int) -> list[dict]:
+    """The period's bill lines: one per tier its consumption reaches, then the fee.
+
+    Tier thresholds are monthly and pro-rated by the period's days: `tier_from x days /
+    month_days`, rounded half up to 0.001 m3. The consumption fills the tiers in order.
+    A line's amount is its consumption x the unit price (rounded half up to 4 decimals,
+    as printed) rounded half up to the cent. The fee is `fixed_fee x days / month_days`
+    rounded half up to the cent, on a line of its own (`tier` = `fee`, consumption 0).
+    """
+    tiers = period.tariff.tiers
+    bounds = [ratio(t.tier_from * period.days, month_days, M3) for t in tiers]
+    lines = []
+    for i, t in enumerate(tiers):
+        upper = bounds[i + 1] if i + 1 < len(tiers) else None
+        top = used.m3 if upper is None else min(used.m3, upper)
+        quantity = top - bounds[i]
+        if quantity <= 0:
+            continue
+        price = half_up(t.unit_price, PRICE)
+        lines.append(
+            _line(
+                period,
+                f"T{t.tier}",
+                quantity,
+                price,
+                half_up(quantity * price, CENT),
+                used.estimated,
+            )
+        )
+    fee = period.tariff.fixed_fee
+    lines.append(
+        _line(
+            period,
+            FEE_TIER,
+            Decimal("0.000"),
+            half_up(fee, PRICE),
+            ratio(fee * period.days, month_days, CENT),
+            False,
+        )
+    )
+    return lines
+
+
+def _line(
+    period: Period, tier: str, quantity: Decimal, price: Decimal, amount: Decimal, estimated: bool
+) -> dict:
+    return {
+        "meter": period.registration.meter,
+        "period_start": period.start,
+        "period_end": period.end - dt.timedelta(days=1),
+        "tier": tier,
+        "consumption_m3": half_up(quantity, M3),
+        "unit_price": price,
+        "amount": amount,
+        "estimated": estimated,
+    }
