@@ -207,67 +207,17 @@ def _demand(ctx, month: dt.date, used: dict[billing.Period, billing.Consumption]
     """Per site: the month's billed consumption against its capacity, last year, 12 months."""
     from pyspark.sql import functions as F
 
-    sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    estimates: dict[tuple[str, str], int] = defaultdict(int)
-    meters: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for p, c in used.items():
-        reg = p.registration
-        if reg.site is None:
-            continue
-        key = (reg.tenant, reg.site)
-        sums[key] += c.m3
-        if c.estimated:
-            estimates[key] += 1
-        meters[key].add(reg.meter)
     capacity = {(r.tenant, r.site): r.capacity_m3_per_day for r in _reference(ctx, SITES).collect()}
-    year_ago = month.replace(year=month.year - 1)
-    history: dict[tuple[str, str], dict[dt.date, Decimal]] = defaultdict(dict)
     earlier = (
         ctx.table(WATER_DEMAND.name)
-        .where((F.col("month") >= F.lit(year_ago)) & (F.col("month") < F.lit(month)))
+        .where(F.col("month") >= F.lit(billing.add_months(month, -12)))
+        .where(F.col("month") < F.lit(month))
         .select("tenant", "site", "month", "consumption_m3")
     )
+    history: dict[tuple[str, str], dict[dt.date, Decimal]] = defaultdict(dict)
     for r in earlier.collect():
         history[(r.tenant, r.site)][r.month] = r.consumption_m3
-    month_days = (billing.month_end(month) - month).days
-    eleven_back = _add_months(month, -11)
-    rows = []
-    for key in sorted(sums):
-        tenant, site = key
-        total = sums[key]
-        cap = capacity.get(key)
-        cap_month = None if cap is None else billing.half_up(cap * month_days, billing.M3)
-        past = history.get(key, {})
-        previous = past.get(year_ago)
-        window = [total] + [v for m, v in past.items() if m >= eleven_back]
-        rows.append(
-            {
-                "tenant": tenant,
-                "month": month,
-                "site": site,
-                "meters": len(meters[key]),
-                "consumption_m3": total,
-                "estimated_periods": estimates[key],
-                "capacity_m3": cap_month,
-                "utilisation": None
-                if not cap_month
-                else billing.ratio(total, cap_month, billing.RATIO),
-                "previous_year_m3": previous,
-                "change_vs_previous_year": None
-                if not previous
-                else billing.ratio(total - previous, previous, billing.RATIO),
-                "moving_average_12m_m3": billing.ratio(
-                    sum(window, Decimal(0)), len(window), billing.M3
-                ),
-                "months_in_average": len(window),
-            }
-        )
-    return rows
-
-
-def _add_months(month: dt.date, n: int) -> dt.date:
-    index = month.year * 12 + month.month - 1 + n
-    return dt.date(index // 12, index % 12 + 1, 1)
+    return billing.demand_rows(month, used, capacity, history)
 
 
 if __name__ == "__main__":

@@ -270,3 +270,61 @@ def _line(
         "amount": amount,
         "estimated": estimated,
     }
+
+
+def add_months(month: dt.date, n: int) -> dt.date:
+    """The first day of the month `n` months after `month`'s (before, for negative `n`)."""
+    index = month.year * 12 + month.month - 1 + n
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def demand_rows(
+    month: dt.date,
+    used: Mapping[Period, Consumption],
+    capacity: Mapping[tuple[str, str], Decimal],
+    history: Mapping[tuple[str, str], Mapping[dt.date, Decimal]],
+) -> list[dict]:
+    """`gold/water_demand` rows: per tenant and site, the billed consumption of the month
+    against the site's capacity per day x the month's days, the same month a year before
+    and the mean over the months of the last twelve that exist (`history`: earlier
+    months' consumption per site). Meters without a site are left out."""
+    sums: dict[tuple[str, str], Decimal] = {}
+    estimated: dict[tuple[str, str], int] = {}
+    meters: dict[tuple[str, str], set[str]] = {}
+    for p, c in used.items():
+        reg = p.registration
+        if reg.site is None:
+            continue
+        key = (reg.tenant, reg.site)
+        sums[key] = sums.get(key, Decimal("0.000")) + c.m3
+        estimated[key] = estimated.get(key, 0) + int(c.estimated)
+        meters.setdefault(key, set()).add(reg.meter)
+    days = (month_end(month) - month).days
+    year_ago, eleven_back = add_months(month, -12), add_months(month, -11)
+    rows = []
+    for key in sorted(sums):
+        total = sums[key]
+        per_day = capacity.get(key)
+        cap = None if per_day is None else half_up(per_day * days, M3)
+        past = history.get(key, {})
+        previous = past.get(year_ago)
+        window = [total] + [v for m, v in past.items() if eleven_back <= m < month]
+        rows.append(
+            {
+                "tenant": key[0],
+                "month": month,
+                "site": key[1],
+                "meters": len(meters[key]),
+                "consumption_m3": total,
+                "estimated_periods": estimated[key],
+                "capacity_m3": cap,
+                "utilisation": ratio(total, cap, RATIO) if cap else None,
+                "previous_year_m3": previous,
+                "change_vs_previous_year": (
+                    ratio(total - previous, previous, RATIO) if previous else None
+                ),
+                "moving_average_12m_m3": ratio(sum(window, Decimal(0)), len(window), M3),
+                "months_in_average": len(window),
+            }
+        )
+    return rows

@@ -1,0 +1,379 @@
+"""Water bills end to end: wire messages landed by the collector's code, bronze, silver,
+then `water_bills`; every bill line equal, to the cent, to a plain-Python `Decimal`
+computation read straight from the same landing files; a rerun changes nothing; a
+withdrawal and `consent_erase` remove the customer's bills.
+
+November 2026 for tenant `tw`, at coarse windows (several days each):
+- m1 (residential, c1): the whole month; the residential tariff changes on the 16th;
+  one window has a late revision; it also sends pressure (not billed).
+- m2 (residential, c2): installed on the 20th (its window before is withheld).
+- m3 (commercial): c3's until the 20th, then moved to c6.
+- m4 (commercial, c4): nothing from the 16th to the 19th.
+- m5 (residential, c5): c5 never consented.
+- m7 (residential, c7): installed on the 25th, sends nothing; c7 has no customers row.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterator
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import pytest
+
+from edgebatch.edge.stats import MetricStats
+from edgebatch.edge.wire import encode_batch, topic
+from edgebatch.edge.wire.summary import metric_summary
+from edgebatch.framework.requests import RunRequest
+from edgebatch.framework.state import RunState
+from edgebatch.settings import FrameworkSettings, Settings, StateSettings, WarehouseSettings
+from edgebatch.warehouse.collector.direct import land_groups
+from edgebatch.warehouse.landing import open_zone
+
+TENANT = "tw"
+MONTH = dt.date(2026, 11, 1)
+DAYS = calendar.monthrange(MONTH.year, MONTH.month)[1]
+
+DEVICES_CSV = """tenant,device,site,kind,subject_type,subject,tariff_class,installed_on,removed_on
+tw,m1,north,water_meter,customer,c1,residential,2025-01-01,
+tw,m2,north,water_meter,customer,c2,residential,2026-11-20,
+tw,m3,south,water_meter,customer,c3,commercial,2025-01-01,2026-11-20
+tw,m3,south,water_meter,customer,c6,commercial,2026-11-20,
+tw,m4,south,water_meter,customer,c4,commercial,2025-06-01,
+tw,m5,north,water_meter,customer,c5,residential,2025-01-01,
+tw,m7,north,water_meter,customer,c7,residential,2026-11-25,
+"""
+TARIFFS_CSV = """\
+tenant,tariff_class,valid_from,valid_to,tier,tier_from,unit,unit_price,fixed_fee,currency
+tw,residential,2025-01-01,2026-11-16,1,0,m3,1.850000,8.50,EUR
+tw,residential,2025-01-01,2026-11-16,2,10,m3,2.400000,8.50,EUR
+tw,residential,2025-01-01,2026-11-16,3,30,m3,3.100000,8.50,EUR
+tw,residential,2026-11-16,,1,0,m3,1.950000,8.90,EUR
+tw,residential,2026-11-16,,2,10,m3,2.555550,8.90,EUR
+tw,residential,2026-11-16,,3,30,m3,3.300000,8.90,EUR
+tw,commercial,2025-01-01,,1,0,m3,1.700000,25.00,EUR
+tw,commercial,2025-01-01,,2,100,m3,1.550000,25.00,EUR
+"""
+GRANTED = ("c1", "c2", "c3", "c4", "c6", "c7")
+CUSTOMERS_CSV = """tenant,customer,name,language
+tw,c1,Anna Schmidt,de
+tw,c2,Brian Walsh,en
+tw,c3,Carmen Ruiz,es
+tw,c4,Harbour Bakery,en
+tw,c5,Elena Torres,es
+tw,c6,Dieter Braun,de
+"""
+SITES_CSV = """tenant,site,name,capacity_m3_per_day
+tw,north,North reservoir,20
+tw,south,South station,30.5
+"""
+
+
+def _consent(withdrawn: tuple[str, ...] = ()) -> str:
+    rows = ["tenant,subject,status,at,source"]
+    rows += [f"{TENANT},{c},granted,2025-01-01T00:00:00Z,contract" for c in GRANTED]
+    rows += [f"{TENANT},{c},withdrawn,2026-12-05T10:00:00Z,portal" for c in withdrawn]
+    return "\n".join(rows) + "\n"
+
+
+def _reference(folder: Path, withdrawn: tuple[str, ...] = ()) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in [
+        ("devices.csv", DEVICES_CSV),
+        ("tariffs.csv", TARIFFS_CSV),
+        ("consent.csv", _consent(withdrawn)),
+        ("customers.csv", CUSTOMERS_CSV),
+        ("sites.csv", SITES_CSV),
+    ]:
+        (folder / name).write_text(text)
+    return folder
+
+
+# -- the messages: deterministic flows in multiples of 1/8 l/min ------------------------
+
+# Coarse windows (an agent that was offline long merges its backlog so): each window runs
+# from one anchor day to the next, so silver has three days to build, not thirty.
+ANCHORS = (1, 16, 20, DAYS + 1)
+SENDS = {  # meter -> anchors its windows start on
+    "m1": (1, 16, 20),
+    "m2": (16, 20),  # its window from the 16th is before it was installed: withheld
+    "m3": (1, 16, 20),
+    "m4": (1, 20),  # nothing from the 16th to the 19th: a gap
+    "m5": (1, 16, 20),
+}
+SILVER_DAYS = tuple(f"2026-11-{d:02d}" for d in ANCHORS[:-1])
+
+
+def _flow(meter: str, day: int) -> float:
+    base = {"m1": 1.5, "m2": 0.75, "m3": 4.0, "m4": 3.25, "m5": 1.0}[meter]
+    return base + (day % 7) / 8
+
+
+def _stats(name: str, unit: str, value: float, start: float) -> dict:
+    stats = MetricStats(name, unit)
+    values = [value - 0.25, value + 0.25, value, value]
+    stats.add_chunk(values, [start + 60 * i for i in range(1, 5)])
+    return metric_summary(stats)
+
+
+def _at(day: int) -> float:
+    return (dt.datetime(2026, 11, 1, tzinfo=dt.UTC) + dt.timedelta(days=day - 1)).timestamp()
+
+
+def _messages() -> list[tuple[str, bytes, float]]:
+    out = []
+    for meter, days in SENDS.items():
+        for day in days:
+            start, end = _at(day), _at(ANCHORS[ANCHORS.index(day) + 1])
+            metrics = [_stats("flow", "l/min", _flow(meter, day), start)]
+            if meter == "m1":
+                metrics.append(_stats("pressure", "bar", 3.0, start))
+            _, payload = encode_batch(
+                tenant=TENANT, device=meter, window_start=start, window_end=end,
+                revision=0, metrics=metrics, agent="test/1",
+            )  # fmt: skip
+            out.append((topic(TENANT, meter, "batch"), payload, end + 30))
+            if (meter, day) == ("m1", 16):  # late readings for one window
+                _, late = encode_batch(
+                    tenant=TENANT, device=meter, window_start=start, window_end=end,
+                    revision=1, metrics=[_stats("flow", "l/min", 9.5, start)], agent="test/1",
+                )  # fmt: skip
+                out.append((topic(TENANT, meter, "batch"), late, end + 600))
+    return out
+
+
+# -- the independent computation, from the landing files --------------------------------
+
+
+def _half_up(value: Decimal, places: str) -> Decimal:
+    return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
+
+
+def _landed_windows(warehouse: Path) -> dict[tuple[str, dt.date], list[tuple[int, Decimal]]]:
+    """(meter, day) -> [(seconds, m3 as DECIMAL(18,9))] per window, revisions added up."""
+    parts: dict[tuple, dict[str, tuple[int, float]]] = defaultdict(dict)
+    for path in sorted((warehouse / "landing" / "batch").rglob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            p = json.loads(line)["payload"]
+            for m in p["metrics"]:
+                if m["name"] == "flow":
+                    key = (p["device"], p["window_start"], p["window_end"])
+                    parts[key][p["batch_id"]] = (m["count"], m["sum"])
+    out: dict[tuple[str, dt.date], list[tuple[int, Decimal]]] = defaultdict(list)
+    for (meter, ws, we), by_id in parts.items():
+        start = dt.datetime.fromisoformat(ws.replace("Z", "+00:00"))
+        seconds = int(
+            (dt.datetime.fromisoformat(we.replace("Z", "+00:00")) - start).total_seconds()
+        )
+        count = sum(c for c, _ in by_id.values())
+        mean = sum(s for _, s in by_id.values()) / count
+        m3 = _half_up(Decimal(repr(mean * (seconds / 60) / 1000)), "0.000000001")
+        out[(meter, start.date())].append((seconds, m3))
+    return out
+
+
+def _rows(csv_text: str) -> list[dict[str, str]]:
+    header, *lines = csv_text.strip().splitlines()
+    return [dict(zip(header.split(","), line.split(","), strict=True)) for line in lines]
+
+
+def _expected_lines(warehouse: Path, granted: tuple[str, ...]) -> set[tuple]:
+    """Every bill line, day by day: each day of the month gets its registry row and tariff;
+    runs of days with the same pair are the periods."""
+    windows = _landed_windows(warehouse)
+    devices = [d for d in _rows(DEVICES_CSV) if d["subject"] in granted]
+    tariffs = _rows(TARIFFS_CSV)
+    names = {c["customer"]: (c["name"], c["language"]) for c in _rows(CUSTOMERS_CSV)}
+
+    def tariff_on(cls: str, day: dt.date) -> tuple[str, list[dict[str, str]]]:
+        rows = [
+            t for t in tariffs
+            if t["tariff_class"] == cls and dt.date.fromisoformat(t["valid_from"]) <= day
+            and (not t["valid_to"] or day < dt.date.fromisoformat(t["valid_to"]))
+        ]  # fmt: skip
+        return rows[0]["valid_from"], sorted(rows, key=lambda t: int(t["tier"]))
+
+    periods: dict[tuple, list[dt.date]] = defaultdict(list)
+    for day in (MONTH + dt.timedelta(days=i) for i in range(DAYS)):
+        for d in devices:
+            on = dt.date.fromisoformat(d["installed_on"])
+            off = dt.date.fromisoformat(d["removed_on"]) if d["removed_on"] else None
+            if on <= day and (off is None or day < off):
+                valid_from, _ = tariff_on(d["tariff_class"], day)
+                periods[(d["device"], d["subject"], d["tariff_class"], valid_from)].append(day)
+
+    def usage(meter: str, days: list[dt.date]) -> tuple[Decimal, int]:
+        ws = [w for day in days for w in windows.get((meter, day), [])]
+        return sum((m3 for _, m3 in ws), Decimal(0)), sum(s for s, _ in ws)
+
+    billed_days: dict[str, list[dt.date]] = defaultdict(list)  # silver holds no other
+    for (meter, _, _, _), days in periods.items():
+        billed_days[meter] += days
+    by_class: dict[str, list[Decimal | int]] = defaultdict(lambda: [Decimal(0), 0])
+    for (meter, _, cls, _), days in periods.items():
+        m3, s = usage(meter, days)
+        by_class[cls][0] += m3
+        by_class[cls][1] += s
+
+    lines = set()
+    for (meter, customer, cls, _), days in periods.items():
+        n = len(days)
+        m3, covered = usage(meter, days)
+        gap = n * 86400 - covered
+        est = Decimal(0)
+        if gap > 0:
+            month_m3, month_s = usage(meter, billed_days[meter])
+            if month_s == 0:
+                month_m3, month_s = by_class[cls]  # type: ignore[assignment]
+            if month_s:
+                est = _half_up(Decimal(month_m3) * gap / month_s, "0.000000001")
+        used = _half_up(m3 + est, "0.001")
+        _, tiers = tariff_on(cls, days[0])
+        name, language = names.get(customer, (customer, "en"))
+        head = (TENANT, MONTH, customer, name, language, "EUR", meter, days[0], days[-1])
+        froms = [_half_up(Decimal(t["tier_from"]) * n / DAYS, "0.001") for t in tiers]
+        for i, t in enumerate(tiers):
+            upto = used if i + 1 == len(tiers) else min(used, froms[i + 1])
+            qty = upto - froms[i]
+            if qty > 0:
+                price = _half_up(Decimal(t["unit_price"]), "0.0001")
+                amount = _half_up(qty * price, "0.01")
+                lines.add((*head, f"T{t['tier']}", qty, price, amount, gap > 0))
+        fee = Decimal(tiers[0]["fixed_fee"])
+        amount = _half_up(fee * n / DAYS, "0.01")
+        lines.add((*head, "fee", Decimal("0.000"), _half_up(fee, "0.0001"), amount, False))
+    return lines
+
+
+# -- the run ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def billed(spark, tmp_path_factory) -> Iterator[tuple]:
+    """Land the month, load bronze, build silver, bill the month: once for the module."""
+    from edgebatch.framework.registry import discover
+    from edgebatch.framework.runner import Runner
+    from edgebatch.framework.state import StateStore
+
+    home = tmp_path_factory.mktemp("water")
+    settings = Settings(
+        warehouse=WarehouseSettings(root=(home / "warehouse").as_uri()),
+        state=StateSettings(url=f"sqlite:///{home / 'state.db'}"),
+        framework=FrameworkSettings(lease_ttl_s=3.0, heartbeat_s=0.5, progress_interval_s=0.2),
+        home=home,
+    )
+    store = StateStore(settings.state_url)
+    runner = Runner(spark, store, settings, discover(settings))
+    try:
+        landed = land_groups(open_zone(runner.root), [_messages()], "test-collector")
+        assert landed[0].quarantined == 0, landed[0].reasons
+        reference = _reference(home / "reference")
+        for request in (
+            RunRequest("reference_load", params={"source": str(reference)}),
+            RunRequest("bronze_load"),
+            RunRequest("silver_readings", partitions=SILVER_DAYS),
+            RunRequest("water_bills", partitions=("2026-11",)),
+        ):
+            run = runner.run(request)
+            assert run.state == RunState.SUCCEEDED, (request.job, run.error)
+        yield runner, home
+    finally:
+        runner.close()
+        store.close()
+
+
+def _table(runner, name: str) -> list[tuple]:
+    from edgebatch.warehouse.tables import REGISTRY, read_table
+
+    return sorted(map(tuple, read_table(runner.spark, runner.root, REGISTRY.get(name)).collect()))
+
+
+def test_every_bill_line_equals_a_plain_decimal_computation_from_the_landing_files(billed):
+    runner, home = billed
+    got = set(_table(runner, "gold/water_bills"))
+    expected = _expected_lines(home / "warehouse", GRANTED)
+
+    assert got == expected
+    by_meter = defaultdict(set)
+    for line in got:
+        by_meter[(line[6], line[2])].add((line[7], line[8], line[9], line[13]))
+    # the cases the data was built for are all there
+    assert {(s, e) for s, e, _, _ in by_meter[("m1", "c1")]} == {
+        (dt.date(2026, 11, 1), dt.date(2026, 11, 15)),
+        (dt.date(2026, 11, 16), dt.date(2026, 11, 30)),
+    }  # the tariff change splits the month
+    assert {(t, est) for _, _, t, est in by_meter[("m1", "c1")]} >= {("T3", False), ("fee", False)}
+    assert {s for s, _, _, _ in by_meter[("m2", "c2")]} == {dt.date(2026, 11, 20)}
+    assert {e for _, e, _, _ in by_meter[("m3", "c3")]} == {dt.date(2026, 11, 19)}
+    assert {s for s, _, _, _ in by_meter[("m3", "c6")]} == {dt.date(2026, 11, 20)}
+    assert ("T2", False) in {(t, est) for _, _, t, est in by_meter[("m3", "c3")]}
+    assert {est for _, _, t, est in by_meter[("m4", "c4")] if t != "fee"} == {True}
+    assert {est for _, _, t, est in by_meter[("m7", "c7")] if t != "fee"} == {True}
+    assert not any(c == "c5" for _, c in by_meter)  # no consent, no bill
+    names = {(line[2], line[3], line[4]) for line in got}
+    assert ("c7", "c7", "en") in names and ("c1", "Anna Schmidt", "de") in names
+    assert all(isinstance(line[12], Decimal) for line in got)
+
+
+def test_demand_per_site_adds_the_bills_against_the_capacity(billed):
+    runner, home = billed
+    lines = _expected_lines(home / "warehouse", GRANTED)
+    site = {
+        "m1": "north",
+        "m2": "north",
+        "m5": "north",
+        "m7": "north",
+        "m3": "south",
+        "m4": "south",
+    }
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        totals[site[line[6]]] += line[10]
+    capacity = {"north": Decimal("20") * DAYS, "south": Decimal("30.5") * DAYS}
+
+    demand = {r[2]: r for r in _table(runner, "gold/water_demand")}
+
+    assert set(demand) == {"north", "south"}
+    for name, row in demand.items():
+        (tenant, month, _, meters, used, _, cap, utilisation, previous, change, avg, n) = row
+        assert (tenant, month, used, cap) == (TENANT, MONTH, totals[name], capacity[name])
+        assert utilisation == _half_up(totals[name] / capacity[name], "0.0001")
+        assert (previous, change, avg, n) == (None, None, totals[name], 1)
+    assert demand["north"][3] == 3 and demand["south"][3] == 2  # m1 m2 m7; m3 m4
+
+
+def test_rerunning_the_month_changes_no_row(billed):
+    runner, _ = billed
+    before = {t: _table(runner, t) for t in ("gold/water_bills", "gold/water_demand")}
+
+    again = runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
+
+    assert again.state == RunState.SUCCEEDED, again.error
+    assert {t: _table(runner, t) for t in before} == before
+
+
+def test_a_withdrawal_and_the_erase_remove_the_customers_bills(billed):
+    runner, home = billed
+    before = _table(runner, "gold/water_bills")
+    assert any(line[2] == "c4" for line in before)
+    reference = _reference(home / "reference", withdrawn=("c4",))
+
+    for request in (
+        RunRequest("reference_load", params={"source": str(reference)}),
+        RunRequest("consent_erase"),
+    ):
+        run = runner.run(request)
+        assert run.state == RunState.SUCCEEDED, (request.job, run.error)
+
+    after = _table(runner, "gold/water_bills")
+    assert after == [line for line in before if line[2] != "c4"]
+    # and billing the month again leaves c4 out for good
+    again = runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
+    assert again.state == RunState.SUCCEEDED, again.error
+    assert set(_table(runner, "gold/water_bills")) == _expected_lines(
+        home / "warehouse", tuple(c for c in GRANTED if c != "c4")
+    )
