@@ -293,23 +293,29 @@ def copy_to_silver(parquet: Path, root, days: int | None = None) -> dict[str, An
     schema = arrow_schema(READINGS)
     days_part = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
     files = sorted(str(p) for p in parquet.glob("date=*/*.parquet"))[:days]
-    source = ds.dataset(
-        files, format="parquet", partitioning=days_part, partition_base_dir=str(parquet)
-    )
-
-    def batches():
-        for batch in source.to_batches(batch_size=256 * 1024):
-            yield pa.Table.from_batches([batch]).select(schema.names).cast(schema).to_batches()[0]
-
     location = READINGS.location(root)
-    write_deltalake(
-        location,
-        pa.RecordBatchReader.from_batches(schema, batches()),
-        partition_by=list(READINGS.partition_by),
-        mode="error",
-        configuration=dict(READINGS.properties),
-        description=READINGS.comment,
-    )
+    # A month per commit: delta-rs holds a partition's file open until the write ends, so
+    # the whole year in one write kept every day's rows in memory.
+    for n, month in enumerate(sorted({f.split("date=")[1][:7] for f in files})):
+        part = [f for f in files if f.split("date=")[1].startswith(month)]
+        source = ds.dataset(
+            part, format="parquet", partitioning=days_part, partition_base_dir=str(parquet)
+        )
+        reader = pa.RecordBatchReader.from_batches(
+            schema,
+            (
+                pa.Table.from_batches([b]).select(schema.names).cast(schema).to_batches()[0]
+                for b in source.to_batches(batch_size=256 * 1024)
+            ),
+        )
+        write_deltalake(
+            location,
+            reader,
+            partition_by=list(READINGS.partition_by),
+            mode="error" if n == 0 else "append",
+            configuration=dict(READINGS.properties) if n == 0 else None,
+            description=READINGS.comment if n == 0 else None,
+        )
     return {"bytes": _size(Path(root.resolve(READINGS.name)))}
 
 
