@@ -36,7 +36,7 @@ from edgebatch.framework.partitions import Monthly
 from edgebatch.framework.reports import billing
 from edgebatch.framework.reports.bills import WATER_BILLS
 from edgebatch.framework.scheduler import AfterUpstream, Schedule
-from edgebatch.warehouse.reference import CUSTOMERS, DEVICES, SITES, TARIFFS
+from edgebatch.warehouse.reference import CONSENT, CUSTOMERS, DEVICES, SITES, TARIFFS
 from edgebatch.warehouse.tables import declare
 
 READINGS = "silver/readings"
@@ -67,7 +67,7 @@ BILL_EXPECTATIONS = Expectations(
 
 
 @job(
-    inputs=[READINGS, DEVICES.name, TARIFFS.name, CUSTOMERS.name, SITES.name],
+    inputs=[READINGS, DEVICES.name, TARIFFS.name, CUSTOMERS.name, SITES.name, CONSENT.name],
     outputs=[WATER_BILLS.name, WATER_DEMAND.name],
     partitions=Monthly(column="month"),
     pool="default",

@@ -76,7 +76,7 @@ tw,south,South station,30.5
 def _consent(withdrawn: tuple[str, ...] = ()) -> str:
     rows = ["tenant,subject,status,at,source"]
     rows += [f"{TENANT},{c},granted,2025-01-01T00:00:00Z,contract" for c in GRANTED]
-    rows += [f"{TENANT},{c},withdrawn,2026-12-05T10:00:00Z,portal" for c in withdrawn]
+    rows += [f"{TENANT},{c},withdrawn,2026-12-01T10:00:00Z,portal" for c in withdrawn]
     return "\n".join(rows) + "\n"
 
 
@@ -263,7 +263,7 @@ def billed(spark, tmp_path_factory) -> Iterator[tuple]:
     settings = Settings(
         warehouse=WarehouseSettings(root=(home / "warehouse").as_uri()),
         state=StateSettings(url=f"sqlite:///{home / 'state.db'}"),
-        framework=FrameworkSettings(lease_ttl_s=3.0, heartbeat_s=0.5, progress_interval_s=0.2),
+        framework=FrameworkSettings(),  # default leases: a busy machine must not orphan a run
         home=home,
     )
     store = StateStore(settings.state_url)
