@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -113,6 +114,7 @@ def main(warehouse: Path, out: Path) -> None:
                 figures["totals"] = {f"{m}|{c}": str(v) for (m, c), v in totals.items()}
             runner.close()
             spark.stop()
+            shutil.rmtree(home, ignore_errors=True)
         finally:
             for process in extra:
                 daemon.stop(process)
