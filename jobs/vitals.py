@@ -184,47 +184,52 @@ def vitals(ctx):
         .persist()
     )
     try:
-        day_keys = ["tenant", "date", "patient", "metric"]
-        days = (
-            pooled(windows, day_keys)
-            .join(
-                windows.groupBy(*day_keys).agg(
-                    F.first("unit", ignorenulls=True).alias("unit"),
-                    F.countDistinct("device").cast("int").alias("devices"),
-                ),
-                day_keys,
-            )
-            .withColumn("month", _month("date"))
-            .persist()
-        )
-        in_month = (F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(end))
-        daily = days.where(in_month).select(*VITALS_DAILY.columns())
-        ctx.write(EXPECTATIONS.apply(ctx, daily).frame, VITALS_DAILY.name)
-
-        week_keys = ["tenant", "week_start", "patient", "metric"]
-        by_week = days.withColumn("week_start", F.trunc("date", "week"))
-        weekly = (
-            pooled(by_week, week_keys)
-            .join(
-                by_week.groupBy(*week_keys).agg(
-                    F.first("unit", ignorenulls=True).alias("unit"),
-                    F.count(F.lit(1)).cast("int").alias("days"),
-                ),
-                week_keys,
-            )
-            .withColumn("week_end", F.date_add("week_start", 6))
-            .where((F.col("week_end") >= F.lit(start)) & (F.col("week_end") < F.lit(end)))
-            .withColumn("month", _month("week_end"))
-            .withColumn("iso_year", F.year(F.date_add("week_start", 3)))
-            .withColumn("iso_week", F.weekofyear("week_start"))
-            .select(*VITALS_WEEKLY.columns())
-        )
-        ctx.write(weekly, VITALS_WEEKLY.name)
+        days = _days(windows).persist()
+        try:
+            in_month = (F.col("date") >= F.lit(start)) & (F.col("date") < F.lit(end))
+            daily = days.where(in_month).select(*VITALS_DAILY.columns())
+            ctx.write(EXPECTATIONS.apply(ctx, daily).frame, VITALS_DAILY.name)
+            ctx.write(_weeks(days, start, end), VITALS_WEEKLY.name)
+        finally:
+            days.unpersist()
         ctx.write(_alarms(ctx, windows, start, end), VITALS_ALARMS.name)
-        days.unpersist()
     finally:
         windows.unpersist()
     return None
+
+
+def _days(windows: DataFrame) -> DataFrame:
+    """Each patient's metrics per day, pooled from the windows (with `sum` for the weeks)."""
+    from pyspark.sql import functions as F
+
+    keys = ["tenant", "date", "patient", "metric"]
+    labels = windows.groupBy(*keys).agg(
+        F.first("unit", ignorenulls=True).alias("unit"),
+        F.countDistinct("device").cast("int").alias("devices"),
+    )
+    return pooled(windows, keys).join(labels, keys).withColumn("month", _month("date"))
+
+
+def _weeks(days: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
+    """ISO weeks (Monday to Sunday) ending in [start, end), pooled from their days."""
+    from pyspark.sql import functions as F
+
+    keys = ["tenant", "week_start", "patient", "metric"]
+    by_week = days.withColumn("week_start", F.trunc("date", "week"))
+    labels = by_week.groupBy(*keys).agg(
+        F.first("unit", ignorenulls=True).alias("unit"),
+        F.count(F.lit(1)).cast("int").alias("days"),
+    )
+    return (
+        pooled(by_week, keys)
+        .join(labels, keys)
+        .withColumn("week_end", F.date_add("week_start", 6))
+        .where((F.col("week_end") >= F.lit(start)) & (F.col("week_end") < F.lit(end)))
+        .withColumn("month", _month("week_end"))
+        .withColumn("iso_year", F.year(F.date_add("week_start", 3)))
+        .withColumn("iso_week", F.weekofyear("week_start"))
+        .select(*VITALS_WEEKLY.columns())
+    )
 
 
 def _alarms(ctx, windows: DataFrame, start: dt.date, end: dt.date) -> DataFrame:

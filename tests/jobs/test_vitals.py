@@ -179,10 +179,13 @@ def test_each_alarm_sits_beside_the_patients_baseline_of_the_seven_days_before(l
                 AND d.kind = 'patient_monitor'
             JOIN consented c ON c.tenant = d.tenant AND c.subject = d.subject
         ), b AS (
-            SELECT a.alarm_id, {STATS} FROM a JOIN ({PATIENT_WINDOWS}) w
-                ON w.tenant = a.tenant AND w.patient = a.patient AND w.metric = a.metric
-                AND w.window_start >= a.ts - INTERVAL 7 DAYS AND w.window_end <= a.ts
-            GROUP BY a.alarm_id
+            SELECT alarm_id, {STATS} FROM (
+                SELECT a.alarm_id, w.device, w.window_start, w.window_end, w.n, w.s, w.m2,
+                       w.lo, w.hi
+                FROM a JOIN ({PATIENT_WINDOWS}) w
+                    ON w.tenant = a.tenant AND w.patient = a.patient AND w.metric = a.metric
+                    AND w.window_start >= a.ts - INTERVAL 7 DAYS AND w.window_end <= a.ts
+            ) GROUP BY alarm_id
         )
         SELECT a.alarm_id, a.tenant, a.patient, a.device, a.metric, a.state, a.value,
                CAST(date_trunc('month', a.date) AS DATE) AS month, a.date,

@@ -152,17 +152,8 @@ def landed(con: Any, zone: LandingZone, reference: Path) -> None:
         FROM parts
         """
     )
-    con.execute(
-        f"""
-        CREATE OR REPLACE VIEW alarms AS
-        SELECT DISTINCT ON (payload->>'alarm_id')
-               payload->>'alarm_id' AS alarm_id, payload->>'tenant' AS tenant,
-               payload->>'device' AS device, payload->>'metric' AS metric,
-               payload->>'state' AS state, CAST(payload->>'value' AS DOUBLE) AS value,
-               CAST(payload->>'ts' AS TIMESTAMPTZ) AS ts
-        FROM read_json({alarms!r}, format = 'newline_delimited', columns = {{'payload': 'JSON'}})
-        """
-    )
+    if alarms:
+        _alarms_view(con, alarms)
     con.execute(
         f"CREATE OR REPLACE VIEW devices AS SELECT * FROM read_csv("
         f"'{reference / 'devices.csv'}', header = true, all_varchar = true)"
@@ -209,3 +200,17 @@ def table_rows(runner: Any, name: str, columns: Sequence[str] = ()) -> list[tupl
     if columns:
         df = df.select(*columns)
     return sorted((tuple(r) for r in df.collect()), key=repr)
+
+
+def _alarms_view(con: Any, files: list[str]) -> None:
+    con.execute(
+        f"""
+        CREATE OR REPLACE VIEW alarms AS
+        SELECT DISTINCT ON (payload->>'alarm_id')
+               payload->>'alarm_id' AS alarm_id, payload->>'tenant' AS tenant,
+               payload->>'device' AS device, payload->>'metric' AS metric,
+               payload->>'state' AS state, CAST(payload->>'value' AS DOUBLE) AS value,
+               CAST(payload->>'ts' AS TIMESTAMPTZ) AS ts
+        FROM read_json({files!r}, format = 'newline_delimited', columns = {{'payload': 'JSON'}})
+        """
+    )
