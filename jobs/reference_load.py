@@ -1,8 +1,8 @@
-"""Reference data from CSV into Delta: the device registry, tariffs and consent.
+"""Reference data from CSV into Delta: the device registry, tariffs, consent, batches.
 
-A folder holds `devices.csv`, `tariffs.csv` and `consent.csv` (any may be missing; see
-`examples/reference/` and docs/silver.md for their columns). Each file is read and
-checked in the driver (reference data is small), and every tenant it names has its
+A folder holds `devices.csv`, `tariffs.csv`, `consent.csv` and `batches.csv` (any may
+be missing; see `examples/reference/` and docs/silver.md for their columns). Each file
+is read and checked in the driver (reference data is small), and every tenant it names has its
 rows in the table replaced by the file's: a tenant's reload never touches another
 tenant, and a reload of the same files commits nothing at all (the table version stays).
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from edgebatch.framework.entry import main
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.partitions import Unpartitioned
 from edgebatch.warehouse.reference import (
+    BATCHES,
     CONSENT,
     CONSENT_STATUSES,
     DEVICE_KINDS,
@@ -123,6 +125,30 @@ FILES: dict[str, tuple[TableSpec, dict[str, Parser]]] = {
 }
 
 
+# -- production batches (bottling OEE) ------------------------------------------------------
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not (number > 0 and math.isfinite(number)):
+        raise ValueError("must be a number above 0")
+    return number
+
+
+FILES["batches.csv"] = (
+    BATCHES,
+    {
+        "tenant": _text,
+        "line": _text,
+        "batch": _text,
+        "product": _optional(str),
+        "planned_start": _timestamp,
+        "planned_end": _timestamp,
+        "ideal_rate": _positive,
+    },
+)
+
+
 def read_csv(path: Path, parsers: dict[str, Parser], keys: tuple[str, ...]) -> list[tuple]:
     """Rows of `path` as tuples in `parsers`' column order, checked, keys unique."""
     with path.open(newline="", encoding="utf-8") as f:
@@ -182,7 +208,7 @@ def source_folder(ctx) -> Path:
 
 @job(
     inputs=[],
-    outputs=[DEVICES.name, TARIFFS.name, CONSENT.name],
+    outputs=[spec.name for spec, _ in FILES.values()],
     partitions=Unpartitioned(),
     pool="default",
     priority=60,
@@ -209,6 +235,8 @@ def reference_load(ctx):
             _check_validity(path, rows, 7, 8)
         elif spec is TARIFFS:
             _check_validity(path, rows, 2, 3)
+        elif spec is BATCHES:
+            _check_validity(path, rows, 4, 5)
         ctx.count_in(len(rows))
         tenants = sorted({row[0] for row in rows})
         if not tenants:

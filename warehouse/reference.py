@@ -69,7 +69,7 @@ CONSENT = declare(
     comment="Consent events per tenant and subject; the latest event decides.",
 )
 
-REFERENCE_TABLES = (DEVICES, TARIFFS, CONSENT)
+REFERENCE_TABLES: tuple[TableSpec, ...] = (DEVICES, TARIFFS, CONSENT)
 
 
 def read_reference(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> DataFrame:
@@ -84,3 +84,19 @@ def read_reference(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) ->
 
 def _names() -> str:
     return ", ".join(s.name for s in REFERENCE_TABLES)
+
+
+# -- production batches (bottling OEE, jobs/oee.py) ----------------------------------------
+BATCHES = declare(
+    "reference/batches",
+    """
+    tenant STRING NOT NULL, line STRING NOT NULL, batch STRING NOT NULL, product STRING,
+    planned_start TIMESTAMP NOT NULL, planned_end TIMESTAMP NOT NULL,
+    ideal_rate DOUBLE NOT NULL
+    """,
+    partition_by=("tenant",),
+    keys=("tenant", "batch"),
+    comment="Production batches per line (a device of kind bottling_line): planned from "
+    "planned_start (included) to planned_end (excluded), at ideal_rate bottles per minute.",
+)
+REFERENCE_TABLES += (BATCHES,)
