@@ -172,7 +172,8 @@ def registered_days(ctx, devices, now: dt.datetime):
 
 def silent(days, beats, history):
     """The longest heartbeat-less stretch of each registered device-day, if above the
-    threshold; `history` is every heartbeat day's last time, for `last_seen`."""
+    threshold; `history` is each device's last heartbeat per day, for `last_seen` (the
+    last heartbeat at or before the silence, that day or any earlier one)."""
     from pyspark.sql import functions as F
 
     in_day = beats.select("tenant", "device", "date", "ts")
@@ -201,19 +202,23 @@ def silent(days, beats, history):
             F.col("_g.to").alias("silent_to"),
             F.col("_g.s").alias("silent_s"),
             (F.col("_g.to") == F.col("span_end")).alias("silent_at_end"),
+            # the day's last heartbeat before the silence, if it had one
+            F.array_max(F.filter("_ts", lambda t: t <= F.col("_g.from"))).alias("_same_day"),
         )
     )  # fmt: skip
     f, h = found.alias("f"), history.alias("h")
+    columns = [c for c in found.columns if c != "_same_day"]
     seen = (
         f.join(
             h,
             (F.col("f.tenant") == F.col("h.tenant"))
             & (F.col("f.device") == F.col("h.device"))
-            & (F.col("h.last_ts") <= F.col("f.silent_from")),
+            & (F.col("h.date") < F.col("f.date")),
             "left",
         )
         .groupBy(*[F.col(f"f.{c}") for c in found.columns])
-        .agg(F.max("h.last_ts").alias("last_seen"))
+        .agg(F.max("h.last_ts").alias("_before"))
+        .select(*columns, F.coalesce("_same_day", "_before").alias("last_seen"))
     )
     return seen.withColumn("month", F.trunc("date", "month"))
 

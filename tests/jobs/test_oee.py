@@ -37,31 +37,31 @@ pytestmark = [pytest.mark.integration]
 
 TENANT = "demo-bottling"
 UTC = dt.UTC
-# line-1 has six batches (one in October, for the trend across months; edges off the
-# 10-minute windows; one across midnight), line-2 two, line-3 one but no consent.
+# line-1 has six batches (one in October with no window at all, for the trend across
+# months; edges off the 10-minute windows; one across midnight), line-2 two, line-3 one
+# but no consent.
 BATCHES_CSV = """tenant,line,batch,product,planned_start,planned_end,ideal_rate
 demo-bottling,line-1,A0,still-500,2026-10-31T20:00:00Z,2026-10-31T23:00:00Z,320
 demo-bottling,line-1,A1,still-500,2026-11-01T06:00:00Z,2026-11-01T08:00:00Z,320
 demo-bottling,line-1,A2,sparkling-500,2026-11-01T08:00:00Z,2026-11-01T10:05:00Z,320
 demo-bottling,line-1,A3,sparkling-500,2026-11-01T10:05:00Z,2026-11-01T12:00:00Z,300
-demo-bottling,line-1,A4,still-1000,2026-11-02T22:00:00Z,2026-11-03T01:00:00Z,320
-demo-bottling,line-1,A5,still-1000,2026-11-03T02:00:00Z,2026-11-03T04:00:00Z,320
+demo-bottling,line-1,A4,still-1000,2026-11-01T22:00:00Z,2026-11-02T01:00:00Z,320
+demo-bottling,line-1,A5,still-1000,2026-11-02T02:00:00Z,2026-11-02T04:00:00Z,320
 demo-bottling,line-2,B1,still-500,2026-11-01T08:00:00Z,2026-11-01T11:00:00Z,310
 demo-bottling,line-2,B2,,2026-11-02T09:00:00Z,2026-11-02T10:00:00Z,310
 demo-bottling,line-3,C1,still-500,2026-11-01T08:00:00Z,2026-11-01T10:00:00Z,300
 """
 # (line, first window start, last window start); 10-minute windows
 SPANS = [
-    ("line-1", "2026-10-31T19:40:00Z", "2026-10-31T23:10:00Z"),
     ("line-1", "2026-11-01T05:40:00Z", "2026-11-01T12:10:00Z"),
-    ("line-1", "2026-11-02T21:40:00Z", "2026-11-03T04:10:00Z"),
+    ("line-1", "2026-11-01T21:40:00Z", "2026-11-02T04:10:00Z"),
     ("line-2", "2026-11-01T07:40:00Z", "2026-11-01T11:10:00Z"),
     ("line-2", "2026-11-02T08:40:00Z", "2026-11-02T10:10:00Z"),
     ("line-3", "2026-11-01T07:40:00Z", "2026-11-01T10:10:00Z"),
 ]
 GAP = (ts("2026-11-01T07:00:00Z"), ts("2026-11-01T07:30:00Z"))  # line-1 sent nothing
 WINDOW = dt.timedelta(minutes=10)
-DAYS = ("2026-10-31", "2026-11-03")
+DAYS = ("2026-11-01", "2026-11-02")
 
 
 def _summary(name: str, unit: str, start: dt.datetime, values: list[float]) -> dict:
@@ -188,7 +188,7 @@ def expected(p: Project, folder: Path) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def plant(spark, tmp_path_factory) -> Iterator[tuple[Project, Path, Any]]:
-    """Landed line sensors, the reference data, bronze and silver for the four days, and
+    """Landed line sensors, the reference data, bronze and silver for the two days, and
     one OEE run for November."""
     home = tmp_path_factory.mktemp("oee")
     with project(spark, home / "home") as p:
@@ -225,7 +225,8 @@ def test_every_oee_figure_equals_the_plain_python_one_over_the_landing_files(pla
 
     # A0 started in October (only the trend sees it); C1's line has no consent.
     assert sorted(got) == ["A1", "A2", "A3", "A4", "A5", "B1", "B2"]
-    assert "C1" not in want and want["A1"]["previous_batch"] == "A0"
+    assert "C1" not in want and got["A1"]["previous_batch"] == "A0"
+    assert want["A0"]["oee"] == 0 and want["A0"]["windows"] == 0
     assert want["A5"]["rolling_batches"] == 5  # the rolling mean's length is reached
     assert want["A1"]["running_minutes"] < want["A1"]["planned_minutes"] - 30  # the gap
     for batch, row in got.items():
