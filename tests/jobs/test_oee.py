@@ -250,3 +250,22 @@ def test_rerunning_the_month_changes_no_row(plant):
 
     assert again.state == RunState.SUCCEEDED, again.error
     assert _rows(p) == before
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("t,l,b,p,2026-11-01T06:00:00Z,2026-11-01T08:00:00Z,0", "column 'ideal_rate'"),
+        ("t,l,b,p,2026-11-01T06:00:00,2026-11-01T08:00:00Z,300", "has no time zone"),
+        ("t,l,b,p,2026-11-01T08:00:00Z,2026-11-01T06:00:00Z,300", "on or before it starts"),
+    ],
+)
+def test_a_bad_batches_csv_is_refused_naming_what_is_wrong(tmp_path, line, message):
+    from edgebatch.jobs.reference_load import FILES, ReferenceDataError, _check_validity, read_csv
+
+    spec, parsers = FILES["batches.csv"]
+    path = tmp_path / "batches.csv"
+    path.write_text(BATCHES_CSV.splitlines()[0] + "\n" + line + "\n")
+    with pytest.raises(ReferenceDataError, match=message):
+        rows = read_csv(path, parsers, spec.keys)
+        _check_validity(path, rows, 4, 5)
