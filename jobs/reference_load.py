@@ -1,9 +1,10 @@
-"""Reference data from CSV into Delta: the device registry, tariffs and consent.
+"""Reference data from CSV into Delta: registry, tariffs, consent, customers, sites,
+events and batches.
 
-A folder holds `devices.csv`, `tariffs.csv`, `consent.csv` and `events.csv` (special-event
-days; any may be missing; see
-`examples/reference/` and docs/silver.md for their columns). Each file is read and
-checked in the driver (reference data is small), and every tenant it names has its
+A folder holds `devices.csv`, `tariffs.csv`, `consent.csv`, `customers.csv`, `sites.csv`,
+`events.csv` (special-event days) and `batches.csv` (production batches); any may be
+missing (see `examples/reference/` and docs/silver.md for their columns). Each file is
+read and checked in the driver (reference data is small), and every tenant it names has its
 rows in the table replaced by the file's: a tenant's reload never touches another
 tenant, and a reload of the same files commits nothing at all (the table version stays).
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import decimal
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.partitions import Unpartitioned
 from edgebatch.warehouse.reference import (
     BILL_LANGUAGES,
+    BATCHES,
     CONSENT,
     CONSENT_STATUSES,
     CUSTOMERS,
@@ -173,6 +176,28 @@ FILES["events.csv"] = (
     EVENTS,
     {"tenant": _text, "date": _date, "name": _text, "routes": _routes},
 )
+# -- production batches (bottling OEE) ------------------------------------------------------
+
+
+def _positive(value: str) -> float:
+    number = float(value)
+    if not (number > 0 and math.isfinite(number)):
+        raise ValueError("must be a number above 0")
+    return number
+
+
+FILES["batches.csv"] = (
+    BATCHES,
+    {
+        "tenant": _text,
+        "line": _text,
+        "batch": _text,
+        "product": _optional(str),
+        "planned_start": _timestamp,
+        "planned_end": _timestamp,
+        "ideal_rate": _positive,
+    },
+)
 
 
 def read_csv(path: Path, parsers: dict[str, Parser], keys: tuple[str, ...]) -> list[tuple]:
@@ -261,6 +286,8 @@ def reference_load(ctx):
             _check_validity(path, rows, 7, 8)
         elif spec is TARIFFS:
             _check_validity(path, rows, 2, 3)
+        elif spec is BATCHES:
+            _check_validity(path, rows, 4, 5)
         ctx.count_in(len(rows))
         tenants = sorted({row[0] for row in rows})
         if not tenants:

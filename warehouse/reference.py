@@ -129,3 +129,17 @@ EVENTS = declare(
 )
 EVENT_ALL_ROUTES = "all"
 REFERENCE_TABLES += (EVENTS,)
+# -- production batches (bottling OEE, jobs/oee.py) ----------------------------------------
+BATCHES = declare(
+    "reference/batches",
+    """
+    tenant STRING NOT NULL, line STRING NOT NULL, batch STRING NOT NULL, product STRING,
+    planned_start TIMESTAMP NOT NULL, planned_end TIMESTAMP NOT NULL,
+    ideal_rate DOUBLE NOT NULL
+    """,
+    partition_by=("tenant",),
+    keys=("tenant", "batch"),
+    comment="Production batches per line (a device of kind bottling_line): planned from "
+    "planned_start (included) to planned_end (excluded), at ideal_rate bottles per minute.",
+)
+REFERENCE_TABLES += (BATCHES,)

@@ -20,6 +20,7 @@ from edgebatch.warehouse.collector.records import envelope, quarantine_line
 from edgebatch.warehouse.landing import LandingZone, LocalStore
 from edgebatch.warehouse.tables import REGISTRY, ensure_tables, read_table
 from edgebatch.warehouse.uri import WarehouseRoot
+from tests.support.consent import grant
 from tests.warehouse.helpers import alarm, batch, health
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -54,6 +55,21 @@ def land_every_kind(zone: LandingZone) -> None:
     zone.write("quarantine", quarantine_line("edgebatch/acme/x/batch", b"{no", "bad", now, "t"))
 
 
+def register_and_grant(spark, root, tenant: str, devices: list[str]) -> None:
+    """Registry rows (each device its own subject) and consent, so the gated rollup has rows."""
+    from edgebatch.warehouse.reference import DEVICES
+
+    rows = [
+        (tenant, d, None, "water_meter", "customer", d, None, dt.date(2026, 1, 1), None)
+        for d in devices
+    ]
+    ensure_tables(spark, root, [DEVICES])
+    spark.createDataFrame(rows, DEVICES.struct()).write.format("delta").mode("append").save(
+        DEVICES.location(root)
+    )
+    grant(spark, root, tenant, devices)
+
+
 def _plain(value):
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -86,6 +102,7 @@ def test_every_demo_table_opens_in_deltalake_with_the_rows_spark_reads(spark, tm
     try:
         ensure_tables(spark, root, (REGISTRY.get(name) for name in DEMO_TABLES))
         assert load(spark, settings)["files"] == 4
+        register_and_grant(spark, root, "acme", ["dev-0", "dev-1"])  # the rollup is gated
         daily = runner.run(RunRequest("device_daily", start="2026-11-18", end="2026-11-20"))
     finally:
         runner.close()
