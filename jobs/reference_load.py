@@ -28,16 +28,16 @@ from edgebatch.framework.entry import main
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.partitions import Unpartitioned
 from edgebatch.warehouse.reference import (
-    BILL_LANGUAGES,
     BATCHES,
+    BILL_LANGUAGES,
     CONSENT,
     CONSENT_STATUSES,
     CUSTOMERS,
     DEVICE_KINDS,
     DEVICES,
-    SITES,
     EVENT_ALL_ROUTES,
     EVENTS,
+    SITES,
     SUBJECT_TYPES,
     TARIFFS,
 )
@@ -158,6 +158,8 @@ FILES["sites.csv"] = (
         "capacity_m3_per_day": _capacity,
     },
 )
+
+
 # -- end water billing
 # --- Special-event days (traffic), `reference/events`: `routes` is `all` or route names
 # separated by `;`.
