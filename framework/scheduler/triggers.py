@@ -207,7 +207,11 @@ class EventSources:
         if column is not None and run.started_at is not None and run.ended_at is not None:
             touched = union(
                 self.tables.partitions_written(
-                    table, column, run.started_at - _COMMIT_SLACK, run.ended_at + _COMMIT_SLACK
+                    table,
+                    column,
+                    run.started_at - _COMMIT_SLACK,
+                    run.ended_at + _COMMIT_SLACK,
+                    key_of=job.partitioning.key_of,
                 )
                 for table in job.inputs
             )
