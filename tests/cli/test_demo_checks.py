@@ -129,7 +129,7 @@ def observed(expected, **changes) -> Observed:
         subject_columns={"gold/water_bills": ("customer", "tenant")},
     )
     values.update(changes)
-    return Observed(**values)  # type: ignore[arg-type]
+    return Observed(**values)
 
 
 def bill_row(customer: str, amount: str, month=dt.date(2026, 11, 1)) -> dict:
