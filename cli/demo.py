@@ -347,7 +347,7 @@ def _progress(runs: list[Any], waiting: int, agents_done: int, agents: int) -> s
 # -- reading what the chain produced ------------------------------------------------------
 
 
-def _rows(root: Any, name: str) -> list[dict[str, Any]] | None:
+def _rows(root: Any, name: str, columns: list[str] | None = None) -> list[dict[str, Any]] | None:
     """A table's rows with delta-rs (no Spark in the demo's own process); None if absent."""
     from deltalake import DeltaTable
 
@@ -356,7 +356,7 @@ def _rows(root: Any, name: str) -> list[dict[str, Any]] | None:
     location = REGISTRY.get(name).location(root) if name in REGISTRY else root.qualified(name)
     if not DeltaTable.is_deltatable(location):
         return None
-    rows: list[dict[str, Any]] = DeltaTable(location).to_pyarrow_table().to_pylist()
+    rows: list[dict[str, Any]] = DeltaTable(location).to_pyarrow_table(columns=columns).to_pylist()
     return rows
 
 
@@ -381,8 +381,12 @@ def observe(warehouse: str) -> tuple[Observed, list[str]]:
         if r["job"] == "silver_readings"
     )
     observed = Observed(
-        bronze_readings=_bronze_readings(_rows(root, "bronze/edge_batches") or []),
-        silver_readings=sum(int(r["count"]) for r in _rows(root, "silver/readings") or []),
+        bronze_readings=_bronze_readings(
+            _rows(root, "bronze/edge_batches", ["batch_id", "metric", "count"]) or []
+        ),
+        silver_readings=sum(
+            int(r["count"]) for r in _rows(root, "silver/readings", ["count"]) or []
+        ),
         quarantined=quarantined,
         withheld=withheld,
         gold=gold,
