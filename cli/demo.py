@@ -165,6 +165,7 @@ class Demo:
         self.stop = threading.Event()
         self.t0 = time.monotonic()
         self.timings: dict[str, float] = {}
+        self.registry: Any = ()
         self.replay = replay_of(options, dt.date.today())
 
     # -- set-up -----------------------------------------------------------------------------
@@ -279,7 +280,12 @@ class Demo:
             if line != last_line:
                 self.console.print(f"[dim]{time.monotonic() - self.t0:6.1f} s[/]  {line}")
                 last_line = line
-            idle = not running and not unfinished and waiting == 0
+            idle = (
+                not running
+                and not unfinished
+                and waiting == 0
+                and triggers_caught_up(store, self.registry, runs)
+            )
             quiet = quiet + 1 if idle else 0
             if quiet >= QUIET_PASSES:
                 self.mark("the chain is done: nothing left to load, no run queued or running")
@@ -320,6 +326,25 @@ class LandedSpan:
                     key = (payload["tenant"], payload["device"])
                     self.windows.setdefault(key, set()).add(ws)
         return {key: len(w) for key, w in self.windows.items()}
+
+
+def triggers_caught_up(store: StateStore, registry: Any, runs: list[Any]) -> bool:
+    """Whether the scheduler has looked at every succeeded run that a job's `AfterUpstream`
+    trigger waits for (its cursor is past it): until then a downstream run may still come."""
+    from edgebatch.framework.scheduler import AfterUpstream
+
+    newest: dict[str, int] = {}
+    for run in runs:
+        if run.state == "succeeded":
+            newest[run.job] = max(newest.get(run.job, 0), run.id)
+    for job in registry:
+        for trigger in job.schedule.triggers:
+            if not isinstance(trigger, AfterUpstream) or trigger.job not in newest:
+                continue
+            cursor = store.get_cursor(job.name, trigger.key)
+            if cursor is None or int(cursor["after_run"]) < newest[trigger.job]:
+                return False
+    return True
 
 
 def _is_gold(job: str) -> bool:
@@ -490,6 +515,7 @@ def run_demo(config: str | None = None, argv: list[str] | None = None) -> int:
     settings = load_settings(config)
     demo = Demo(settings, options, console, config)
     registry = discover(settings)  # declares every table and the gold jobs that exist
+    demo.registry = registry
     _GOLD_JOBS.update(
         job.name for job in registry if any(o.startswith("gold/") for o in job.outputs)
     )
