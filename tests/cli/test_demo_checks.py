@@ -201,3 +201,28 @@ def test_a_small_fleet_still_has_every_kind_and_replays_past_the_span_end():
     assert replay.readings("water_meter") == metrics * 30 * 1440 + metrics + 1
     assert last_full_month(dt.date(2026, 12, 3)) == (dt.date(2026, 11, 1), 30)
     assert last_full_month(dt.date(2027, 1, 31)) == (dt.date(2026, 12, 1), 31)
+
+
+def test_the_chain_is_not_done_while_a_trigger_has_not_seen_an_upstream_success(tmp_path):
+    from edgebatch.cli.demo import triggers_caught_up
+    from edgebatch.framework.registry import JobRegistry
+    from edgebatch.framework.scheduler import AfterUpstream, Schedule
+    from edgebatch.framework.state import StateStore
+    from tests.framework.scheduler.conftest import make_job
+
+    up = make_job("up")
+    down = make_job("down", upstream=["up"], schedule=Schedule(triggers=[AfterUpstream("up")]))
+    registry = JobRegistry([up, down]).check()
+    with StateStore(f"sqlite:///{tmp_path / 'state.db'}") as store:
+        run = store.create_run("up")
+        store.transition_run(run.id, "running")
+        store.transition_run(run.id, "succeeded")
+        assert not triggers_caught_up(store, registry, store.list_runs())  # never evaluated
+        store.set_cursor("down", "upstream:up", {"after_run": run.id - 1})
+        assert not triggers_caught_up(store, registry, store.list_runs())
+        store.set_cursor("down", "upstream:up", {"after_run": run.id})
+        assert triggers_caught_up(store, registry, store.list_runs())
+        failed = store.create_run("up")  # a failure starts nothing downstream: no wait for it
+        store.transition_run(failed.id, "running")
+        store.transition_run(failed.id, "failed")
+        assert triggers_caught_up(store, registry, store.list_runs())
