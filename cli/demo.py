@@ -141,10 +141,23 @@ def compose_reference(settings: Settings, options: DemoOptions, workdir: Path) -
         text = source.read_text(encoding="utf-8")
         more = extra / source.name if extra is not None else None
         if more is not None and more.is_file():
-            lines = more.read_text(encoding="utf-8").splitlines()[1:]  # its header: the same
-            text = text.rstrip("\n") + "\n" + "".join(f"{line}\n" for line in lines if line)
+            text = extend_csv(text, more.read_text(encoding="utf-8"))
         (out / source.name).write_text(text, encoding="utf-8")
     return out
+
+
+def extend_csv(base: str, extra: str) -> str:
+    """`base` with the rows of `extra` (same header) about a thing `base` does not name:
+    a row whose first two fields (tenant, device or subject) appear in `base` is left
+    out, so the examples win when they come to hold the same device."""
+    rows = [line for line in base.splitlines() if line.strip()]
+    named = {tuple(line.split(",")[:2]) for line in rows[1:]}
+    added = [
+        line
+        for line in extra.splitlines()[1:]
+        if line.strip() and tuple(line.split(",")[:2]) not in named
+    ]
+    return "".join(f"{line}\n" for line in rows + added)
 
 
 class Demo:

@@ -226,3 +226,11 @@ def test_the_chain_is_not_done_while_a_trigger_has_not_seen_an_upstream_success(
         store.transition_run(failed.id, "running")
         store.transition_run(failed.id, "failed")
         assert triggers_caught_up(store, registry, store.list_runs())
+
+
+def test_the_demo_adds_its_own_devices_but_never_one_the_examples_already_have():
+    from edgebatch.cli.demo import extend_csv
+
+    base = "tenant,device,kind\nt,a,x\nt,b,x\n"
+    extra = "tenant,device,kind\nt,b,y\nt,c,y\n\n"
+    assert extend_csv(base, extra) == "tenant,device,kind\nt,a,x\nt,b,x\nt,c,y\n"
