@@ -102,7 +102,12 @@ class Services:
         return proc.returncode
 
     def stop_all(self, grace: float = 30) -> dict[str, int | None]:
-        return {name: self.stop(name, grace) for name in reversed(list(self.procs))}
+        """Stop every process, the last started first; a worker gets twice the grace, as
+        it first lets its runs finish for `[worker] stop_grace_s`."""
+        return {
+            name: self.stop(name, grace * 2 if name == "worker" else grace)
+            for name in reversed(list(self.procs))
+        }
 
 
 def start_broker(services: Services) -> int:
