@@ -117,6 +117,8 @@ def test_windows_are_withheld_by_registration_and_consent_as_silver_does(tmp_pat
     }
     assert expected.billable == {("w", "2026-11"): {"c1", "c2", "c3"}}
     assert ("w", "c4") in expected.denied and ("h", "pat-1") in expected.denied
+    # c1..c3 had a consented meter some day of November; c4 withdrew: never billable.
+    assert expected.may_bill[("w", "2026-11")] == {"c1", "c2", "c3"}
 
 
 def observed(expected, **changes) -> Observed:
@@ -177,6 +179,11 @@ def test_a_missing_bill_and_an_amount_below_the_cent_are_mismatches(tmp_path):
         "bill line c1 m: amount 10.005 not in cents",
         "bills of w 2026-11: customers ['c1'], expected ['c1', 'c2'] (missing ['c2'])",
     ]
+    # m3 was removed on the 15th and sent nothing in the span: billed on an estimate, fine.
+    assert (
+        bill_mismatches(expected, [bill_row("c1", "1"), bill_row("c2", "1"), bill_row("c3", "1")])
+        == []
+    )
     # A month the billing has not run for is not a mismatch; no bills table, no bill check.
     assert bill_mismatches(expected, []) == []
     assert bill_mismatches(expected, None) == []

@@ -130,3 +130,36 @@ def test_an_input_with_no_partition_column_that_maps_gets_an_incremental_run(set
         for line in real.read_logs(down.id)
     )
     real.close()
+
+
+def test_a_monthly_job_after_a_monthly_one_fires_for_the_months_of_its_date_column(
+    settings, tmp_path
+):
+    """A gold table's `month` is a DATE, the first day of the month: a report job after
+    the job writing it runs for 2026-11, not for nothing."""
+    import pyarrow as pa
+    from deltalake import write_deltalake
+
+    real = StateStore(f"sqlite:///{tmp_path / 'real.db'}")
+    location = Path(settings.warehouse_root.removeprefix("file://")) / "gold" / "bills"
+    billing = make_job("billing", outputs=["gold/bills"], partitions=Monthly(column="month"))
+    reports = make_job(
+        "reports",
+        inputs=["gold/bills"],
+        upstream=["billing"],
+        partitions=Monthly(column="month"),
+        schedule=Schedule(triggers=[AfterUpstream("billing")]),
+    )
+    scheduler = Scheduler(real, JobRegistry([billing, reports]).check(), settings, holder="s")
+    scheduler.step()
+    run = real.create_run("billing", partitions=["2026-11"])
+    real.transition_run(run.id, "running")
+    table = pa.table(
+        {"tenant": ["w"], "month": pa.array([dt.date(2026, 11, 1)], pa.date32()), "v": [1]}
+    )
+    write_deltalake(str(location), table, partition_by=["tenant", "month"])
+    real.transition_run(run.id, "succeeded")
+    scheduler.step()
+    (down,) = real.list_runs(job="reports")
+    assert down.partitions == ("2026-11",)
+    real.close()
