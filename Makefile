@@ -18,7 +18,7 @@ ASSETS   := $(VENDOR)/.stamp
 .PHONY: demo test bench lint format system-demo system-test system-bench jars venv assets messages clean help
 
 help:
-	@echo "make demo    run the main job end to end on the embedded defaults"
+	@echo "make demo    the whole platform on simulated devices, until Ctrl-C (docs/demo.md)"
 	@echo "make test    install what the tests need, then run them"
 	@echo "make bench   run the benchmarks (BENCH=name for one) into bench/results/"
 

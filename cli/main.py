@@ -26,7 +26,7 @@ def _collect(args: argparse.Namespace, rest: list[str]) -> int:
 def _demo(args: argparse.Namespace, rest: list[str]) -> int:
     from edgebatch.cli.demo import run_demo
 
-    return run_demo(config=args.config)
+    return run_demo(config=args.config, argv=rest)
 
 
 def _tables(args: argparse.Namespace, rest: list[str]) -> int:
@@ -96,7 +96,7 @@ Handler = Callable[[argparse.Namespace, list[str]], int]
 COMMANDS: dict[str, tuple[str, Handler, bool]] = {
     "agent": ("run the edge agent (edgebatch agent --config agent.toml)", _agent, True),
     "collect": ("land what the agents send (edgebatch collect [--help])", _collect, True),
-    "demo": ("run the main job end to end on the embedded defaults", _demo, False),
+    "demo": ("the whole platform on simulated devices (--once: check and exit)", _demo, True),
     "tables": ("list the declared Delta tables, their versions and row counts", _tables, False),
     "migrate": ("create or upgrade the state store's tables", _migrate, False),
     "jobs": ("list the jobs the registry discovers", _job_command("jobs"), True),

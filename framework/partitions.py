@@ -68,6 +68,19 @@ class Partitioning:
         """True for a key of a time that has not begun (a day after today)."""
         return False
 
+    def key_of(self, value: str) -> str | None:
+        """This partitioning's key for a partition value an upstream table was written
+        under (its own key, or a finer one such as the day of a month); None if none.
+
+        The scheduler uses it to run a job after its upstream for the partitions the
+        upstream wrote, when the input's partition column is not the job's own (a monthly
+        job after a daily one fires for the months of the days written).
+        """
+        try:
+            return self.validate(value)
+        except PartitionError:
+            return None
+
     def describe(self) -> str:
         return self.kind
 
@@ -132,6 +145,13 @@ class Daily(Partitioning):
     def not_yet_due(self, key: str, today: dt.date) -> bool:
         return self.validate(key) > today.isoformat()
 
+    def key_of(self, value: str) -> str | None:
+        """The day of a date or of a timestamp (`2026-03-14 10:00:00` is `2026-03-14`)."""
+        text = str(value)
+        if len(text) > 10 and text[10] not in " T":
+            return None
+        return super().key_of(text[:10])
+
     def predicate(self, key: str) -> str:
         return f"`{self.column}` = DATE {_quote(self.validate(key))}"
 
@@ -185,6 +205,16 @@ class Monthly(Partitioning):
 
     def key_expression(self) -> str | None:
         return None if self.column is None else f"date_format(`{self.column}`, 'yyyy-MM')"
+
+    def key_of(self, value: str) -> str | None:
+        """The month of a month, a date or a timestamp (`2026-03-14` is `2026-03`)."""
+        text = str(value)
+        if len(text) > 7:
+            try:
+                dt.date.fromisoformat(text[:10])
+            except ValueError:
+                return None
+        return super().key_of(text[:7])
 
     def bounds(self, key: str) -> dict[str, str]:
         y, m = self._month(self.validate(key))

@@ -31,6 +31,7 @@ from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, fresh, in_range, min_rows, unique
 from edgebatch.framework.partitions import Daily
+from edgebatch.framework.scheduler import AfterUpstream, Schedule
 from edgebatch.warehouse.catalog import EDGE_BATCHES
 from edgebatch.warehouse.reference import CONSENT, DEVICES
 from edgebatch.warehouse.tables import declare
@@ -163,6 +164,8 @@ def enrich(windows, devices, status):
     timeout_s=3600,
     upstream=("bronze_load", "reference_load"),
     tags=("silver",),
+    # After each bronze load, for exactly the days it wrote (late revisions included).
+    schedule=Schedule(triggers=[AfterUpstream("bronze_load")]),
 )
 def silver_readings(ctx):
     """Windows of one day, revisions merged, enriched, consent-gated and checked."""

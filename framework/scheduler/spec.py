@@ -152,8 +152,10 @@ class AfterUpstream:
     Which partitions: the partition values (this job's partition column) of the data
     files the upstream run's commits added to this job's input tables, read from the
     Delta log. So a daily rollup runs for exactly the days a load touched, days revised
-    by late data included. An unpartitioned job, or inputs not partitioned by its
-    column, gets an incremental run instead.
+    by late data included. An input partitioned by another column has its values mapped
+    by the job's partitioning (`Partitioning.key_of`): a monthly job after a daily one
+    runs for the months of the days written. An unpartitioned job, or inputs with no
+    partition column that maps, gets an incremental run instead.
     """
 
     job: str

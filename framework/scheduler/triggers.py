@@ -207,7 +207,11 @@ class EventSources:
         if column is not None and run.started_at is not None and run.ended_at is not None:
             touched = union(
                 self.tables.partitions_written(
-                    table, column, run.started_at - _COMMIT_SLACK, run.ended_at + _COMMIT_SLACK
+                    table,
+                    column,
+                    run.started_at - _COMMIT_SLACK,
+                    run.ended_at + _COMMIT_SLACK,
+                    key_of=job.partitioning.key_of,
                 )
                 for table in job.inputs
             )
@@ -235,14 +239,15 @@ class EventSources:
 
     @staticmethod
     def _valid(job: Job, keys: set[str]) -> set[str]:
-        from edgebatch.framework.errors import PartitionError
-
         out = set()
         for key in keys:
-            try:
-                out.add(job.partitioning.validate(key))
-            except PartitionError:
+            # Its own key, or the key of a value it maps (a monthly job's DATE column holds
+            # the first day of the month: 2026-11-01 is partition 2026-11).
+            own = job.partitioning.key_of(key)
+            if own is None:
                 log.info("job %s: partition %r written upstream is none of its own", job.name, key)
+            else:
+                out.add(own)
         return out
 
     # -- uploads --------------------------------------------------------------------------
