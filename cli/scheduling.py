@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import threading
@@ -17,6 +18,13 @@ def scheduler(argv: list[str], config: str | None) -> int:
     )
     p.add_argument("--holder", help="this scheduler's name in the leader lease")
     p.add_argument("--once", action="store_true", help="one pass, then exit")
+    p.add_argument(
+        "--pause",
+        action="append",
+        default=[],
+        metavar="JOB",
+        help="do not evaluate this job's triggers (added to [scheduler] paused; repeatable)",
+    )
     args = p.parse_args(argv)
     from edgebatch.cli.commands import _context, _registry
     from edgebatch.framework.scheduler.loop import Scheduler
@@ -24,6 +32,15 @@ def scheduler(argv: list[str], config: str | None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings, store = _context(config)
     registry = _registry(settings)
+    paused = (*settings.scheduler.paused, *args.pause)
+    unknown = sorted(set(paused) - {job.name for job in registry})
+    if unknown:
+        p.error(f"--pause / [scheduler] paused names no job: {', '.join(unknown)}")
+    settings = dataclasses.replace(
+        settings, scheduler=dataclasses.replace(settings.scheduler, paused=paused)
+    )
+    if paused:
+        logging.getLogger(__name__).info("paused (triggers not evaluated): %s", ", ".join(paused))
     from edgebatch.framework.registry import record_job
 
     for job in registry:

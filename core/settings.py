@@ -259,6 +259,9 @@ class SchedulerSettings:
     max_running_per_queue: dict[str, int] = dataclasses.field(default_factory=dict)
     # A held run's priority grows by this much per minute it waits (aging).
     aging_per_minute: float = 1.0
+    # Jobs whose triggers this scheduler does not evaluate (runs by hand still start):
+    # e.g. a sink job on a machine with no database configured for it.
+    paused: tuple[str, ...] = ()
 
     def validate(self) -> None:
         if self.loop_interval_s <= 0:

@@ -193,6 +193,8 @@ class Scheduler:
         """Enqueue what every trigger of every job asks for; returns the runs made."""
         made: list[int] = []
         for job in self.registry:
+            if job.name in self.cfg.paused:
+                continue
             for trigger in job.schedule.triggers:
                 try:
                     made.extend(self._fire(job, trigger, now))

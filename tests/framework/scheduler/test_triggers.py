@@ -3,6 +3,7 @@ new table versions, upstream successes with the partitions they wrote, manual re
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -244,3 +245,18 @@ def test_the_next_fire_time_of_a_cron_is_in_utc_from_its_local_time():
     assert "version of silver/x (seen v3)" in next_fire(
         TableVersion("silver/x"), {"version": 3}, now
     )
+
+
+def test_a_paused_job_fires_nothing_and_the_others_still_tick(store, settings, clock):
+    from edgebatch.framework.scheduler.loop import Scheduler
+
+    ticker = make_job("ticker", schedule=Schedule(triggers=[Cron("* * * * *")]))
+    sink = make_job("sink", schedule=Schedule(triggers=[Cron("* * * * *")]))
+    paused = dataclasses.replace(
+        settings, scheduler=dataclasses.replace(settings.scheduler, paused=("sink",))
+    )
+    Scheduler(store, [ticker, sink], paused, clock=clock, holder="t").step()
+    clock.advance(90)
+    Scheduler(store, [ticker, sink], paused, clock=clock, holder="t").step()
+    assert len(keys(store, "ticker")) == 1
+    assert keys(store, "sink") == []
