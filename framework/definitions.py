@@ -176,10 +176,15 @@ class Job:
     description: str = ""
     source_file: str = ""
     schedule: Schedule = dataclasses.field(default_factory=Schedule)
+    # Iterations one at a time, in partition order: for a job whose partition reads the
+    # ones before it (a moving average over earlier months), so a backfill computes each
+    # month from finished earlier months whatever `max_parallel_iterations` says.
+    in_order: bool = False
 
     def summary(self) -> dict[str, Any]:
         """What the state store and the API show of the definition."""
-        return {
+        extra: dict[str, Any] = {"in_order": True} if self.in_order else {}
+        return extra | {
             "description": self.description,
             "steps": [{"kind": s.kind, "name": s.label} for s in self.steps],
             "inputs": list(self.inputs),
@@ -232,6 +237,7 @@ def define_job(
     description: str = "",
     source_file: str = "",
     schedule: Schedule | None = None,
+    in_order: bool = False,
 ) -> Job:
     """A job from its steps, checked on the spot: errors name the job and the field."""
     if not isinstance(name, str) or not _JOB_NAME.match(name):
@@ -293,6 +299,7 @@ def define_job(
         or (inspect.getdoc(first.fn) or "" if isinstance(first, PythonStep) else ""),
         source_file=source_file,
         schedule=schedule,
+        in_order=bool(in_order),
     )
 
 

@@ -276,8 +276,12 @@ class Runner:
             )
             self._create_outputs(job)
             pending = [i for i in iterations if i.state == IterationState.QUEUED]
+            if job.in_order:
+                pending.sort(key=lambda i: i.partition_key)
             if pending:
                 workers = max(1, min(len(pending), self._fw.max_parallel_iterations))
+                if job.in_order:
+                    workers = 1
                 with ThreadPoolExecutor(workers, thread_name_prefix=f"run{run_id}") as pool:
                     list(pool.map(lambda it: self._iterate(active, it.id), pending))
             self._finish(active)

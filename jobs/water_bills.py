@@ -77,6 +77,9 @@ BILL_EXPECTATIONS = Expectations(
     upstream=("silver_readings",),
     tags=("gold", "billing"),
     schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
+    # gold/water_demand's year-ago and 12-month figures read the months before: a backfill
+    # bills them first, one month at a time.
+    in_order=True,
 )
 def water_bills(ctx):
     """Bill lines per customer, meter, period and tier, and demand per site, for one month."""

@@ -149,3 +149,11 @@ def test_a_step_that_raises_fails_naming_job_partition_step_attempt_with_its_who
     assert "in _dive" in failure and "[Previous line repeated 9 more times]" in failure
     assert "ValueError: the bottom of user code\nwith a second line of detail" in failure
     assert "The above exception was the direct cause of the following exception" in failure
+
+
+def test_an_in_order_job_runs_its_partitions_one_at_a_time_in_partition_order(runner):
+    run = runner.run(RunRequest("months_in_order", partitions=("2025-03", "2025-01", "2025-02")))
+    assert run.state == RunState.SUCCEEDED, run.error
+    its = sorted(runner.store.list_iterations(run.id), key=lambda i: i.started_at)
+    assert [i.partition_key for i in its] == ["2025-01", "2025-02", "2025-03"]
+    assert all(a.ended_at <= b.started_at for a, b in zip(its, its[1:], strict=False)), its

@@ -75,6 +75,12 @@ def meter_monthly_once(ctx):
     return _readings(ctx)
 
 
+@job(partitions=Monthly(column="date"), in_order=True, retry=Retry(attempts=1))
+def months_in_order(ctx):
+    """Each month after the one before it, one at a time (it would read earlier months)."""
+    time.sleep(0.2)
+
+
 def _spin(ctx, tasks: int, seconds: float):
     def work(rows):
         time.sleep(seconds)

@@ -248,6 +248,7 @@ def test_the_next_fire_time_of_a_cron_is_in_utc_from_its_local_time():
 
 
 def test_a_paused_job_fires_nothing_and_the_others_still_tick(store, settings, clock):
+    from edgebatch.framework.registry import JobRegistry
     from edgebatch.framework.scheduler.loop import Scheduler
 
     ticker = make_job("ticker", schedule=Schedule(triggers=[Cron("* * * * *")]))
@@ -255,8 +256,9 @@ def test_a_paused_job_fires_nothing_and_the_others_still_tick(store, settings, c
     paused = dataclasses.replace(
         settings, scheduler=dataclasses.replace(settings.scheduler, paused=("sink",))
     )
-    Scheduler(store, [ticker, sink], paused, clock=clock, holder="t").step()
+    registry = JobRegistry([ticker, sink]).check()
+    Scheduler(store, registry, paused, clock=clock, holder="t").step()
     clock.advance(90)
-    Scheduler(store, [ticker, sink], paused, clock=clock, holder="t").step()
+    Scheduler(store, registry, paused, clock=clock, holder="t").step()
     assert len(keys(store, "ticker")) == 1
     assert keys(store, "sink") == []
