@@ -19,6 +19,7 @@ from edgebatch.framework.state import RunState, StateStore
 from edgebatch.settings import FrameworkSettings, Settings, StateSettings, WarehouseSettings
 from edgebatch.warehouse.landing import open_zone
 from edgebatch.warehouse.uri import WarehouseRoot
+from tests.support.consent import register
 from tests.warehouse.helpers import batch, land_directly
 
 JOBS = Path(__file__).parent / "jobs" / "pipeline_jobs.py"
@@ -70,7 +71,10 @@ def test_landing_starts_the_load_the_rollup_follows_its_days_and_a_failed_check_
     registry = discover(settings)
     runner = Runner(spark, store, settings, registry)
     scheduler = Scheduler(store, registry, settings, holder="pipeline")
-    zone = open_zone(WarehouseRoot.parse(settings.warehouse_root))
+    root = WarehouseRoot.parse(settings.warehouse_root)
+    zone = open_zone(root)
+    # The rollup passes the consent gate: m1 is registered and its customer consented.
+    register(spark, root, "acme", {"m1": "c1"})
     try:
         scheduler.step()  # first look at every trigger
         # Windows on Nov 17 and Nov 18 (T0 is 2026-11-18 11:06 UTC; 60 s windows).
