@@ -29,7 +29,7 @@ def test_a_small_demo_runs_the_chain_through_the_scheduler_and_matches_the_landi
         '[spark]\nconf = { "spark.ui.enabled" = "false", "spark.driver.memory" = "1g" }\n'
     )
     demo = subprocess.run(
-        [CLI, "--config", str(config), "demo", "--once", "--agents", "18", "--days", "1",
+        [CLI, "--config", str(config), "demo", "--once", "--agents", "20", "--days", "1",
          "--start", "2026-11-24", "--reference", str(REPO / "examples" / "reference"),
          "--timeout", "800"],
         cwd=tmp_path,
