@@ -55,6 +55,9 @@ class IterationContext:
     store: StateStore
     rows_out: int = 0
     rows_in: int | None = None
+    # Every partition this iteration covers, in order (more than one for a job with a
+    # `span`); `partition` is then the first of them.
+    partitions: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.log = logging.LoggerAdapter(
@@ -63,16 +66,37 @@ class IterationContext:
         )
 
     @property
+    def partition_keys(self) -> tuple[str, ...]:
+        """Every partition this iteration covers, oldest first (one, unless the job spans)."""
+        return self.partitions or (self.partition,)
+
+    @property
     def bounds(self) -> dict[str, str]:
-        """`partition`, and for time partitions `start` (included) and `end` (excluded)."""
-        return self.job.partitioning.bounds(self.partition)
+        """`partition`, and for time partitions `start` (included) and `end` (excluded).
+
+        Over a span of partitions: `start` of the first, `end` of the last, and
+        `partition` as `first..last`.
+        """
+        keys = self.partition_keys
+        first = self.job.partitioning.bounds(keys[0])
+        if len(keys) == 1:
+            return first
+        last = self.job.partitioning.bounds(keys[-1])
+        spanned = first | {"partition": f"{keys[0]}..{keys[-1]}"}
+        if "end" in last:
+            spanned["end"] = last["end"]
+        return spanned
 
     def predicate(self, column: str | None = None) -> str:
-        """SQL condition for this partition's rows, on the partition column or `column`."""
+        """SQL condition for this iteration's rows (every partition of its span), on the
+        partition column or `column`."""
         part = self.job.partitioning
         if column and column != part.column:
             part = dataclasses.replace(part, column=column)
-        return part.predicate(self.partition)
+        keys = self.partition_keys
+        if len(keys) == 1:
+            return part.predicate(keys[0])
+        return " OR ".join(f"({part.predicate(k)})" for k in keys)
 
     def table(self, name: str) -> DataFrame:
         """An input table by its registry name (declared in `warehouse.catalog` or a job).
@@ -140,7 +164,7 @@ class IterationContext:
         try:
             if self.job.write == "replace":
                 unpartitioned = self.job.partitioning.column is None
-                where = None if unpartitioned else self.job.partitioning.predicate(self.partition)
+                where = None if unpartitioned else self.predicate()
                 if not unpartitioned and self.job.partitioning.column not in spec.columns():
                     raise OutputSchemaError(
                         f"job {self.job.name!r}: output {spec.name!r} has no column "

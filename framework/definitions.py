@@ -180,10 +180,17 @@ class Job:
     # ones before it (a moving average over earlier months), so a backfill computes each
     # month from finished earlier months whatever `max_parallel_iterations` says.
     in_order: bool = False
+    # Up to this many consecutive partitions of a run share one iteration (one read of
+    # their inputs, one commit per output): a backfill of a year of months pays the
+    # per-iteration cost once instead of twelve times. Each partition keeps its own
+    # iteration record; they succeed, fail and are retried together.
+    span: int = 1
 
     def summary(self) -> dict[str, Any]:
         """What the state store and the API show of the definition."""
         extra: dict[str, Any] = {"in_order": True} if self.in_order else {}
+        if self.span > 1:
+            extra["span"] = self.span
         return extra | {
             "description": self.description,
             "steps": [{"kind": s.kind, "name": s.label} for s in self.steps],
@@ -238,6 +245,7 @@ def define_job(
     source_file: str = "",
     schedule: Schedule | None = None,
     in_order: bool = False,
+    span: int = 1,
 ) -> Job:
     """A job from its steps, checked on the spot: errors name the job and the field."""
     if not isinstance(name, str) or not _JOB_NAME.match(name):
@@ -272,6 +280,14 @@ def define_job(
     if not isinstance(schedule, Schedule):
         raise JobDefinitionError(f"job {name!r}: schedule must be a Schedule, got {schedule!r}")
     schedule.validate(name)
+    partitioning = partitions or Unpartitioned()
+    if not isinstance(span, int) or isinstance(span, bool) or span < 1:
+        raise JobDefinitionError(f"job {name!r}: span must be a whole number of at least 1")
+    if span > 1 and type(partitioning).between is Partitioning.between:
+        raise JobDefinitionError(
+            f"job {name!r}: span={span} needs partitions in an order (daily, monthly); "
+            f"{partitioning.kind} partitions have none"
+        )
     contacts = tuple([contacts] if isinstance(contacts, str) else contacts)
     parse_contacts(contacts, job=name)
     contacts = tuple(c.strip() for c in contacts)
@@ -284,7 +300,7 @@ def define_job(
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         write=write,
-        partitioning=partitions or Unpartitioned(),
+        partitioning=partitioning,
         pool=pool,
         priority=priority,
         queue=queue,
@@ -300,6 +316,7 @@ def define_job(
         source_file=source_file,
         schedule=schedule,
         in_order=bool(in_order),
+        span=span,
     )
 
 

@@ -18,7 +18,7 @@ import subprocess
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -276,14 +276,15 @@ class Runner:
             )
             self._create_outputs(job)
             pending = [i for i in iterations if i.state == IterationState.QUEUED]
-            if job.in_order:
+            if job.in_order or job.span > 1:
                 pending.sort(key=lambda i: i.partition_key)
-            if pending:
-                workers = max(1, min(len(pending), self._fw.max_parallel_iterations))
+            spans = spans_of(job, pending)
+            if spans:
+                workers = max(1, min(len(spans), self._fw.max_parallel_iterations))
                 if job.in_order:
                     workers = 1
                 with ThreadPoolExecutor(workers, thread_name_prefix=f"run{run_id}") as pool:
-                    list(pool.map(lambda it: self._iterate(active, it.id), pending))
+                    list(pool.map(lambda span: self._iterate(active, span), spans))
             self._finish(active)
         except Exception as exc:  # the framework's own failure: record it, never hide it
             log.exception("run %s failed in the runner", run_id)
@@ -334,21 +335,32 @@ class Runner:
             return
         self.store.release_lease(run_id, self.holder)
 
-    def _iterate(self, active: _ActiveRun, iteration_id: int) -> None:
+    def _iterate(self, active: _ActiveRun, span: list[Any]) -> None:
+        """Attempt one iteration, or a job's span of them together, until it succeeds, runs
+        out of attempts or is cancelled. The first iteration of a span leads: its id names
+        the Spark job group and carries the rows; the others follow its every move."""
         job = active.job
         sc = self.spark.sparkContext
+        iteration_id, followers = span[0].id, [i.id for i in span[1:]]
         while True:
             if active.cancel.is_set() or active.lost:
-                self._safe_move(iteration_id, IterationState.CANCELLED, "cancelled")
+                for i in (iteration_id, *followers):
+                    self._safe_move(i, IterationState.CANCELLED, "cancelled")
                 return
             try:
                 it = self.store.transition_iteration(iteration_id, IterationState.RUNNING)
+                keys = [it.partition_key]
+                for f in followers:
+                    keys.append(
+                        self.store.transition_iteration(f, IterationState.RUNNING).partition_key
+                    )
             except StateError as exc:
                 log.warning("iteration %s not started: %s", iteration_id, exc)
                 return
+            name = it.partition_key if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
             group = f"edgebatch-run{active.run_id}-it{it.id}-a{it.attempts}"
             sc.setLocalProperty(_POOL, active.pool)
-            sc.setJobGroup(group, f"{job.name} {it.partition_key} #{it.attempts}", True)
+            sc.setJobGroup(group, f"{job.name} {name} #{it.attempts}", True)
             with active.lock:
                 active.groups[it.id] = group
                 active.group_started[it.id] = time.monotonic()
@@ -369,6 +381,7 @@ class Runner:
                 attempt=it.attempts,
                 params=active.params,
                 store=self.store,
+                partitions=tuple(keys),
             )
             started = time.monotonic()
             try:
@@ -378,15 +391,18 @@ class Runner:
                 self.store.transition_iteration(
                     it.id, IterationState.SUCCEEDED, rows_in=ctx.rows_in, rows_out=ctx.rows_out
                 )
+                for f in followers:
+                    self.store.transition_iteration(f, IterationState.SUCCEEDED)
+                together = f" (with {len(followers)} more, rows counted here)" if followers else ""
                 self.store.append_log(
                     active.run_id,
-                    f"partition {it.partition_key} succeeded in {time.monotonic() - started:.1f} s"
-                    f" (attempt {it.attempts}, rows written {ctx.rows_out})",
+                    f"partition {name} succeeded in {time.monotonic() - started:.1f} s"
+                    f" (attempt {it.attempts}, rows written {ctx.rows_out}){together}",
                     iteration_id=it.id,
                 )
                 return
             except Exception as exc:
-                if not self._after_failure(active, it, exc, started):
+                if not self._after_failure(active, it, exc, started, followers):
                     return
             finally:
                 if timer:
@@ -398,7 +414,14 @@ class Runner:
                     sc.setLocalProperty(key, None)  # type: ignore[arg-type]  # None unsets it
                 route_logs(None)
 
-    def _after_failure(self, active: _ActiveRun, it: Any, exc: Exception, started: float) -> bool:
+    def _after_failure(
+        self,
+        active: _ActiveRun,
+        it: Any,
+        exc: Exception,
+        started: float,
+        followers: Sequence[int] = (),
+    ) -> bool:
         """Record a failed attempt; True if another attempt follows (after its backoff).
 
         The iteration's error is one line naming job, partition, step and attempt; its
@@ -415,7 +438,8 @@ class Runner:
             message += f"{type(exc).__name__}" + (f": {text.splitlines()[0]}" if text else "")
             trace = "".join(traceback.format_exception(exc))
         if active.cancel.is_set() or active.lost:
-            self._safe_move(it.id, IterationState.CANCELLED, "cancelled")
+            for i in (it.id, *followers):
+                self._safe_move(i, IterationState.CANCELLED, "cancelled")
             return False
         self.store.append_log(
             active.run_id,
@@ -427,7 +451,8 @@ class Runner:
         active.timed_out.discard(it.id)
         if it.attempts < job.retry.attempts:
             delay = job.retry.delay(it.attempts)
-            self._safe_move(it.id, IterationState.QUEUED, message)
+            for i in (it.id, *followers):
+                self._safe_move(i, IterationState.QUEUED, message)
             self.store.append_log(
                 active.run_id,
                 f"partition {it.partition_key}: attempt {it.attempts + 1} of "
@@ -437,7 +462,8 @@ class Runner:
             )
             active.cancel.wait(delay)
             return True
-        self._safe_move(it.id, IterationState.FAILED, message)
+        for i in (it.id, *followers):
+            self._safe_move(i, IterationState.FAILED, message)
         return False
 
     def _safe_move(self, iteration_id: int, to: IterationState, error: str | None) -> None:
@@ -549,3 +575,23 @@ class Runner:
                         tasks_done=tasks_done,
                         tasks_total=tasks_total,
                     )
+
+
+def spans_of(job: Job, pending: list[Any]) -> list[list[Any]]:
+    """The queued iterations grouped as they will run: alone, or (a job with a `span`)
+    up to `span` consecutive partitions together, in partition order."""
+    if job.span <= 1:
+        return [[it] for it in pending]
+    spans: list[list[Any]] = []
+    for it in pending:
+        last = spans[-1] if spans else None
+        if (
+            last is not None
+            and len(last) < job.span
+            and job.partitioning.between(last[-1].partition_key, it.partition_key)
+            == [last[-1].partition_key, it.partition_key]
+        ):
+            last.append(it)
+        else:
+            spans.append([it])
+    return spans

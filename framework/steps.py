@@ -36,7 +36,7 @@ def run_steps(ctx: IterationContext, on_process: Callable[[subprocess.Popen | No
             raise StepFailed.in_user_code(
                 exc,
                 job=ctx.job.name,
-                partition=ctx.partition,
+                partition=ctx.bounds["partition"],
                 step=step.label,
                 attempt=ctx.attempt,
             ) from exc
@@ -120,7 +120,7 @@ def _run_command(
         **dict(step.env),
         "EDGEBATCH_JOB": ctx.job.name,
         "EDGEBATCH_RUN_ID": str(ctx.run_id),
-        "EDGEBATCH_PARTITION": ctx.partition,
+        "EDGEBATCH_PARTITION": ctx.bounds["partition"],
         "EDGEBATCH_WAREHOUSE_ROOT": ctx.root.uri(""),
         **{f"EDGEBATCH_PARTITION_{k.upper()}": v for k, v in ctx.bounds.items()},
     }

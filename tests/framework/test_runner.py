@@ -157,3 +157,59 @@ def test_an_in_order_job_runs_its_partitions_one_at_a_time_in_partition_order(ru
     its = sorted(runner.store.list_iterations(run.id), key=lambda i: i.started_at)
     assert [i.partition_key for i in its] == ["2025-01", "2025-02", "2025-03"]
     assert all(a.ended_at <= b.started_at for a, b in zip(its, its[1:], strict=False)), its
+
+
+def test_a_spanning_job_runs_consecutive_months_together_and_retries_the_span(
+    runner, faults, clean_table
+):
+    (faults / "meter_spans.2025-06").write_text("1")  # the first month of the second span
+
+    run = runner.run(RunRequest("meter_spans", start=MONTHS[0], end=MONTHS[1]))
+
+    assert run.state == RunState.SUCCEEDED, run.error
+    its = {i.partition_key: i for i in runner.store.list_iterations(run.id)}
+    assert len(its) == 12 and all(i.state == IterationState.SUCCEEDED for i in its.values())
+    # Spans of five: Jan-May, Jun-Oct (failed once, so all five tried twice), Nov-Dec.
+    assert {k for k, i in its.items() if i.attempts == 2} == {
+        "2025-06", "2025-07", "2025-08", "2025-09", "2025-10",
+    }  # fmt: skip
+    assert all(i.attempts == 1 for k, i in its.items() if not "2025-06" <= k <= "2025-10")
+    lines = [line.message for line in runner.store.read_logs(run.id)]
+    months = sorted(m for m in lines if m.startswith("months "))
+    assert months == [
+        "months 2025-01 2025-02 2025-03 2025-04 2025-05",
+        "months 2025-06 2025-07 2025-08 2025-09 2025-10",
+        "months 2025-11 2025-12",
+    ], lines
+    assert any(m.startswith("partition 2025-01..2025-05 succeeded") for m in lines), lines
+    # Rows are counted on the span's first iteration; every month's rows were replaced.
+    assert sum(i.rows_out or 0 for i in its.values()) == len(clean_table)
+    assert table_rows(runner) == clean_table
+    # Loaded months are loaded, whichever iteration carried them.
+    plan = runner.plan(RunRequest("meter_spans", start=MONTHS[0], end=MONTHS[1]))
+    assert plan.to_run == [], plan.decisions
+
+
+def test_spans_never_bridge_a_gap_or_exceed_their_length():
+    from types import SimpleNamespace
+
+    from edgebatch.framework.runner import spans_of
+    from tests.framework.jobs.meters import meter_spans
+
+    keys = ["2025-01", "2025-02", "2025-04", "2025-05", "2025-06", "2025-07", "2025-08", "2025-09"]
+    spans = spans_of(meter_spans, [SimpleNamespace(partition_key=k) for k in keys])
+    assert [[i.partition_key for i in s] for s in spans] == [
+        ["2025-01", "2025-02"],
+        ["2025-04", "2025-05", "2025-06", "2025-07", "2025-08"],
+        ["2025-09"],
+    ]
+
+
+def test_a_span_needs_ordered_partitions():
+    from edgebatch.framework.definitions import JobDefinitionError, define_job
+    from edgebatch.framework.partitions import ByValue
+
+    with pytest.raises(JobDefinitionError, match="span=3 needs partitions in an order"):
+        define_job("by_site", [lambda ctx: None], partitions=ByValue(column="site"), span=3)
+    with pytest.raises(JobDefinitionError, match="span must be a whole number"):
+        define_job("zero", [lambda ctx: None], span=0)

@@ -42,6 +42,10 @@ def _readings(ctx):
     time.sleep(float(os.environ.get("EDGEBATCH_TEST_SLEEP_S", "0")))
     b = ctx.bounds
     ctx.log.info("generating readings from %s to %s", b["start"], b["end"])
+    return _month(ctx, b)
+
+
+def _month(ctx, b):
     return (
         ctx.spark.range(0, 93)
         .selectExpr(
@@ -73,6 +77,23 @@ def meter_monthly(ctx):
 def meter_monthly_once(ctx):
     """The same, without retries inside a run: a failure fails the run."""
     return _readings(ctx)
+
+
+@job(
+    outputs=["test/meter_monthly"],
+    partitions=Monthly(column="date", start="2025-01"),
+    retry=Retry(attempts=2, backoff_s=0.05),
+    span=5,
+)
+def meter_spans(ctx):
+    """The rows of meter_monthly, up to five consecutive months per iteration."""
+    _maybe_fail(ctx.job.name, ctx.partition)
+    ctx.log.info("months %s", " ".join(ctx.partition_keys))
+    frames = [_month(ctx, ctx.job.partitioning.bounds(k)) for k in ctx.partition_keys]
+    out = frames[0]
+    for frame in frames[1:]:
+        out = out.unionByName(frame)
+    return out
 
 
 @job(partitions=Monthly(column="date"), in_order=True, retry=Retry(attempts=1))
