@@ -181,6 +181,12 @@ def delta_txn(
 _known_tables: set[str] = set()
 
 
+def forget_known_tables() -> None:
+    """Ask Delta again about every table: for a process whose tables were deleted behind
+    its back (a benchmark removing its outputs between timed runs)."""
+    _known_tables.clear()
+
+
 def ensure_tables(spark: SparkSession, root: WarehouseRoot, specs: Iterable[TableSpec]) -> None:
     """Create every table of `specs` that does not exist yet: readers of a declared table
     (an API, Polars, a silver job) never meet a missing one because nothing was written."""

@@ -29,7 +29,7 @@ from edgebatch.edge.stats import MetricStats
 from edgebatch.edge.wire import encode_batch, topic
 from edgebatch.edge.wire.summary import metric_summary
 from edgebatch.framework.requests import RunRequest
-from edgebatch.framework.state import RunState
+from edgebatch.framework.state import IterationState, RunState
 from edgebatch.settings import FrameworkSettings, Settings, StateSettings, WarehouseSettings
 from edgebatch.warehouse.collector.direct import land_groups
 from edgebatch.warehouse.landing import open_zone
@@ -377,3 +377,27 @@ def test_a_withdrawal_and_the_erase_remove_the_customers_bills(billed):
     assert set(_table(runner, "gold/water_bills")) == _expected_lines(
         home / "warehouse", tuple(c for c in GRANTED if c != "c4")
     )
+
+
+def test_a_span_of_months_bills_them_as_month_after_month_would(billed):
+    """Last in the module: it adds October (no windows: estimates of nothing) to the tables."""
+    runner, _ = billed
+    tables = ("gold/water_bills", "gold/water_demand")
+
+    span = runner.run(RunRequest("water_bills", partitions=("2026-10", "2026-11"), rerun=True))
+
+    assert span.state == RunState.SUCCEEDED, span.error
+    its = runner.store.list_iterations(span.id)
+    assert [(i.partition_key, i.state) for i in its] == [
+        ("2026-10", IterationState.SUCCEEDED),
+        ("2026-11", IterationState.SUCCEEDED),
+    ]
+    lines = [line.message for line in runner.store.read_logs(span.id)]
+    assert any(m.startswith("partition 2026-10..2026-11 succeeded") for m in lines), lines
+    together = {t: _table(runner, t) for t in tables}
+    months = {row[1] for row in together["gold/water_demand"]}
+    assert months == {dt.date(2026, 10, 1), MONTH}
+    for month in ("2026-10", "2026-11"):
+        run = runner.run(RunRequest("water_bills", partitions=(month,), rerun=True))
+        assert run.state == RunState.SUCCEEDED, run.error
+    assert {t: _table(runner, t) for t in tables} == together
