@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -23,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from edgebatch.api.access import Principal
 from edgebatch.api.deps import Operator, Runtime, Store, Viewer
 from edgebatch.api.errors import Conflict, NotFound
+from edgebatch.api.runtime import ApiRuntime
 from edgebatch.api.schemas import (
     LogLineOut,
     LogPage,
@@ -34,11 +36,13 @@ from edgebatch.api.schemas import (
     iteration_fields,
     run_fields,
 )
+from edgebatch.api.stream_end import notices_under_way
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import Run, RunState, StateError, StateStore, TriggerKind
 from edgebatch.framework.state.queries import TENANT_PARAM, run_tenant
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 RunId = Annotated[int, Path(ge=1, le=2**62)]
@@ -172,27 +176,29 @@ async def stream_logs(
     run_id: RunId,
     request: Request,
     principal: Viewer,
-    store: Store,
+    rt: Runtime,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     iteration: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Each line is an event `log` whose id is the line's id, so a client that reconnects
     (EventSource does) resumes after the last line it saw (`Last-Event-ID`). An event
-    `end` says the run has finished and every line was sent."""
-    await run_in_threadpool(visible_run, store, principal, run_id)
+    `end` says the run has finished and every line was sent, including those its
+    notifications add after its end (api/stream_end.py)."""
+    await run_in_threadpool(visible_run, rt.store, principal, run_id)
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
     return StreamingResponse(
-        _follow(store, request, run_id, after, iteration),
+        _follow(rt, request, run_id, after, iteration),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _follow(
-    store: StateStore, request: Request, run_id: RunId, after: int, iteration: int | None
+    rt: ApiRuntime, request: Request, run_id: RunId, after: int, iteration: int | None
 ) -> AsyncIterator[str]:
+    store = rt.store
     yield "retry: 2000\n\n"
     idle = 0.0
     while True:
@@ -212,10 +218,12 @@ async def _follow(
             rest = await run_in_threadpool(
                 store.read_logs, run_id, after_id=after, limit=1, iteration_id=iteration
             )
-            if not rest:
+            if rest:
+                continue
+            # Notification lines belong to the run, not to an iteration's stream.
+            if iteration is not None or not await run_in_threadpool(_notices_under_way, rt, run):
                 yield f"event: end\ndata: {json.dumps({'state': str(run.state)})}\n\n"
                 return
-            continue
         if await request.is_disconnected():
             return
         await asyncio.sleep(SSE_POLL_S)
@@ -223,6 +231,17 @@ async def _follow(
         if idle >= SSE_KEEPALIVE_S:
             idle = 0.0
             yield ": keepalive\n\n"
+
+
+def _notices_under_way(rt: ApiRuntime, run: Run) -> bool:
+    """The run's notifications may still log lines (stream_end); a job registry that
+    cannot be read (a broken job module) leaves the stream to end as before."""
+    try:
+        registry = rt.registry()
+    except Exception:
+        log.warning("no job registry for the log stream of run %s", run.id, exc_info=True)
+        return False
+    return notices_under_way(rt.store, registry, rt.settings.notify, run, rt.store.now())
 
 
 @router.post("", response_model=Submitted, status_code=201, summary="Ask for a run")
