@@ -49,6 +49,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Endpoints measured on the code of `BENCH_API_BEFORE` as well, and the suffix of their keys.
 COMPARED = ("trivial", "run status, every run", "run list", "log page")
 BEFORE = ", before"
+# The machine's 1-minute load average as each measurement began (the machine is shared).
+LOADS: list[float] = []
 
 
 def _describe(checkout: Path | None) -> str:
@@ -242,6 +244,7 @@ def _wrk(
     cmd.append(url)
     if args:
         cmd += ["--", *args]
+    LOADS.append(os.getloadavg()[0])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60)
     text = out.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
@@ -405,7 +408,8 @@ def run() -> list[Figure]:
             med["trivial"]["p99_ms"],
             "ms",
             target_on="value",
-            note=f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end",
+            note=f"load average {min(LOADS):.1f}-{max(LOADS):.1f} "
+            f"(median {statistics.median(LOADS):.1f}) on {os.cpu_count()} cores during the run",
         ),
     ]
     notes = {

@@ -14,11 +14,10 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from edgebatch.api.access import Principal
@@ -26,15 +25,16 @@ from edgebatch.api.deps import Operator, Runtime, Store, Viewer
 from edgebatch.api.errors import Conflict, NotFound
 from edgebatch.api.runtime import ApiRuntime
 from edgebatch.api.schemas import (
-    LogLineOut,
     LogPage,
     RunDetail,
     RunOut,
     RunPage,
     RunSubmit,
     Submitted,
-    iteration_fields,
+    log_line_fields,
+    run_detail_fields,
     run_fields,
+    to_json,
 )
 from edgebatch.api.stream_end import notices_under_way
 from edgebatch.framework.errors import FrameworkError
@@ -53,9 +53,9 @@ FINISHED_TTL_S = 10.0
 SSE_KEEPALIVE_S = 15.0
 
 
-def as_json(model: BaseModel) -> Response:
-    """The model as JSON, serialized once (the route's response_model documents it)."""
-    return Response(model.model_dump_json(), media_type="application/json")
+def as_json(fields: dict[str, Any]) -> Response:
+    """The fields as JSON, written once (the route's response_model documents them)."""
+    return Response(to_json(fields), media_type="application/json")
 
 
 def visible_run(store: StateStore, principal: Principal, run_id: int) -> Run:
@@ -96,13 +96,12 @@ def list_runs(
     )
     more = len(runs) > limit
     runs = runs[:limit]
-    page = RunPage.model_validate(
+    return as_json(
         {
             "items": [run_fields(r, counts[r.id]) for r in runs],
             "next_cursor": str(runs[-1].id) if more and runs else None,
         }
     )
-    return as_json(page)
 
 
 @router.get("/{run_id}", response_model=RunDetail, summary="One run with its iterations")
@@ -121,20 +120,7 @@ def get_run(run_id: RunId, principal: Viewer, rt: Runtime) -> Response:
         raise NotFound(f"no run {run_id}")
     run, its, attempts = found
     principal.check_tenant(run_tenant(run), f"run {run_id}")
-    counts: dict[str, int] = {}
-    for it in its:
-        counts[str(it.state)] = counts.get(str(it.state), 0) + 1
-    rows_in = [it.rows_in for it in its if it.rows_in is not None]
-    rows_out = [it.rows_out for it in its if it.rows_out is not None]
-    detail = RunDetail.model_validate(
-        {
-            **run_fields(run, counts),
-            "iteration_list": [iteration_fields(it, attempts.get(it.id)) for it in its],
-            "rows_in": sum(rows_in) if rows_in else None,
-            "rows_out": sum(rows_out) if rows_out else None,
-        }
-    )
-    body = detail.model_dump_json().encode()
+    body = to_json(run_detail_fields(run, its, attempts))
     ttl = FINISHED_TTL_S if run.finished else STATUS_TTL_S
     if len(rt.cache) > 50_000:
         rt.cache.clear()
@@ -155,15 +141,13 @@ def run_logs(
     if run is None:
         raise NotFound(f"no run {run_id}")
     principal.check_tenant(run_tenant(run), f"run {run_id}")
-    page = LogPage.model_validate(
+    return as_json(
         {
-            "items": lines,
+            "items": [log_line_fields(line) for line in lines],
             "next_after": lines[-1].id if lines else after,
             "finished": run.finished and len(lines) < limit,
-        },
-        from_attributes=True,
+        }
     )
-    return as_json(page)
 
 
 @router.get(
@@ -206,7 +190,7 @@ async def _follow(
             store.read_logs, run_id, after_id=after, limit=500, iteration_id=iteration
         )
         for line in lines:
-            data = LogLineOut.of(line).model_dump_json()
+            data = to_json(log_line_fields(line)).decode()
             yield f"id: {line.id}\nevent: log\ndata: {data}\n\n"
             after = line.id
         if lines:

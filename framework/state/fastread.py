@@ -108,9 +108,10 @@ class Reader:
 def reads(engine: Engine, *, snapshot: bool = False) -> Iterator[Reader]:
     """A `Reader` on a connection from `engine`'s pool, given back (rolled back) after.
 
-    `snapshot`: the statements see one state of the database (a transaction around
-    them); one statement always does. PostgreSQL's driver opens the transaction by
-    itself; SQLite's (in the autocommit mode the engine sets) is told to.
+    `snapshot`: the statements run in one transaction, as `engine.begin()` would run
+    them (on SQLite one snapshot of the database; PostgreSQL's READ COMMITTED lets each
+    statement see what committed before it). PostgreSQL's driver opens the transaction
+    by itself; SQLite's, in the autocommit mode the engine sets, is told to.
     """
     connection = engine.raw_connection()
     try:
