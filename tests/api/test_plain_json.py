@@ -45,5 +45,5 @@ def test_plain_fields_write_the_bytes_the_models_write(tmp_path: Path) -> None:
         listing = {"items": [run_fields(r, counts[r.id]) for r in runs], "next_cursor": "7"}
         assert len(listing["items"]) == len(ids)
         assert to_json(listing) == RunPage.model_validate(listing).model_dump_json().encode()
-        empty = {"items": [], "next_cursor": None}
+        empty: dict[str, object] = {"items": [], "next_cursor": None}
         assert to_json(empty) == RunPage.model_validate(empty).model_dump_json().encode()
