@@ -114,6 +114,12 @@ class RunQueries(StoreBase):
     is several small queries, and a session per query cost more than the queries.
     """
 
+    @property
+    def embedded(self) -> bool:
+        """The database is a file this process reads itself (SQLite): a point read is a
+        function call of some 100 microseconds, not a round trip to a server."""
+        return not self._postgres
+
     @contextlib.contextmanager
     def _rows(self) -> Iterator[Connection]:
         with self._engine.begin() as conn:
