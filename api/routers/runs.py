@@ -12,9 +12,9 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
@@ -43,10 +43,17 @@ from edgebatch.framework.state import Run, RunState, StateError, StateStore, Tri
 from edgebatch.framework.state.queries import TENANT_PARAM, run_tenant
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 RunId = Annotated[int, Path(ge=1, le=2**62)]
 
+# A read of at most this many rows (a page of runs or log lines) answers on the event loop
+# of an embedded store; a larger one in a worker thread, so other requests are not held
+# up behind it for long (a thread holds the GIL while it builds rows too, but yields it
+# every few milliseconds).
+INLINE_ROWS = 1000
 SSE_POLL_S = 0.5
 STATUS_TTL_S = 1.0
 FINISHED_TTL_S = 10.0
@@ -67,8 +74,18 @@ def visible_run(store: StateStore, principal: Principal, run_id: int) -> Run:
     return run
 
 
+async def answer(
+    store: StateStore, rows: int, read: Callable[P, T], *a: P.args, **k: P.kwargs
+) -> T:
+    """`read(*a, **k)`, on the event loop when the store is embedded and the read is at
+    most INLINE_ROWS rows, else in a worker thread (see `get_run` for why)."""
+    if store.embedded and rows <= INLINE_ROWS:
+        return read(*a, **k)
+    return await run_in_threadpool(read, *a, **k)
+
+
 @router.get("", response_model=RunPage, summary="List runs, newest first")
-def list_runs(
+async def list_runs(
     principal: Viewer,
     store: Store,
     job: str | None = None,
@@ -79,6 +96,35 @@ def list_runs(
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    return await answer(
+        store,
+        limit * 2,  # the runs, and their iterations' counts
+        _run_list_answer,
+        principal,
+        store,
+        job,
+        state,
+        queue,
+        tenant,
+        created_from,
+        created_to,
+        cursor,
+        limit,
+    )
+
+
+def _run_list_answer(
+    principal: Principal,
+    store: StateStore,
+    job: str | None,
+    state: list[RunState] | None,
+    queue: str | None,
+    tenant: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    cursor: str | None,
+    limit: int,
 ) -> Response:
     tenants = principal.tenants
     if tenant is not None:
@@ -108,13 +154,12 @@ def list_runs(
 async def get_run(run_id: RunId, principal: Viewer, rt: Runtime) -> Response:
     """Answers from a short cache (STATUS_TTL_S; FINISHED_TTL_S once the run has ended),
     since dashboards and scripts poll one run's status many times a second; this
-    process's own cancels and retries drop the entry at once.
-
-    On an embedded store (SQLite) the read runs on the event loop: it is one indexed
-    statement of about 100 microseconds, where handing it to a worker thread and back
-    cost as much again, and more under load (threads contending for the GIL with the
-    loop, which the work holds in a thread too). PostgreSQL's round trip, which may
-    wait, goes to a worker thread."""
+    process's own cancels and retries drop the entry at once."""
+    # On an embedded store (SQLite) the read runs on the event loop: it is one indexed
+    # statement of about 100 microseconds, where handing it to a worker thread and back
+    # cost as much again, and more under load (threads contending for the GIL with the
+    # loop, which the work holds in a thread too). PostgreSQL's round trip, which may
+    # wait, goes to a worker thread.
     key = ("run", run_id)
     cached = rt.cache.get(key)
     if cached is not None and cached[0] > time.monotonic():
@@ -138,13 +183,26 @@ async def get_run(run_id: RunId, principal: Viewer, rt: Runtime) -> Response:
 
 
 @router.get("/{run_id}/logs", response_model=LogPage, summary="A page of a run's log")
-def run_logs(
+async def run_logs(
     run_id: RunId,
     principal: Viewer,
     store: Store,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     iteration: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> Response:
+    return await answer(
+        store, limit, _log_page_answer, run_id, principal, store, after, iteration, limit
+    )
+
+
+def _log_page_answer(
+    run_id: int,
+    principal: Principal,
+    store: StateStore,
+    after: int,
+    iteration: int | None,
+    limit: int,
 ) -> Response:
     run, lines = store.run_log_page(run_id, after_id=after, limit=limit, iteration_id=iteration)
     if run is None:
@@ -176,8 +234,9 @@ async def stream_logs(
 ) -> StreamingResponse:
     """Each line is an event `log` whose id is the line's id, so a client that reconnects
     (EventSource does) resumes after the last line it saw (`Last-Event-ID`). An event
-    `end` says the run has finished and every line was sent, including those its
-    notifications add after its end (api/stream_end.py)."""
+    `end` says the run has finished and every line was sent, including the lines its
+    notifications add soon after its end."""
+    # How long `end` waits for those: api/stream_end.py.
     await run_in_threadpool(visible_run, rt.store, principal, run_id)
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
