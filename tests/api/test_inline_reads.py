@@ -24,9 +24,7 @@ def test_pages_read_on_the_loop_and_in_a_thread_are_the_same(api: Api) -> None:
     assert [p.status_code for p in pages] == [200, 200]
     assert [x["message"] for x in pages[0].json()["items"]] == [f"line {n}" for n in range(5)]
     assert pages[0].json() == pages[1].json()
-    lists = [
-        api.client.get(f"/api/v1/runs?limit={limit}", headers=acme) for limit in (small, 500)
-    ]
+    lists = [api.client.get(f"/api/v1/runs?limit={limit}", headers=acme) for limit in (small, 500)]
     assert [x["id"] for x in lists[0].json()["items"]] == ids[::-1]
     assert lists[0].json() == lists[1].json()
     for limit in (small, large):
