@@ -5,11 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from edgebatch.framework.state import Attempt, Iteration, LogLine, Run
 
 NAME = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def to_json(fields: dict[str, Any]) -> bytes:
+    """A response's fields (from the `*_fields` functions below) as the JSON its model
+    would give, without validating them once more on the way out: they come from the
+    store's typed records, and validating a log page of 100 lines took four times as long
+    as writing it. The route still names the model (it documents the answer);
+    tests/api/test_plain_json.py holds the two outputs byte-equal."""
+    return pydantic_core.to_json(fields, inf_nan_mode="null")
 
 
 class RunOut(BaseModel):
@@ -133,6 +143,24 @@ def iteration_fields(it: Iteration, attempts: list[Attempt] | None = None) -> di
     }
 
 
+def run_detail_fields(
+    run: Run, its: list[Iteration], attempts: dict[int, list[Attempt]]
+) -> dict[str, Any]:
+    """A `RunDetail`'s fields: the run, its iterations in order with their attempts (by
+    iteration id), counts of iterations by state and the rows they read and wrote."""
+    counts: dict[str, int] = {}
+    for it in its:
+        counts[str(it.state)] = counts.get(str(it.state), 0) + 1
+    rows_in = [it.rows_in for it in its if it.rows_in is not None]
+    rows_out = [it.rows_out for it in its if it.rows_out is not None]
+    return {
+        **run_fields(run, counts),
+        "iteration_list": [iteration_fields(it, attempts.get(it.id)) for it in its],
+        "rows_in": sum(rows_in) if rows_in else None,
+        "rows_out": sum(rows_out) if rows_out else None,
+    }
+
+
 class RunPage(BaseModel):
     items: list[RunOut]
     next_cursor: str | None = Field(None, description="pass as ?cursor= for the next page")
@@ -154,14 +182,19 @@ class LogLineOut(BaseModel):
 
     @classmethod
     def of(cls, line: LogLine) -> LogLineOut:
-        return cls(
-            id=line.id,
-            iteration_id=line.iteration_id,
-            ts=line.ts,
-            level=line.level,
-            logger=line.logger,
-            message=line.message,
-        )
+        return cls.model_validate(log_line_fields(line))
+
+
+def log_line_fields(line: LogLine) -> dict[str, Any]:
+    """A `LogLineOut`'s fields as a dict (see `run_fields`)."""
+    return {
+        "id": line.id,
+        "iteration_id": line.iteration_id,
+        "ts": line.ts,
+        "level": line.level,
+        "logger": line.logger,
+        "message": line.message,
+    }
 
 
 class LogPage(BaseModel):

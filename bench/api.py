@@ -7,7 +7,10 @@ and LOG_LINES log lines. The API is one uvicorn worker in a process of its own; 
 (Debian's, installed by `make bench`) generates the load from another, CONNECTIONS
 keep-alive connections for SECONDS per endpoint, endpoints alternating, median of
 REPEATS. Latencies are wrk's (time from request sent to response read, so they include
-queueing behind the other connections' requests).
+queueing behind the other connections' requests). The trivial endpoint the targets are
+set against is a plain `def` (run in a worker thread, as FastAPI runs those); the same
+endpoint as `async def` is measured too, so a route that skips the thread can be seen
+beside both.
 
 HTTP ingest: the collector bench's batch messages POSTed one per request (as a device
 would) and 100 per request (NDJSON), each device with its own token; the collector
@@ -49,6 +52,8 @@ REPO = Path(__file__).resolve().parent.parent
 # Endpoints measured on the code of `BENCH_API_BEFORE` as well, and the suffix of their keys.
 COMPARED = ("trivial", "run status, every run", "run list", "log page")
 BEFORE = ", before"
+# The machine's 1-minute load average as each measurement began (the machine is shared).
+LOADS: list[float] = []
 
 
 def _describe(checkout: Path | None) -> str:
@@ -79,6 +84,9 @@ from edgebatch.api.app import create_app
 app = create_app(load_settings())
 @app.get("/bench/trivial")
 def trivial() -> dict:
+    return {"ok": True}
+@app.get("/bench/trivial-async")
+async def trivial_async() -> dict:
     return {"ok": True}
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
@@ -242,6 +250,7 @@ def _wrk(
     cmd.append(url)
     if args:
         cmd += ["--", *args]
+    LOADS.append(os.getloadavg()[0])
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=seconds + 60)
     text = out.stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))  # type: ignore[union-attr]
@@ -347,6 +356,8 @@ def run() -> list[Figure]:
             auth = {"Authorization": f"Bearer {token}"}
             targets = {
                 "trivial": (f"{base}/bench/trivial", {}),
+                # The same without FastAPI's hop to a worker thread (a plain `def` takes it).
+                "trivial, async": (f"{base}/bench/trivial-async", {}),
                 "run status": (f"{base}/api/v1/runs/{run_id}", auth),
                 "run status, every run": (f"{base}/api/v1/runs/1", {}),
                 "run list": (f"{base}/api/v1/runs?limit=50&job=device_daily", auth),
@@ -405,9 +416,31 @@ def run() -> list[Figure]:
             med["trivial"]["p99_ms"],
             "ms",
             target_on="value",
-            note=f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end",
+            note=f"load average {min(LOADS):.1f}-{max(LOADS):.1f} "
+            f"(median {statistics.median(LOADS):.1f}) on {os.cpu_count()} cores during the run",
         ),
     ]
+    trivial_async = med["trivial, async"]
+    figures.append(
+        Figure(
+            "trivial endpoint, async",
+            trivial_async["rps"],
+            "req/s",
+            note=f"p50 {trivial_async['p50_ms']:.2f} ms, p99 {trivial_async['p99_ms']:.1f} ms; "
+            "an `async def` route runs on the event loop, the `def` one in a worker thread",
+        )
+    )
+    every = med["run status, every run"]["rps"]
+    figures.append(
+        Figure(
+            "run status, every run, beside the async trivial endpoint",
+            every,
+            "req/s",
+            baseline=trivial_async["rps"],
+            baseline_name="trivial endpoint, async",
+            better="higher",
+        )
+    )
     notes = {
         "run status": "one run polled: answered from the 1 s / 10 s status cache",
         "run status, every run": "10,000 runs in turn: every answer read from the store",

@@ -10,48 +10,59 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from edgebatch.api.access import Principal
 from edgebatch.api.deps import Operator, Runtime, Store, Viewer
 from edgebatch.api.errors import Conflict, NotFound
+from edgebatch.api.runtime import ApiRuntime
 from edgebatch.api.schemas import (
-    LogLineOut,
     LogPage,
     RunDetail,
     RunOut,
     RunPage,
     RunSubmit,
     Submitted,
-    iteration_fields,
+    log_line_fields,
+    run_detail_fields,
     run_fields,
+    to_json,
 )
+from edgebatch.api.stream_end import notices_under_way
 from edgebatch.framework.errors import FrameworkError
 from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import Run, RunState, StateError, StateStore, TriggerKind
 from edgebatch.framework.state.queries import TENANT_PARAM, run_tenant
 
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
 RunId = Annotated[int, Path(ge=1, le=2**62)]
 
+# A read of at most this many rows (a page of runs or log lines) answers on the event loop
+# of an embedded store; a larger one in a worker thread, so other requests are not held
+# up behind it for long (a thread holds the GIL while it builds rows too, but yields it
+# every few milliseconds).
+INLINE_ROWS = 1000
 SSE_POLL_S = 0.5
 STATUS_TTL_S = 1.0
 FINISHED_TTL_S = 10.0
 SSE_KEEPALIVE_S = 15.0
 
 
-def as_json(model: BaseModel) -> Response:
-    """The model as JSON, serialized once (the route's response_model documents it)."""
-    return Response(model.model_dump_json(), media_type="application/json")
+def as_json(fields: dict[str, Any]) -> Response:
+    """The fields as JSON, written once (the route's response_model documents them)."""
+    return Response(to_json(fields), media_type="application/json")
 
 
 def visible_run(store: StateStore, principal: Principal, run_id: int) -> Run:
@@ -63,8 +74,18 @@ def visible_run(store: StateStore, principal: Principal, run_id: int) -> Run:
     return run
 
 
+async def answer(
+    store: StateStore, rows: int, read: Callable[P, T], *a: P.args, **k: P.kwargs
+) -> T:
+    """`read(*a, **k)`, on the event loop when the store is embedded and the read is at
+    most INLINE_ROWS rows, else in a worker thread (see `get_run` for why)."""
+    if store.embedded and rows <= INLINE_ROWS:
+        return read(*a, **k)
+    return await run_in_threadpool(read, *a, **k)
+
+
 @router.get("", response_model=RunPage, summary="List runs, newest first")
-def list_runs(
+async def list_runs(
     principal: Viewer,
     store: Store,
     job: str | None = None,
@@ -75,6 +96,35 @@ def list_runs(
     created_to: Annotated[datetime | None, Query(alias="to")] = None,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    return await answer(
+        store,
+        limit * 2,  # the runs, and their iterations' counts
+        _run_list_answer,
+        principal,
+        store,
+        job,
+        state,
+        queue,
+        tenant,
+        created_from,
+        created_to,
+        cursor,
+        limit,
+    )
+
+
+def _run_list_answer(
+    principal: Principal,
+    store: StateStore,
+    job: str | None,
+    state: list[RunState] | None,
+    queue: str | None,
+    tenant: str | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+    cursor: str | None,
+    limit: int,
 ) -> Response:
     tenants = principal.tenants
     if tenant is not None:
@@ -92,45 +142,39 @@ def list_runs(
     )
     more = len(runs) > limit
     runs = runs[:limit]
-    page = RunPage.model_validate(
+    return as_json(
         {
             "items": [run_fields(r, counts[r.id]) for r in runs],
             "next_cursor": str(runs[-1].id) if more and runs else None,
         }
     )
-    return as_json(page)
 
 
 @router.get("/{run_id}", response_model=RunDetail, summary="One run with its iterations")
-def get_run(run_id: RunId, principal: Viewer, rt: Runtime) -> Response:
+async def get_run(run_id: RunId, principal: Viewer, rt: Runtime) -> Response:
     """Answers from a short cache (STATUS_TTL_S; FINISHED_TTL_S once the run has ended),
     since dashboards and scripts poll one run's status many times a second; this
     process's own cancels and retries drop the entry at once."""
+    # On an embedded store (SQLite) the read runs on the event loop: it is one indexed
+    # statement of about 100 microseconds, where handing it to a worker thread and back
+    # cost as much again, and more under load (threads contending for the GIL with the
+    # loop, which the work holds in a thread too). PostgreSQL's round trip, which may
+    # wait, goes to a worker thread.
     key = ("run", run_id)
     cached = rt.cache.get(key)
     if cached is not None and cached[0] > time.monotonic():
         tenant, body = cached[1]
         principal.check_tenant(tenant, f"run {run_id}")
         return Response(body, media_type="application/json")
-    found = rt.store.run_detail(run_id)
+    if rt.store.embedded:
+        found = rt.store.run_detail(run_id)
+    else:
+        found = await run_in_threadpool(rt.store.run_detail, run_id)
     if found is None:
         raise NotFound(f"no run {run_id}")
     run, its, attempts = found
     principal.check_tenant(run_tenant(run), f"run {run_id}")
-    counts: dict[str, int] = {}
-    for it in its:
-        counts[str(it.state)] = counts.get(str(it.state), 0) + 1
-    rows_in = [it.rows_in for it in its if it.rows_in is not None]
-    rows_out = [it.rows_out for it in its if it.rows_out is not None]
-    detail = RunDetail.model_validate(
-        {
-            **run_fields(run, counts),
-            "iteration_list": [iteration_fields(it, attempts.get(it.id)) for it in its],
-            "rows_in": sum(rows_in) if rows_in else None,
-            "rows_out": sum(rows_out) if rows_out else None,
-        }
-    )
-    body = detail.model_dump_json().encode()
+    body = to_json(run_detail_fields(run, its, attempts))
     ttl = FINISHED_TTL_S if run.finished else STATUS_TTL_S
     if len(rt.cache) > 50_000:
         rt.cache.clear()
@@ -139,7 +183,7 @@ def get_run(run_id: RunId, principal: Viewer, rt: Runtime) -> Response:
 
 
 @router.get("/{run_id}/logs", response_model=LogPage, summary="A page of a run's log")
-def run_logs(
+async def run_logs(
     run_id: RunId,
     principal: Viewer,
     store: Store,
@@ -147,19 +191,30 @@ def run_logs(
     iteration: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Response:
+    return await answer(
+        store, limit, _log_page_answer, run_id, principal, store, after, iteration, limit
+    )
+
+
+def _log_page_answer(
+    run_id: int,
+    principal: Principal,
+    store: StateStore,
+    after: int,
+    iteration: int | None,
+    limit: int,
+) -> Response:
     run, lines = store.run_log_page(run_id, after_id=after, limit=limit, iteration_id=iteration)
     if run is None:
         raise NotFound(f"no run {run_id}")
     principal.check_tenant(run_tenant(run), f"run {run_id}")
-    page = LogPage.model_validate(
+    return as_json(
         {
-            "items": lines,
+            "items": [log_line_fields(line) for line in lines],
             "next_after": lines[-1].id if lines else after,
             "finished": run.finished and len(lines) < limit,
-        },
-        from_attributes=True,
+        }
     )
-    return as_json(page)
 
 
 @router.get(
@@ -172,27 +227,30 @@ async def stream_logs(
     run_id: RunId,
     request: Request,
     principal: Viewer,
-    store: Store,
+    rt: Runtime,
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     iteration: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> StreamingResponse:
     """Each line is an event `log` whose id is the line's id, so a client that reconnects
     (EventSource does) resumes after the last line it saw (`Last-Event-ID`). An event
-    `end` says the run has finished and every line was sent."""
-    await run_in_threadpool(visible_run, store, principal, run_id)
+    `end` says the run has finished and every line was sent, including the lines its
+    notifications add soon after its end."""
+    # How long `end` waits for those: api/stream_end.py.
+    await run_in_threadpool(visible_run, rt.store, principal, run_id)
     if last_event_id and last_event_id.isdigit():
         after = max(after, int(last_event_id))
     return StreamingResponse(
-        _follow(store, request, run_id, after, iteration),
+        _follow(rt, request, run_id, after, iteration),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
 async def _follow(
-    store: StateStore, request: Request, run_id: RunId, after: int, iteration: int | None
+    rt: ApiRuntime, request: Request, run_id: RunId, after: int, iteration: int | None
 ) -> AsyncIterator[str]:
+    store = rt.store
     yield "retry: 2000\n\n"
     idle = 0.0
     while True:
@@ -200,7 +258,7 @@ async def _follow(
             store.read_logs, run_id, after_id=after, limit=500, iteration_id=iteration
         )
         for line in lines:
-            data = LogLineOut.of(line).model_dump_json()
+            data = to_json(log_line_fields(line)).decode()
             yield f"id: {line.id}\nevent: log\ndata: {data}\n\n"
             after = line.id
         if lines:
@@ -212,10 +270,12 @@ async def _follow(
             rest = await run_in_threadpool(
                 store.read_logs, run_id, after_id=after, limit=1, iteration_id=iteration
             )
-            if not rest:
+            if rest:
+                continue
+            # Notification lines belong to the run, not to an iteration's stream.
+            if iteration is not None or not await run_in_threadpool(_notices_under_way, rt, run):
                 yield f"event: end\ndata: {json.dumps({'state': str(run.state)})}\n\n"
                 return
-            continue
         if await request.is_disconnected():
             return
         await asyncio.sleep(SSE_POLL_S)
@@ -223,6 +283,17 @@ async def _follow(
         if idle >= SSE_KEEPALIVE_S:
             idle = 0.0
             yield ": keepalive\n\n"
+
+
+def _notices_under_way(rt: ApiRuntime, run: Run) -> bool:
+    """The run's notifications may still log lines (stream_end); a job registry that
+    cannot be read (a broken job module) leaves the stream to end as before."""
+    try:
+        registry = rt.registry()
+    except Exception:
+        log.warning("no job registry for the log stream of run %s", run.id, exc_info=True)
+        return False
+    return notices_under_way(rt.store, registry, rt.settings.notify, run, rt.store.now())
 
 
 @router.post("", response_model=Submitted, status_code=201, summary="Ask for a run")

@@ -23,6 +23,9 @@ from sqlalchemy.pool import StaticPool
 from edgebatch.framework.state.errors import StateError
 
 WRITE_OPTION = "edgebatch_write"
+# Pooled connections to a SQLite file (a file connection costs a descriptor and its page
+# cache, nothing on a server).
+SQLITE_POOL_SIZE = 16
 
 
 def normalize_url(url: str | URL) -> URL:
@@ -65,6 +68,10 @@ def _sqlite_engine(url: URL, busy_timeout_s: float) -> Engine:
         kwargs["poolclass"] = StaticPool
     else:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # Connections kept open for as many threads as read at once (the API's thread pool
+        # under load): one opened past the pool's size is closed again after its single
+        # use, and opening one (file, WAL and pragmas) costs more than the read it serves.
+        kwargs.update(pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_POOL_SIZE)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

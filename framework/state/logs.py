@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import bindparam, insert, select
 
 from edgebatch.framework.state import models as m
 from edgebatch.framework.state import records as r
 from edgebatch.framework.state import rowmap as rm
 from edgebatch.framework.state.base import StoreBase
 from edgebatch.framework.state.errors import StateError
+from edgebatch.framework.state.fastread import Prepared, Reader, reads
 
 
 class Logs(StoreBase):
@@ -65,12 +66,12 @@ class Logs(StoreBase):
         iteration_id: int | None = None,
     ) -> list[r.LogLine]:
         """Lines of a run with id > `after_id`, oldest first; pass the last id again to follow."""
-        with self._engine.begin() as conn:
-            return log_lines(conn, run_id, after_id, limit, iteration_id)
+        with reads(self._engine) as reader:
+            return log_lines(reader, run_id, after_id, limit, iteration_id)
 
 
-# Read by the API's log pages and live streams many times a second: built once, Core rows
-# mapped by position (rowmap).
+# Read by the API's log pages and live streams many times a second: built once, run on the
+# driver's connection (fastread), rows mapped by position (rowmap).
 _LINES = rm.LOG_LINES
 _LOG_PAGE = (
     select(*rm.LOG_LINE_COLUMNS)
@@ -79,15 +80,17 @@ _LOG_PAGE = (
     .limit(bindparam("limit"))
 )
 _ITERATION_LOG_PAGE = _LOG_PAGE.where(_LINES.c.iteration_id == bindparam("iteration_id"))
+_FAST_LOG_PAGE = Prepared(_LOG_PAGE)
+_FAST_ITERATION_LOG_PAGE = Prepared(_ITERATION_LOG_PAGE)
 
 
 def log_lines(
-    conn: Connection, run_id: int, after_id: int, limit: int, iteration_id: int | None
+    reader: Reader, run_id: int, after_id: int, limit: int, iteration_id: int | None
 ) -> list[r.LogLine]:
     """Lines of a run (of one of its iterations if `iteration_id`) with id > `after_id`."""
     params = {"run_id": run_id, "after_id": after_id, "limit": limit}
     if iteration_id is None:
-        rows = conn.execute(_LOG_PAGE, params).all()
+        rows = reader.all(_FAST_LOG_PAGE, params)
     else:
-        rows = conn.execute(_ITERATION_LOG_PAGE, {**params, "iteration_id": iteration_id}).all()
+        rows = reader.all(_FAST_ITERATION_LOG_PAGE, {**params, "iteration_id": iteration_id})
     return [rm.log_line_of(x) for x in rows]
