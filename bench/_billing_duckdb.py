@@ -55,8 +55,8 @@ def script(folder: Path, first: str, end: str) -> str:
     -- a meter's measured volume (nano-m3) and seconds covered per day, consented rows only
     daily AS (
       SELECT r.tenant, r.device AS meter, r.date,
-             sum(CAST(CAST(r.mean * (epoch(r.window_end - r.window_start) / 60.0) / 1000.0
-                           AS DECIMAL(18,9)) * 1000000000 AS HUGEINT)) AS nano,
+             sum(CAST(round_even(r.mean * (epoch(r.window_end - r.window_start) / 60.0)
+                                 / 1000.0 * 1e9, 0) AS HUGEINT)) AS nano,
              sum(CAST(epoch(r.window_end - r.window_start) AS BIGINT)) AS seconds
       FROM read_parquet('{readings}', hive_partitioning = true) r
       SEMI JOIN consent c ON c.tenant = r.tenant AND c.subject = r.subject

@@ -4,8 +4,8 @@ Pure `Decimal` rules over small inputs (a month's registry rows and tariffs, and
 meter's measured volume per day), kept apart from Spark so that every rounding point is
 in one readable place; docs/gold.md (`## Water billing`) states the same rules for
 anyone implementing them elsewhere. Money and volumes never pass through a float here:
-the only float is a window's mean flow, which the job turns into a DECIMAL(18,9) volume
-per window before it sums anything.
+the only float is a window's mean flow, which the job turns into a whole number of
+nano-m3 per window before it sums anything.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ class Tariff:
 
 @dataclasses.dataclass(frozen=True)
 class Usage:
-    """Volume measured (sum of the windows' DECIMAL(18,9) volumes) and seconds covered."""
+    """Volume measured (sum of the windows' volumes, each whole nano-m3) and seconds covered."""
 
     m3: Decimal = Decimal(0)
     seconds: int = 0

@@ -154,7 +154,7 @@ def _half_up(value: Decimal, places: str) -> Decimal:
 
 
 def _landed_windows(warehouse: Path) -> dict[tuple[str, dt.date], list[tuple[int, Decimal]]]:
-    """(meter, day) -> [(seconds, m3 as DECIMAL(18,9))] per window, revisions added up."""
+    """(meter, day) -> [(seconds, m3 in whole nano-m3)] per window, revisions added up."""
     parts: dict[tuple, dict[str, tuple[int, float]]] = defaultdict(dict)
     for path in sorted((warehouse / "landing" / "batch").rglob("*.jsonl")):
         for line in path.read_text().splitlines():
@@ -171,7 +171,8 @@ def _landed_windows(warehouse: Path) -> dict[tuple[str, dt.date], list[tuple[int
         )
         count = sum(c for c, _ in by_id.values())
         mean = sum(s for _, s in by_id.values()) / count
-        m3 = _half_up(Decimal(repr(mean * (seconds / 60) / 1000)), "0.000000001")
+        # the double product, rounded half to even to a whole nano-m3 (docs/gold.md)
+        m3 = Decimal(round(mean * (seconds / 60) / 1000 * 1e9)).scaleb(-9)
         out[(meter, start.date())].append((seconds, m3))
     return out
 
