@@ -28,11 +28,9 @@ from __future__ import annotations
 import datetime as dt
 
 from edgebatch.framework.consent import subject_free
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold
 from edgebatch.warehouse.catalog import DEVICE_HEALTH
 from edgebatch.warehouse.reference import DEVICES
 from edgebatch.warehouse.tables import declare
@@ -223,17 +221,11 @@ def silent(days, beats, history):
     return seen.withColumn("month", F.trunc("date", "month"))
 
 
-@job(
+@monthly_gold(
+    "health",
     inputs=[DEVICE_HEALTH.name, DEVICES.name],
     outputs=[HEALTH_DAILY.name, SILENT_DEVICES.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("bronze_load",),
-    tags=("gold", "health"),
-    schedule=Schedule(triggers=[AfterUpstream("bronze_load")]),
+    after="bronze_load",
 )
 def device_health(ctx):
     """Daily heartbeat rollup per device and the silent devices of one month."""

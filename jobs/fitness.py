@@ -22,11 +22,9 @@ from __future__ import annotations
 import datetime as dt
 
 from edgebatch.framework.consent import subject_bearing
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold
 from edgebatch.warehouse.tables import declare
 
 TRACKER_KIND = "fitness_tracker"
@@ -65,18 +63,7 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-@job(
-    inputs=["silver/readings"],
-    outputs=[FITNESS_MONTHLY.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=30,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "fitness"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
-)
+@monthly_gold("fitness", inputs=["silver/readings"], outputs=[FITNESS_MONTHLY.name], priority=30)
 def fitness(ctx):
     """One month of users' walking, compared with the months before it."""
     from pyspark.sql import Window

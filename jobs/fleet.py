@@ -31,11 +31,9 @@ from __future__ import annotations
 import datetime as dt
 
 from edgebatch.framework.consent import subject_bearing
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, min_rows, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold
 from edgebatch.warehouse.tables import declare
 
 KIND = "vehicle"
@@ -256,18 +254,7 @@ def periods(days, period: str, start: dt.date, end: dt.date, month: dt.date, mon
     )
 
 
-@job(
-    inputs=["silver/readings"],
-    outputs=[FLEET_DAILY.name, FLEET_PERIODS.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "fleet"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
-)
+@monthly_gold("fleet", inputs=["silver/readings"], outputs=[FLEET_DAILY.name, FLEET_PERIODS.name])
 def fleet(ctx):
     """One month of vehicle days, and the month's and quarter-to-date comparisons."""
     from pyspark.sql import functions as F

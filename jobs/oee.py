@@ -30,11 +30,9 @@ silver and the reference data and rerunning it changes nothing.
 from __future__ import annotations
 
 from edgebatch.framework.consent import consented, subject_bearing
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, min_rows, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold
 from edgebatch.warehouse.reference import BATCHES, DEVICES
 from edgebatch.warehouse.tables import declare
 
@@ -165,17 +163,10 @@ def with_trend(df):
     )
 
 
-@job(
+@monthly_gold(
+    "oee",
     inputs=["silver/readings", BATCHES.name, DEVICES.name],
     outputs=[OEE_BATCHES.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "oee"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
 )
 def oee(ctx):
     """OEE of the batches that started in the month, and their trend across batches."""

@@ -25,11 +25,9 @@ subject, with no special case (docs/gold.md, "Traffic").
 from __future__ import annotations
 
 from edgebatch.framework.consent import subject_bearing
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, min_rows, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold
 from edgebatch.warehouse.reference import EVENT_ALL_ROUTES, EVENTS
 from edgebatch.warehouse.tables import declare
 
@@ -228,17 +226,10 @@ def event_days(windows, month):
     )
 
 
-@job(
+@monthly_gold(
+    "traffic",
     inputs=["silver/readings", EVENTS.name],
     outputs=[TRAFFIC_PROFILE.name, TRAFFIC_EVENT_DAYS.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "traffic"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
 )
 def traffic(ctx):
     """One month of a tenant's routes: profiles by hour, weekday and day type; event days."""

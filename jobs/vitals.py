@@ -28,11 +28,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from edgebatch.framework.consent import consented, subject_bearing
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold
 from edgebatch.warehouse.catalog import EDGE_ALARMS
 from edgebatch.warehouse.reference import CONSENT, DEVICES, read_reference
 from edgebatch.warehouse.tables import declare
@@ -147,17 +145,10 @@ def _month(column: str):
     return F.trunc(F.col(column), "month")
 
 
-@job(
+@monthly_gold(
+    "vitals",
     inputs=["silver/readings", EDGE_ALARMS.name, DEVICES.name, CONSENT.name],
     outputs=[VITALS_DAILY.name, VITALS_WEEKLY.name, VITALS_ALARMS.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "vitals"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
 )
 def vitals(ctx):
     """One month of patients' vitals per day and week, and its alarms against baselines."""

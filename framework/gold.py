@@ -1,0 +1,48 @@
+"""The declaration the monthly gold jobs share, written once.
+
+A gold job of the project's examples reads what an upstream job wrote, computes one
+calendar month per iteration (partition column `month`), retries three times ten seconds
+apart, may run an hour, and is queued by the scheduler whenever its upstream job has
+succeeded. Only what differs is left to each job: its inputs, outputs, area tag and
+priority::
+
+    @monthly_gold("fleet", inputs=["silver/readings"], outputs=[FLEET_DAILY.name])
+    def fleet(ctx): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from edgebatch.framework.definitions import Job, Retry, job
+from edgebatch.framework.partitions import Monthly
+from edgebatch.framework.scheduler import AfterUpstream, Schedule
+
+
+def monthly_gold(
+    area: str,
+    *,
+    inputs: Iterable[str],
+    outputs: Iterable[str],
+    after: str = "silver_readings",
+    priority: int = 40,
+    **options: Any,
+) -> Callable[[Callable[..., Any]], Job]:
+    """`@job(...)` for a monthly gold job of `area` (its second tag) that runs after the
+    upstream job `after`; `options` are any other `job` arguments, or ones to override."""
+    return job(
+        **{
+            "inputs": list(inputs),
+            "outputs": list(outputs),
+            "partitions": Monthly(column="month"),
+            "pool": "default",
+            "priority": priority,
+            "retry": Retry(attempts=3, backoff_s=10),
+            "timeout_s": 3600,
+            "upstream": (after,),
+            "tags": ("gold", area),
+            "schedule": Schedule(triggers=[AfterUpstream(after)]),
+            **options,
+        }
+    )
