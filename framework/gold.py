@@ -1,4 +1,4 @@
-"""The declaration the monthly gold jobs share, written once.
+"""The declarations the monthly gold jobs share, written once: the job's and its tables'.
 
 A gold job of the project's examples reads what an upstream job wrote, computes one
 calendar month per iteration (partition column `month`), retries three times ten seconds
@@ -8,6 +8,9 @@ priority::
 
     @monthly_gold("fleet", inputs=["silver/readings"], outputs=[FLEET_DAILY.name])
     def fleet(ctx): ...
+
+Their tables are partitioned by tenant and month, and each says whose rows it holds (a
+subject column: consent gate and erasure) or why it holds nobody's (`monthly_table`).
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from edgebatch.framework.consent import subject_bearing, subject_free
 from edgebatch.framework.definitions import Job, Retry, job
 from edgebatch.framework.partitions import Monthly
 from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.warehouse.tables import TableSpec, declare
 
 
 def monthly_gold(
@@ -46,3 +51,25 @@ def monthly_gold(
             **options,
         }
     )
+
+
+def monthly_table(
+    name: str,
+    schema: str,
+    *,
+    keys: Iterable[str],
+    comment: str,
+    subject: str = "",
+    no_subject: str = "",
+) -> TableSpec:
+    """Declare a gold table partitioned by (tenant, month), with either `subject`, the
+    column naming the person or thing its rows are about (`subject_bearing`), or
+    `no_subject`, why it holds no one's data (`subject_free`)."""
+    if bool(subject) == bool(no_subject):
+        raise ValueError(f"table {name!r}: give either subject or no_subject")
+    spec = declare(name, schema, partition_by=("tenant", "month"), keys=keys, comment=comment)
+    if subject:
+        subject_bearing(spec.name, subject=subject)
+    else:
+        subject_free(spec.name, no_subject)
+    return spec

@@ -21,18 +21,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from edgebatch.framework.consent import subject_bearing
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, unique
-from edgebatch.framework.gold import monthly_gold
-from edgebatch.warehouse.tables import declare
+from edgebatch.framework.gold import monthly_gold, monthly_table
 
 TRACKER_KIND = "fitness_tracker"
 ACTIVE_DAY_STEPS = 5000.0
 # The same month a year before is the furthest back a comparison looks.
 HISTORY_MONTHS = 12
 
-FITNESS_MONTHLY = declare(
+FITNESS_MONTHLY = monthly_table(
     "gold/fitness_monthly",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, user STRING NOT NULL,
@@ -44,12 +42,11 @@ FITNESS_MONTHLY = declare(
     rolling_3m_avg_daily_distance_m DOUBLE NOT NULL, rolling_3m_days INT NOT NULL,
     rank_in_tenant INT NOT NULL, users_in_tenant INT NOT NULL
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "month", "user"),
     comment="Walking distance and steps per user and month, against the month before, "
     "the same month a year before and a rolling three months, and ranked in the tenant.",
+    subject="user",
 )
-subject_bearing(FITNESS_MONTHLY.name, subject="user")
 
 EXPECTATIONS = Expectations(
     unique(("tenant", "month", "user"), action="fail"),

@@ -1,9 +1,13 @@
-"""`monthly_gold` declares what the gold jobs used to spell out in full, and nothing else."""
+"""`monthly_gold` and `monthly_table` declare what the gold jobs used to spell out in full,
+and nothing else."""
 
 from __future__ import annotations
 
+import pytest
+
+from edgebatch.framework.consent import subject_tables
 from edgebatch.framework.definitions import Retry, job
-from edgebatch.framework.gold import monthly_gold
+from edgebatch.framework.gold import monthly_gold, monthly_table
 from edgebatch.framework.partitions import Monthly
 from edgebatch.framework.scheduler import AfterUpstream, Schedule
 
@@ -36,3 +40,22 @@ def test_monthly_gold_runs_after_silver_by_default_and_takes_any_other_job_optio
     assert (gold.upstream, gold.priority, gold.in_order) == (("silver_readings",), 40, True)
     assert list(gold.schedule.triggers) == [AfterUpstream("silver_readings")]
     assert gold.sla is not None and gold.sla.total_seconds() == 7200
+
+
+def test_a_monthly_table_says_whose_rows_it_holds_or_why_nobodys(monkeypatch):
+    # The registries are process-wide; this test's table must not outlive it (consent_erase
+    # walks every registered table).
+    from edgebatch.framework import consent
+    from edgebatch.warehouse.tables import REGISTRY
+
+    monkeypatch.setattr(consent, "_SUBJECT_BEARING", dict(consent._SUBJECT_BEARING))
+    monkeypatch.setattr(consent, "_SUBJECT_FREE", dict(consent._SUBJECT_FREE))
+    monkeypatch.setattr(REGISTRY, "_specs", dict(REGISTRY._specs))
+    spec = monthly_table("gold/test_gold_rollup", "tenant STRING, month DATE, user STRING",
+                         keys=("tenant", "month", "user"), comment="c", subject="user")  # fmt: skip
+    assert spec.partition_by == ("tenant", "month")
+    assert any(c.table == spec.name and c.subject == "user" for c in subject_tables())
+    for neither_or_both in ({}, {"subject": "user", "no_subject": "why"}):
+        with pytest.raises(ValueError, match="either subject or no_subject"):
+            monthly_table("gold/test_gold_bad", "tenant STRING, month DATE", keys=(),
+                          comment="c", **neither_or_both)  # fmt: skip
