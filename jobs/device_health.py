@@ -27,15 +27,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from edgebatch.framework.consent import subject_free
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold, monthly_table
 from edgebatch.warehouse.catalog import DEVICE_HEALTH
 from edgebatch.warehouse.reference import DEVICES
-from edgebatch.warehouse.tables import declare
 
 SILENT_AFTER = dt.timedelta(minutes=15)
 """Longer than this without a heartbeat is silence: 30 heartbeats at the agent's default
@@ -43,7 +39,7 @@ period of 30 s (`[health] interval_s`)."""
 
 FIGURES = ("cpu_percent", "memory_percent", "disk_percent", "load1", "temperature_c")
 
-HEALTH_DAILY = declare(
+HEALTH_DAILY = monthly_table(
     "gold/device_health_daily",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, date DATE NOT NULL, device STRING NOT NULL,
@@ -58,18 +54,14 @@ HEALTH_DAILY = declare(
     shed_count_last BIGINT, shed_during_day BIGINT, coarsened_count_last BIGINT,
     coarsened_during_day BIGINT
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "device", "date"),
     comment="Daily rollup of each device's heartbeats: counts, times, min/avg/max figures, "
     "backlog and shedding.",
-)
-subject_free(
-    HEALTH_DAILY.name,
-    "host and agent figures of devices (cpu, memory, disk, backlog, shedding) and heartbeat "
-    "times; no reading of what a device measures and no subject",
+    no_subject="host and agent figures of devices (cpu, memory, disk, backlog, shedding) and "
+    "heartbeat times; no reading of what a device measures and no subject",
 )
 
-SILENT_DEVICES = declare(
+SILENT_DEVICES = monthly_table(
     "gold/silent_devices",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, date DATE NOT NULL, device STRING NOT NULL,
@@ -77,14 +69,10 @@ SILENT_DEVICES = declare(
     silent_to TIMESTAMP NOT NULL, silent_s DOUBLE NOT NULL, silent_at_end BOOLEAN NOT NULL,
     last_seen TIMESTAMP
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "device", "date"),
     comment="Registered devices with a stretch of a day longer than the threshold without a "
     "heartbeat: the longest such stretch per device and day.",
-)
-subject_free(
-    SILENT_DEVICES.name,
-    "registered devices and the times they sent no heartbeat; no reading and no subject",
+    no_subject="registered devices and the times they sent no heartbeat; no reading and no subject",
 )
 
 EXPECTATIONS = Expectations(
@@ -223,17 +211,11 @@ def silent(days, beats, history):
     return seen.withColumn("month", F.trunc("date", "month"))
 
 
-@job(
+@monthly_gold(
+    "health",
     inputs=[DEVICE_HEALTH.name, DEVICES.name],
     outputs=[HEALTH_DAILY.name, SILENT_DEVICES.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("bronze_load",),
-    tags=("gold", "health"),
-    schedule=Schedule(triggers=[AfterUpstream("bronze_load")]),
+    after="bronze_load",
 )
 def device_health(ctx):
     """Daily heartbeat rollup per device and the silent devices of one month."""

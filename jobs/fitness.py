@@ -21,20 +21,16 @@ from __future__ import annotations
 
 import datetime as dt
 
-from edgebatch.framework.consent import subject_bearing
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
-from edgebatch.warehouse.tables import declare
+from edgebatch.framework.gold import monthly_gold, monthly_table
 
 TRACKER_KIND = "fitness_tracker"
 ACTIVE_DAY_STEPS = 5000.0
 # The same month a year before is the furthest back a comparison looks.
 HISTORY_MONTHS = 12
 
-FITNESS_MONTHLY = declare(
+FITNESS_MONTHLY = monthly_table(
     "gold/fitness_monthly",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, user STRING NOT NULL,
@@ -46,12 +42,11 @@ FITNESS_MONTHLY = declare(
     rolling_3m_avg_daily_distance_m DOUBLE NOT NULL, rolling_3m_days INT NOT NULL,
     rank_in_tenant INT NOT NULL, users_in_tenant INT NOT NULL
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "month", "user"),
     comment="Walking distance and steps per user and month, against the month before, "
     "the same month a year before and a rolling three months, and ranked in the tenant.",
+    subject="user",
 )
-subject_bearing(FITNESS_MONTHLY.name, subject="user")
 
 EXPECTATIONS = Expectations(
     unique(("tenant", "month", "user"), action="fail"),
@@ -65,18 +60,7 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-@job(
-    inputs=["silver/readings"],
-    outputs=[FITNESS_MONTHLY.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=30,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "fitness"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
-)
+@monthly_gold("fitness", inputs=["silver/readings"], outputs=[FITNESS_MONTHLY.name], priority=30)
 def fitness(ctx):
     """One month of users' walking, compared with the months before it."""
     from pyspark.sql import Window

@@ -30,13 +30,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from edgebatch.framework.consent import subject_bearing
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, min_rows, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
-from edgebatch.warehouse.tables import declare
+from edgebatch.framework.gold import monthly_gold, monthly_table
 
 KIND = "vehicle"
 SPEED, ACCELERATION, ENGINE_RPM, FUEL_RATE = "speed", "acceleration", "engine_rpm", "fuel_rate"
@@ -49,7 +45,8 @@ HARSH_ACCELERATION_MS2 = 4.0
 IDLE_SPEED_KMH = 2.0
 ENGINE_ON_RPM = 400.0  # an idling engine turns 600-900 rpm; a stopped one 0
 
-FLEET_DAILY = declare(
+# Rows about a vehicle (and so its driver): consented vehicles only, erased on withdrawal.
+FLEET_DAILY = monthly_table(
     "gold/fleet_daily",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, date DATE NOT NULL, vehicle STRING NOT NULL,
@@ -61,15 +58,13 @@ FLEET_DAILY = declare(
     harsh_braking INT NOT NULL, harsh_acceleration INT NOT NULL, min_acceleration_ms2 DOUBLE,
     idle_hours DOUBLE NOT NULL, fuel_l DOUBLE NOT NULL, fuel_l_per_100km DOUBLE
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "date", "vehicle"),
     comment="Per vehicle and UTC day: distance, time per speed band, harsh events, idle "
     "time and fuel, from the windows of silver/readings.",
+    subject="vehicle",
 )
-# Rows about a vehicle (and so its driver): consented vehicles only, erased on withdrawal.
-subject_bearing(FLEET_DAILY.name, subject="vehicle")
 
-FLEET_PERIODS = declare(
+FLEET_PERIODS = monthly_table(
     "gold/fleet_periods",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, period STRING NOT NULL,
@@ -83,12 +78,11 @@ FLEET_PERIODS = declare(
     fleet_avg_harsh_per_100km DOUBLE, distance_vs_fleet DOUBLE,
     rank_distance INT NOT NULL, rank_fuel_efficiency INT, rank_harsh INT
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "month", "period", "vehicle"),
     comment="Each vehicle's totals over the month and the quarter to date, beside the "
     "fleet's averages and its rank among the tenant's vehicles.",
+    subject="vehicle",
 )
-subject_bearing(FLEET_PERIODS.name, subject="vehicle")
 
 DAILY_EXPECTATIONS = Expectations(
     unique(("tenant", "date", "vehicle"), action="fail", name="one_row_per_vehicle_day"),
@@ -256,18 +250,7 @@ def periods(days, period: str, start: dt.date, end: dt.date, month: dt.date, mon
     )
 
 
-@job(
-    inputs=["silver/readings"],
-    outputs=[FLEET_DAILY.name, FLEET_PERIODS.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "fleet"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
-)
+@monthly_gold("fleet", inputs=["silver/readings"], outputs=[FLEET_DAILY.name, FLEET_PERIODS.name])
 def fleet(ctx):
     """One month of vehicle days, and the month's and quarter-to-date comparisons."""
     from pyspark.sql import functions as F

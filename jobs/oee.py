@@ -29,21 +29,22 @@ silver and the reference data and rerunning it changes nothing.
 
 from __future__ import annotations
 
-from edgebatch.framework.consent import consented, subject_bearing
-from edgebatch.framework.definitions import Retry, job
+from edgebatch.framework.consent import consented
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, min_rows, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold, monthly_table
 from edgebatch.warehouse.reference import BATCHES, DEVICES
-from edgebatch.warehouse.tables import declare
 
 RUNNING_FRACTION = 0.1
 """A window counts as running when its mean bottle rate is above this share of the ideal."""
 TREND_BATCHES = 5
 """The rolling mean's length, in batches of the same line."""
 
-OEE_BATCHES = declare(
+# A line is not a person, but it is the subject its readings are registered to, and the
+# tenant grants (or withdraws) consent for it like for anyone: the gate keeps silver from
+# a line without consent, so the OEE of such a line is not computed, and a withdrawal
+# erases its batches here too (consent_erase), as it does in silver.
+OEE_BATCHES = monthly_table(
     "gold/oee_batches",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, line STRING NOT NULL,
@@ -56,16 +57,11 @@ OEE_BATCHES = declare(
     previous_oee DOUBLE, oee_change DOUBLE, rolling_oee DOUBLE NOT NULL,
     rolling_batches INT NOT NULL
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "batch"),
     comment="OEE per production batch (availability x performance x quality) and its "
     "trend against the line's previous batches; month = the month the batch started.",
+    subject="subject",
 )
-# A line is not a person, but it is the subject its readings are registered to, and the
-# tenant grants (or withdraws) consent for it like for anyone: the gate keeps silver from
-# a line without consent, so the OEE of such a line is not computed, and a withdrawal
-# erases its batches here too (consent_erase), as it does in silver.
-subject_bearing(OEE_BATCHES.name, subject="subject")
 
 EXPECTATIONS = Expectations(
     unique(("tenant", "batch"), action="fail", name="one_row_per_batch"),
@@ -165,17 +161,10 @@ def with_trend(df):
     )
 
 
-@job(
+@monthly_gold(
+    "oee",
     inputs=["silver/readings", BATCHES.name, DEVICES.name],
     outputs=[OEE_BATCHES.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "oee"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
 )
 def oee(ctx):
     """OEE of the batches that started in the month, and their trend across batches."""

@@ -24,21 +24,18 @@ subject, with no special case (docs/gold.md, "Traffic").
 
 from __future__ import annotations
 
-from edgebatch.framework.consent import subject_bearing
-from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, min_rows, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold, monthly_table
 from edgebatch.warehouse.reference import EVENT_ALL_ROUTES, EVENTS
-from edgebatch.warehouse.tables import declare
 
 KIND = "traffic_counter"
 VEHICLES, AVG_SPEED, TRAVEL_TIME = "vehicles", "avg_speed", "travel_time"
 HOUR_OF_DAY, DAY_OF_WEEK, DAY_TYPE = "hour_of_day", "day_of_week", "day_type"
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
-TRAFFIC_PROFILE = declare(
+# Routes are subjects like any other (the tenant grants them): erased on withdrawal.
+TRAFFIC_PROFILE = monthly_table(
     "gold/traffic_profile",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, route STRING NOT NULL,
@@ -47,15 +44,13 @@ TRAFFIC_PROFILE = declare(
     vehicles DOUBLE NOT NULL, vehicles_per_day DOUBLE NOT NULL, vehicles_per_hour DOUBLE,
     avg_travel_time_s DOUBLE, avg_speed_kmh DOUBLE
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "month", "route", "dimension", "bucket"),
     comment="Per route and month: vehicles and travel times by hour of day, day of week "
     "and day type (ordinary or special-event day).",
+    subject="route",
 )
-# Routes are subjects like any other (the tenant grants them): erased on withdrawal.
-subject_bearing(TRAFFIC_PROFILE.name, subject="route")
 
-TRAFFIC_EVENT_DAYS = declare(
+TRAFFIC_EVENT_DAYS = monthly_table(
     "gold/traffic_event_days",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, date DATE NOT NULL, route STRING NOT NULL,
@@ -64,11 +59,10 @@ TRAFFIC_EVENT_DAYS = declare(
     ordinary_avg_travel_time_s DOUBLE, vehicles_vs_ordinary DOUBLE,
     travel_time_vs_ordinary DOUBLE
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "date", "route"),
     comment="Each special-event day of a route beside the route's ordinary days of the same month.",
+    subject="route",
 )
-subject_bearing(TRAFFIC_EVENT_DAYS.name, subject="route")
 
 EXPECTATIONS = Expectations(
     unique(("tenant", "route", "dimension", "bucket"), action="fail", name="one_row_per_bucket"),
@@ -228,17 +222,10 @@ def event_days(windows, month):
     )
 
 
-@job(
+@monthly_gold(
+    "traffic",
     inputs=["silver/readings", EVENTS.name],
     outputs=[TRAFFIC_PROFILE.name, TRAFFIC_EVENT_DAYS.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "traffic"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
 )
 def traffic(ctx):
     """One month of a tenant's routes: profiles by hour, weekday and day type; event days."""

@@ -27,15 +27,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from edgebatch.framework.consent import consented, subject_bearing
-from edgebatch.framework.definitions import Retry, job
+from edgebatch.framework.consent import consented
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, unique
-from edgebatch.framework.partitions import Monthly
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
+from edgebatch.framework.gold import monthly_gold, monthly_table
 from edgebatch.warehouse.catalog import EDGE_ALARMS
 from edgebatch.warehouse.reference import CONSENT, DEVICES, read_reference
-from edgebatch.warehouse.tables import declare
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -52,21 +49,20 @@ _STATS = """
     min DOUBLE, max DOUBLE, m2 DOUBLE
 """
 
-VITALS_DAILY = declare(
+VITALS_DAILY = monthly_table(
     "gold/vitals_daily",
     f"""
     tenant STRING NOT NULL, month DATE NOT NULL, date DATE NOT NULL,
     patient STRING NOT NULL, metric STRING NOT NULL, unit STRING, devices INT NOT NULL,
     {_STATS}
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "date", "patient", "metric"),
     comment="Vital signs per patient, metric and UTC day: mean, stddev, min, max, exact "
     "from the windows' mergeable state.",
+    subject="patient",
 )
-subject_bearing(VITALS_DAILY.name, subject="patient")
 
-VITALS_WEEKLY = declare(
+VITALS_WEEKLY = monthly_table(
     "gold/vitals_weekly",
     f"""
     tenant STRING NOT NULL, month DATE NOT NULL, week_start DATE NOT NULL,
@@ -74,14 +70,13 @@ VITALS_WEEKLY = declare(
     patient STRING NOT NULL, metric STRING NOT NULL, unit STRING, days INT NOT NULL,
     {_STATS}
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "week_start", "patient", "metric"),
     comment="Vital signs per patient, metric and ISO week (Monday to Sunday), in the month "
     "of the week's Sunday.",
+    subject="patient",
 )
-subject_bearing(VITALS_WEEKLY.name, subject="patient")
 
-VITALS_ALARMS = declare(
+VITALS_ALARMS = monthly_table(
     "gold/vitals_alarms",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, date DATE NOT NULL,
@@ -92,12 +87,11 @@ VITALS_ALARMS = declare(
     baseline_count BIGINT NOT NULL, baseline_mean DOUBLE, baseline_stddev DOUBLE,
     deviation DOUBLE, z_score DOUBLE
     """,
-    partition_by=("tenant", "month"),
     keys=("alarm_id",),
     comment="Each alarm of a patient's device with the patient's baseline of that metric "
     "over the 7 days before it.",
+    subject="patient",
 )
-subject_bearing(VITALS_ALARMS.name, subject="patient")
 
 EXPECTATIONS = Expectations(
     unique(("tenant", "date", "patient", "metric"), action="fail"),
@@ -147,17 +141,10 @@ def _month(column: str):
     return F.trunc(F.col(column), "month")
 
 
-@job(
+@monthly_gold(
+    "vitals",
     inputs=["silver/readings", EDGE_ALARMS.name, DEVICES.name, CONSENT.name],
     outputs=[VITALS_DAILY.name, VITALS_WEEKLY.name, VITALS_ALARMS.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
-    retry=Retry(attempts=3, backoff_s=10),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "vitals"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
 )
 def vitals(ctx):
     """One month of patients' vitals per day and week, and its alarms against baselines."""

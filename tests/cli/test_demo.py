@@ -25,8 +25,11 @@ def test_a_small_demo_runs_the_chain_through_the_scheduler_and_matches_the_landi
     tmp_path: Path,
 ):
     config = tmp_path / "edgebatch.toml"
+    # Two shuffle partitions, as the suite's own session: the demo's data is small and the
+    # machine has two cores (the shipped default of 8 makes four times the tasks per shuffle).
     config.write_text(
-        '[spark]\nconf = { "spark.ui.enabled" = "false", "spark.driver.memory" = "1g" }\n'
+        '[spark]\nconf = { "spark.ui.enabled" = "false", "spark.driver.memory" = "1g", '
+        '"spark.sql.shuffle.partitions" = "2", "spark.default.parallelism" = "2" }\n'
     )
     demo = subprocess.run(
         [CLI, "--config", str(config), "demo", "--once", "--agents", "20", "--days", "1",

@@ -11,25 +11,13 @@ import datetime as dt
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from edgebatch.edge.wire import encode_health, format_ts, topic
-from edgebatch.framework.requests import RunRequest
-from edgebatch.framework.state import RunState
-from tests.support.plant import (
-    EXAMPLES,
-    Project,
-    csv_rows,
-    land,
-    landed_payloads,
-    project,
-    ts,
-    utc,
-)
+from tests.support.landed import Landing, Warehouse, csv_rows, lands, ts, utc
 
 pytestmark = [pytest.mark.integration]
 
@@ -75,7 +63,10 @@ def _health(tenant: str, device: str, at: dt.datetime, rng: random.Random, n: in
     return topic(tenant, device, "health"), payload, at.timestamp() + 2
 
 
-def _messages(rng: random.Random) -> list[tuple[str, bytes, float]]:
+@lands("device_health")
+def _landing() -> Landing:
+    """Every sender's heartbeats, five minutes apart but for its silences."""
+    rng = random.Random(18)
     out = []
     for (tenant, device), (first, end, silences) in SENDERS.items():
         at, n = ts(first), 0
@@ -85,13 +76,15 @@ def _messages(rng: random.Random) -> list[tuple[str, bytes, float]]:
                 n += 1
             at += STEP
     out.append(out[10])  # landed twice: one heartbeat
-    return out
+    landing = Landing()
+    landing.add(out)
+    return landing
 
 
-def _beats(p: Project) -> dict[tuple[str, str], list[dict[str, Any]]]:
+def _beats(w: Warehouse) -> dict[tuple[str, str], list[dict[str, Any]]]:
     """Heartbeats per device from the landing files, in time order, each once."""
     beats: dict[tuple[str, str], dict[dt.datetime, dict]] = defaultdict(dict)
-    for msg in landed_payloads(p, "health"):
+    for msg in w.payloads("health"):
         shed = msg["shed"]
         beats[(msg["tenant"], msg["device"])][ts(msg["ts"])] = {
             "ts": ts(msg["ts"]),
@@ -178,25 +171,15 @@ def expected_silent(beats, registry: Path) -> dict[tuple, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def health(spark, tmp_path_factory) -> Iterator[tuple[Project, Any]]:
-    home = tmp_path_factory.mktemp("health")
-    with project(spark, home / "home") as p:
-        land(p, _messages(random.Random(18)))
-        for request in (
-            RunRequest("reference_load", params={"source": str(EXAMPLES)}),
-            RunRequest("bronze_load"),
-            RunRequest("device_health", partitions=(MONTH,)),
-        ):
-            run = p.runner.run(request)
-            assert run.state == RunState.SUCCEEDED, (request.job, run.error)
-        yield p, run
+def health(gold_warehouse: Warehouse) -> Warehouse:
+    """The session's warehouse (heartbeats landed, the example registry, bronze loaded),
+    and one device_health run for November."""
+    gold_warehouse.run("device_health", partitions=(MONTH,))
+    return gold_warehouse
 
 
-def _table(p: Project, name: str) -> list[dict[str, Any]]:
-    from edgebatch.warehouse.tables import REGISTRY, read_table
-
-    rows = read_table(p.runner.spark, p.root, REGISTRY.get(name)).collect()
-    return [{k: utc(v) for k, v in r.asDict().items()} for r in rows]
+def _table(w: Warehouse, name: str) -> list[dict[str, Any]]:
+    return [{k: utc(v) for k, v in r.items()} for r in w.rows(name)]
 
 
 def _same(got: dict[str, Any], want: dict[str, Any], where: Any) -> None:
@@ -210,7 +193,7 @@ def _same(got: dict[str, Any], want: dict[str, Any], where: Any) -> None:
 
 
 def test_the_daily_rollup_equals_the_plain_python_one_over_the_landing_files(health):
-    p, _ = health
+    p = health
     want = expected_daily(_beats(p))
     got = {(r["tenant"], r["device"], r["date"]): r for r in _table(p, "gold/device_health_daily")}
 
@@ -222,8 +205,8 @@ def test_the_daily_rollup_equals_the_plain_python_one_over_the_landing_files(hea
 
 
 def test_silent_devices_equal_the_plain_python_ones(health):
-    p, _ = health
-    want = expected_silent(_beats(p), EXAMPLES / "devices.csv")
+    p = health
+    want = expected_silent(_beats(p), p.reference / "devices.csv")
     got = {(r["tenant"], r["device"], r["date"]): r for r in _table(p, "gold/silent_devices")}
 
     assert sorted(got) == sorted(want)
@@ -241,14 +224,13 @@ def test_silent_devices_equal_the_plain_python_ones(health):
 
 
 def test_rerunning_the_month_changes_no_row(health):
-    p, _ = health
+    p = health
     before = {
         n: sorted(map(repr, _table(p, n)))
         for n in ("gold/device_health_daily", "gold/silent_devices")
     }
 
-    again = p.runner.run(RunRequest("device_health", partitions=(MONTH,), rerun=True))
+    p.run("device_health", partitions=(MONTH,), rerun=True)
 
-    assert again.state == RunState.SUCCEEDED, again.error
     after = {n: sorted(map(repr, _table(p, n))) for n in before}
     assert after == before

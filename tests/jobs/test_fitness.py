@@ -12,18 +12,8 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from edgebatch.framework.requests import RunRequest
-from edgebatch.framework.state import RunState
 from edgebatch.jobs.fitness import ACTIVE_DAY_STEPS
-from tests.support.landed_readings import (
-    Landing,
-    landed,
-    pipeline,
-    reference_folder,
-    table_rows,
-    warm_runner,
-    zone_of,
-)
+from tests.support.landed import Landing, Warehouse, duckdb_views, lands
 
 pytestmark = [pytest.mark.integration]
 
@@ -39,6 +29,7 @@ TRACKERS = {"tracker-01": 45.0, "tracker-02": 30.0, "tracker-03": 38.0}
 HOURS = (7, 8, 12, 17, 18)
 
 
+@lands("fitness")
 def _landing() -> Landing:
     rng = random.Random(1818)
     landing = Landing()
@@ -67,20 +58,13 @@ def _landing() -> Landing:
 
 
 @pytest.fixture(scope="module")
-def loaded(spark, tmp_path_factory) -> Iterator[tuple]:
-    """Landed, loaded to silver, and the fitness of the four months computed."""
-    home = tmp_path_factory.mktemp("fitness")
-    reference = reference_folder(home / "reference")
-    with warm_runner(spark, home) as runner:
-        landing = _landing()
-        landing.land(zone_of(runner))
-        pipeline(runner, reference, landing.days)
-        run = runner.run(RunRequest("fitness", partitions=MONTHS))
-        assert run.state == RunState.SUCCEEDED, run.error
-        con = duckdb.connect()
-        landed(con, zone_of(runner), reference)
-        yield runner, con, home
-        con.close()
+def loaded(gold_warehouse: Warehouse) -> Iterator[tuple[Warehouse, duckdb.DuckDBPyConnection]]:
+    """The session's warehouse (landed, loaded to silver), the fitness of the four months
+    computed, and DuckDB's views over the same landing files."""
+    gold_warehouse.run("fitness", partitions=MONTHS)
+    with duckdb.connect() as con:
+        duckdb_views(con, gold_warehouse)
+        yield gold_warehouse, con
 
 
 MONTHLY = """
@@ -157,9 +141,9 @@ def _close(a, b) -> bool:
 
 
 def test_monthly_walking_and_its_comparisons_equal_an_independent_computation(loaded):
-    runner, con, _ = loaded
+    w, con = loaded
     expected = _expected(con)
-    got = {(r.tenant, r.month, r.user): r.asDict() for r in _rows(runner)}
+    got = {(r["tenant"], r["month"], r["user"]): r for r in w.rows(TABLE)}
 
     nov = dt.date(2026, 11, 1)
     assert set(expected) == set(got)
@@ -173,32 +157,17 @@ def test_monthly_walking_and_its_comparisons_equal_an_independent_computation(lo
             assert _close(got[key][name], value), (key, name, got[key][name], value)
 
 
-def _rows(runner):
-    from edgebatch.warehouse.tables import REGISTRY, read_table
-
-    return read_table(runner.spark, runner.root, REGISTRY.get(TABLE)).collect()
-
-
 def test_rerunning_the_months_leaves_the_table_unchanged(loaded):
-    runner, _, _ = loaded
-    before = table_rows(runner, TABLE)
+    w, _ = loaded
+    before = w.table_rows(TABLE)
     assert before
 
-    run = runner.run(RunRequest("fitness", partitions=MONTHS, rerun=True))
+    w.run("fitness", partitions=MONTHS, rerun=True)
 
-    assert run.state == RunState.SUCCEEDED, run.error
-    assert table_rows(runner, TABLE) == before
+    assert w.table_rows(TABLE) == before
 
 
-def test_a_withdrawal_erases_the_user_from_the_fitness_table(loaded):
-    runner, _, home = loaded
-    withdrawn = "demo-fitness,user-02,withdrawn,2026-11-20T10:00:00Z,app\n"
-    reference = reference_folder(home / "reference-withdrawn", extra_consent=withdrawn)
-    for request in (
-        RunRequest("reference_load", params={"source": str(reference)}),
-        RunRequest("consent_erase"),
-    ):
-        run = runner.run(request)
-        assert run.state == RunState.SUCCEEDED, run.error
-
-    assert {r[0] for r in table_rows(runner, TABLE, ("user",))} == {"user-01", "user-03"}
+def test_a_withdrawal_erases_the_user_from_the_fitness_table(loaded, tmp_path):
+    w, _ = loaded
+    with w.withdrawn(tmp_path, "demo-fitness,user-02,withdrawn,2026-11-20T10:00:00Z,app"):
+        assert {r[0] for r in w.table_rows(TABLE, ("user",))} == {"user-01", "user-03"}

@@ -19,20 +19,14 @@ from edgebatch.jobs.fleet import (
     IDLE_SPEED_KMH,
     SPEED_BANDS_KMH,
 )
-from tests.support.mobility import (
-    MONTHS,
-    TENANTS,
-    Pipeline,
-    devices_of,
-    landed_windows,
-    mobility_pipeline,
-    reference_folder,
-)
+from tests.support.landed import Warehouse, devices_of, landed_windows, lands
+from tests.support.mobility_data import MONTHS, fleet_landing
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 TENANT = "demo-fleet"
 WITHDRAWN = "van-02"
+lands("fleet")(fleet_landing)
 
 
 def expected_daily(windows: list[dict[str, Any]], leave_out: frozenset[str] = frozenset()) -> dict:
@@ -168,14 +162,13 @@ def assert_same(got: dict[str, Any], want: dict[str, Any], where: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def fleet(request, spark, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    p = mobility_pipeline(request, spark, tmp_path_factory)
-    p.run("fleet", start=MONTHS[0], end=MONTHS[1])
-    return p
+def fleet(gold_warehouse: Warehouse) -> Warehouse:
+    gold_warehouse.run("fleet", start=MONTHS[0], end=MONTHS[1])
+    return gold_warehouse
 
 
-def _check_against_landing(fleet: Pipeline, leave_out: frozenset[str] = frozenset()) -> None:
-    days = expected_daily(landed_windows(fleet.root), leave_out)
+def _check_against_landing(fleet: Warehouse, leave_out: frozenset[str] = frozenset()) -> None:
+    days = expected_daily(landed_windows(fleet), leave_out)
     got_days = {(r["vehicle"], r["date"]): r for r in fleet.rows("gold/fleet_daily")}
     assert set(got_days) == set(days)
     for key, want in days.items():
@@ -220,17 +213,13 @@ def test_rerunning_the_months_leaves_both_tables_unchanged(fleet):
 
 
 def test_a_withdrawn_vehicle_is_erased_and_a_rerun_compares_the_others_alone(fleet, tmp_path):
-    consent = (fleet.reference / "consent.csv").read_text()
-    consent += f"{TENANT},{WITHDRAWN},withdrawn,2026-11-20T09:00:00Z,driver\n"
-    fleet.reference = reference_folder(tmp_path / "reference", TENANTS, **{"consent.csv": consent})
-    fleet.run("reference_load", params={"source": str(fleet.reference)})
-    erase = fleet.run("consent_erase")
+    withdrawal = f"{TENANT},{WITHDRAWN},withdrawn,2026-11-20T09:00:00Z,driver"
+    with fleet.withdrawn(tmp_path, withdrawal) as erase:
+        for table in ("gold/fleet_daily", "gold/fleet_periods"):
+            vehicles = {r["vehicle"] for r in fleet.rows(table)}
+            assert vehicles == {"van-01", "truck-01"}, table
+        assert "gold/fleet_daily" in fleet.log(erase)
 
-    for table in ("gold/fleet_daily", "gold/fleet_periods"):
-        vehicles = {r["vehicle"] for r in fleet.rows(table)}
-        assert vehicles == {"van-01", "truck-01"}, table
-    assert "gold/fleet_daily" in fleet.log(erase)
-
-    fleet.run("fleet", start=MONTHS[0], end=MONTHS[1], rerun=True)
-    _check_against_landing(fleet, leave_out=frozenset({WITHDRAWN}))
-    assert {r["fleet_vehicles"] for r in fleet.rows("gold/fleet_periods")} == {2}
+        fleet.run("fleet", start=MONTHS[0], end=MONTHS[1], rerun=True)
+        _check_against_landing(fleet, leave_out=frozenset({WITHDRAWN}))
+        assert {r["fleet_vehicles"] for r in fleet.rows("gold/fleet_periods")} == {2}

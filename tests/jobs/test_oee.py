@@ -10,25 +10,16 @@ import datetime as dt
 import math
 import random
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edgebatch.edge.stats import MetricStats
-from edgebatch.edge.wire import encode_batch, topic
-from edgebatch.edge.wire.summary import metric_summary
-from edgebatch.framework.requests import RunRequest
-from edgebatch.framework.state import RunState
-from tests.support.plant import (
-    Project,
+from tests.support.landed import (
+    Landing,
+    Warehouse,
     consented_subjects,
     csv_rows,
-    land,
-    landed_payloads,
-    project,
-    reference_folder,
+    lands,
     ts,
     utc,
 )
@@ -60,19 +51,16 @@ SPANS = [
     ("line-3", "2026-11-01T07:40:00Z", "2026-11-01T10:10:00Z"),
 ]
 GAP = (ts("2026-11-01T07:00:00Z"), ts("2026-11-01T07:30:00Z"))  # line-1 sent nothing
-WINDOW = dt.timedelta(minutes=10)
-DAYS = ("2026-11-01", "2026-11-02")
+WINDOW_MIN = 10
+WINDOW = dt.timedelta(minutes=WINDOW_MIN)
 
 
-def _summary(name: str, unit: str, start: dt.datetime, values: list[float]) -> dict:
-    stats = MetricStats(name, unit)
-    stats.add_chunk(values, [start.timestamp() + 30 + 60 * i for i in range(len(values))])
-    return metric_summary(stats)
-
-
-def _messages(rng: random.Random) -> list[tuple[str, bytes, float]]:
+@lands("oee", **{"batches.csv": BATCHES_CSV})
+def _landing() -> Landing:
     """One batch per window with bottles, rejects and fill volume; some windows stopped
     or slow; late revisions; one message landed twice."""
+    rng = random.Random(18)
+    landing = Landing()
     out = []
     for line, first, last in SPANS:
         start = ts(first)
@@ -80,44 +68,28 @@ def _messages(rng: random.Random) -> list[tuple[str, bytes, float]]:
             if not (GAP[0] <= start < GAP[1] and line == "line-1"):
                 state = rng.choices(("run", "slow", "stop"), (6, 2, 1))[0]
                 rate = {"run": 300.0, "slow": 120.0, "stop": 2.0}[state]
-                bottles = [max(0.0, rng.gauss(rate, 10)) for _ in range(10)]
-                rejects = [max(0.0, rng.gauss(3, 1.5)) for _ in range(10)]
-                fill = [rng.gauss(500.5, 1.2) for _ in range(10)]
-                metrics = [
-                    _summary("bottles", "bottles/min", start, bottles),
-                    _summary("rejects", "bottles/min", start, rejects),
-                    _summary("fill_volume", "ml", start, fill),
-                ]
-                out.append(_batch(line, start, 0, metrics))
+                metrics = {
+                    "bottles": ("bottles/min", [max(0.0, rng.gauss(rate, 10)) for _ in range(10)]),
+                    "rejects": ("bottles/min", [max(0.0, rng.gauss(3, 1.5)) for _ in range(10)]),
+                    "fill_volume": ("ml", [rng.gauss(500.5, 1.2) for _ in range(10)]),
+                }
+                out.append(landing.window(TENANT, line, start, WINDOW_MIN, metrics))
                 if rng.random() < 0.1:  # readings that arrived after the window closed
                     late = [max(0.0, rng.gauss(rate, 10)) for _ in range(3)]
-                    out.append(
-                        _batch(line, start, 1, [_summary("bottles", "bottles/min", start, late)])
+                    landing.window(
+                        TENANT, line, start, WINDOW_MIN, {"bottles": ("bottles/min", late)}, 1
                     )
             start += WINDOW
-    out.append(out[5])  # the same message landed twice: one row in bronze
-    return out
+    landing.add([out[5]])  # the same message landed twice: one row in bronze
+    return landing
 
 
-def _batch(line: str, start: dt.datetime, revision: int, metrics: list[dict]) -> tuple:
-    end = start + WINDOW
-    _, payload = encode_batch(
-        tenant=TENANT,
-        device=line,
-        window_start=start.timestamp(),
-        window_end=end.timestamp(),
-        revision=revision,
-        metrics=metrics,
-        agent="test/1",
-    )
-    return topic(TENANT, line, "batch"), payload, end.timestamp() + 5 + revision
-
-
-def expected(p: Project, folder: Path) -> dict[str, dict[str, Any]]:
+def expected(w: Warehouse) -> dict[str, dict[str, Any]]:
     """The figures from the landing files and the CSVs alone, in plain Python."""
+    folder = w.reference
     parts: dict[tuple, dict[str, float]] = defaultdict(lambda: {"count": 0, "sum": 0.0})
     seen = set()
-    for msg in landed_payloads(p, "batch"):
+    for msg in w.payloads("batch"):
         if msg["batch_id"] in seen:
             continue
         seen.add(msg["batch_id"])
@@ -187,41 +159,16 @@ def expected(p: Project, folder: Path) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def plant(spark, tmp_path_factory) -> Iterator[tuple[Project, Path, Any]]:
-    """Landed line sensors, the reference data, bronze and silver for the two days, and
-    one OEE run for November."""
-    home = tmp_path_factory.mktemp("oee")
-    with project(spark, home / "home") as p:
-        land(p, _messages(random.Random(18)))
-        folder = reference_folder(home / "reference", batches=BATCHES_CSV)
-        for request in (
-            RunRequest("reference_load", params={"source": str(folder)}),
-            RunRequest("bronze_load"),
-            RunRequest("silver_readings", start=DAYS[0], end=DAYS[1]),
-        ):
-            run = p.runner.run(request)
-            assert run.state == RunState.SUCCEEDED, (request.job, run.error)
-        run = p.runner.run(RunRequest("oee", partitions=("2026-11",)))
-        assert run.state == RunState.SUCCEEDED, run.error
-        yield p, folder, run
-
-
-def _rows(p: Project) -> list[tuple]:
-    from edgebatch.warehouse.tables import REGISTRY, read_table
-
-    df = read_table(p.runner.spark, p.root, REGISTRY.get("gold/oee_batches"))
-    return sorted(tuple(r) for r in df.collect())
+def plant(gold_warehouse: Warehouse) -> Warehouse:
+    """The session's warehouse (line sensors landed, the reference data with the batches,
+    bronze and silver loaded), and one OEE run for November."""
+    gold_warehouse.run("oee", partitions=("2026-11",))
+    return gold_warehouse
 
 
 def test_every_oee_figure_equals_the_plain_python_one_over_the_landing_files(plant):
-    from edgebatch.warehouse.tables import REGISTRY, read_table
-
-    p, folder, _ = plant
-    want = expected(p, folder)
-    got = {
-        r.batch: r.asDict()
-        for r in read_table(p.runner.spark, p.root, REGISTRY.get("gold/oee_batches")).collect()
-    }
+    want = expected(plant)
+    got = {r["batch"]: r for r in plant.rows("gold/oee_batches")}
 
     # A0 started in October (only the trend sees it); C1's line has no consent.
     assert sorted(got) == ["A1", "A2", "A3", "A4", "A5", "B1", "B2"]
@@ -243,13 +190,11 @@ def test_every_oee_figure_equals_the_plain_python_one_over_the_landing_files(pla
 
 
 def test_rerunning_the_month_changes_no_row(plant):
-    p, _, _ = plant
-    before = _rows(p)
+    before = plant.table_rows("gold/oee_batches")
 
-    again = p.runner.run(RunRequest("oee", partitions=("2026-11",), rerun=True))
+    plant.run("oee", partitions=("2026-11",), rerun=True)
 
-    assert again.state == RunState.SUCCEEDED, again.error
-    assert _rows(p) == before
+    assert plant.table_rows("gold/oee_batches") == before
 
 
 @pytest.mark.parametrize(

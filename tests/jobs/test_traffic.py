@@ -15,13 +15,8 @@ import pytest
 
 from edgebatch.jobs.reference_load import FILES, ReferenceDataError, read_csv
 from edgebatch.jobs.traffic import WEEKDAYS
-from tests.support.mobility import (
-    MONTHS,
-    Pipeline,
-    devices_of,
-    landed_windows,
-    mobility_pipeline,
-)
+from tests.support.landed import EXAMPLES, Warehouse, devices_of, landed_windows, lands
+from tests.support.mobility_data import MONTHS, traffic_landing
 
 TENANT = "demo-traffic"
 # examples/reference/events.csv: a trade fair on route-a on 2026-10-31, a marathon on
@@ -33,9 +28,10 @@ EVENT_DAYS = {
 }
 
 
-def _events() -> dict[tuple[str, dt.date], list[tuple[str, str]]]:
-    from tests.support.mobility import EXAMPLES
+lands("traffic")(traffic_landing)
 
+
+def _events() -> dict[tuple[str, dt.date], list[tuple[str, str]]]:
     out: dict[tuple[str, dt.date], list[tuple[str, str]]] = defaultdict(list)
     with (EXAMPLES / "events.csv").open() as f:
         for r in csv.DictReader(f):
@@ -132,16 +128,15 @@ def _same(got: dict[str, Any], want: dict[str, Any], where: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def traffic(request, spark, tmp_path_factory: pytest.TempPathFactory) -> Pipeline:
-    p = mobility_pipeline(request, spark, tmp_path_factory)
-    p.run("traffic", start=MONTHS[0], end=MONTHS[1])
-    return p
+def traffic(gold_warehouse: Warehouse) -> Warehouse:
+    gold_warehouse.run("traffic", start=MONTHS[0], end=MONTHS[1])
+    return gold_warehouse
 
 
 @pytest.mark.integration
 @pytest.mark.slow
 def test_traffic_figures_equal_an_independent_computation_over_the_landing_files(traffic):
-    profile, event_days = expected(landed_windows(traffic.root))
+    profile, event_days = expected(landed_windows(traffic))
     rows = traffic.rows("gold/traffic_profile")
     assert {r["tenant"] for r in rows} == {TENANT}
     got = {(r["month"], r["route"], r["dimension"], r["bucket"]): r for r in rows}

@@ -12,17 +12,7 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
-from edgebatch.framework.requests import RunRequest
-from edgebatch.framework.state import RunState
-from tests.support.landed_readings import (
-    Landing,
-    landed,
-    pipeline,
-    reference_folder,
-    table_rows,
-    warm_runner,
-    zone_of,
-)
+from tests.support.landed import Landing, Warehouse, duckdb_views, lands
 
 pytestmark = [pytest.mark.integration]
 
@@ -42,6 +32,7 @@ TABLES = ("gold/vitals_daily", "gold/vitals_weekly", "gold/vitals_alarms")
 TOL = 1e-9
 
 
+@lands("vitals")
 def _landing() -> Landing:
     rng = random.Random(18)
     landing = Landing()
@@ -70,20 +61,13 @@ def _landing() -> Landing:
 
 
 @pytest.fixture(scope="module")
-def loaded(spark, tmp_path_factory) -> Iterator[tuple]:
-    """Landed, loaded to silver, and the vitals of both months computed."""
-    home = tmp_path_factory.mktemp("vitals")
-    reference = reference_folder(home / "reference")
-    with warm_runner(spark, home) as runner:
-        landing = _landing()
-        landing.land(zone_of(runner))
-        pipeline(runner, reference, landing.days)
-        run = runner.run(RunRequest("vitals", start=MONTHS[0], end=MONTHS[1]))
-        assert run.state == RunState.SUCCEEDED, run.error
-        con = duckdb.connect()
-        landed(con, zone_of(runner), reference)
-        yield runner, con, home
-        con.close()
+def loaded(gold_warehouse: Warehouse) -> Iterator[tuple[Warehouse, duckdb.DuckDBPyConnection]]:
+    """The session's warehouse (landed, loaded to silver), the vitals of both months
+    computed, and DuckDB's views over the same landing files."""
+    gold_warehouse.run("vitals", start=MONTHS[0], end=MONTHS[1])
+    with duckdb.connect() as con:
+        duckdb_views(con, gold_warehouse)
+        yield gold_warehouse, con
 
 
 # The patient's windows: registered monitors of consented patients, vital metrics only.
@@ -120,15 +104,12 @@ def _assert_rows_match(got: dict, expected: dict) -> None:
             assert _close(got[key][name], value), (key, name, got[key][name], value)
 
 
-def _gold(runner, table: str, key: tuple[str, ...]) -> dict:
-    from edgebatch.warehouse.tables import REGISTRY, read_table
-
-    rows = read_table(runner.spark, runner.root, REGISTRY.get(table)).collect()
-    return {tuple(r[k] for k in key): r.asDict() for r in rows}
+def _gold(w: Warehouse, table: str, key: tuple[str, ...]) -> dict:
+    return {tuple(r[k] for k in key): r for r in w.rows(table)}
 
 
 def test_daily_and_weekly_vitals_equal_duckdb_over_the_landing_files(loaded):
-    runner, con, _ = loaded
+    w, con = loaded
     daily = con.execute(
         f"""
         SELECT tenant, date, patient, metric, first(unit) AS unit,
@@ -139,7 +120,7 @@ def test_daily_and_weekly_vitals_equal_duckdb_over_the_landing_files(loaded):
     ).fetchall()
     names = [d[0] for d in con.description]
     expected = {r[:4]: dict(zip(names, r, strict=True)) for r in daily}
-    got = _gold(runner, "gold/vitals_daily", ("tenant", "date", "patient", "metric"))
+    got = _gold(w, "gold/vitals_daily", ("tenant", "date", "patient", "metric"))
 
     assert {k[2] for k in expected} == {"pat-01", "pat-02"}
     assert len(expected) == 2 * len(DAYS) * len(VITALS)
@@ -158,7 +139,7 @@ def test_daily_and_weekly_vitals_equal_duckdb_over_the_landing_files(loaded):
     ).fetchall()
     names = [d[0] for d in con.description]
     expected = {r[:4]: dict(zip(names, r, strict=True)) for r in weekly}
-    got = _gold(runner, "gold/vitals_weekly", ("tenant", "week_start", "patient", "metric"))
+    got = _gold(w, "gold/vitals_weekly", ("tenant", "week_start", "patient", "metric"))
 
     # 19-25 Oct in October; 26 Oct-1 Nov (crossing the month) and 2-8 Nov in November
     assert {(k[1], v["month"]) for k, v in expected.items()} == {
@@ -170,7 +151,7 @@ def test_daily_and_weekly_vitals_equal_duckdb_over_the_landing_files(loaded):
 
 
 def test_each_alarm_sits_beside_the_patients_baseline_of_the_seven_days_before(loaded):
-    runner, con, _ = loaded
+    w, con = loaded
     rows = con.execute(
         f"""
         WITH a AS (
@@ -198,7 +179,7 @@ def test_each_alarm_sits_beside_the_patients_baseline_of_the_seven_days_before(l
     ).fetchall()
     names = [d[0] for d in con.description]
     expected = {(r[0],): dict(zip(names, r, strict=True)) for r in rows}
-    got = _gold(runner, "gold/vitals_alarms", ("alarm_id",))
+    got = _gold(w, "gold/vitals_alarms", ("alarm_id",))
 
     assert sorted(v["patient"] for v in expected.values()) == ["pat-01"] * 3 + ["pat-02"]
     spo2 = next(v for v in expected.values() if v["metric"] == "spo2")
@@ -210,30 +191,20 @@ def test_each_alarm_sits_beside_the_patients_baseline_of_the_seven_days_before(l
 
 
 def test_rerunning_a_month_leaves_every_vitals_table_unchanged(loaded):
-    runner, _, _ = loaded
-    before = {t: table_rows(runner, t) for t in TABLES}
+    w, _ = loaded
+    before = {t: w.table_rows(t) for t in TABLES}
     assert all(before.values())
 
-    run = runner.run(RunRequest("vitals", partitions=MONTHS, rerun=True))
+    w.run("vitals", partitions=MONTHS, rerun=True)
 
-    assert run.state == RunState.SUCCEEDED, run.error
-    assert {t: table_rows(runner, t) for t in TABLES} == before
+    assert {t: w.table_rows(t) for t in TABLES} == before
 
 
-def test_a_withdrawal_erases_the_patient_from_every_vitals_table(loaded):
-    runner, _, home = loaded
-    withdrawn = "demo-health,pat-02,withdrawn,2026-11-20T10:00:00Z,patient request\n"
-    reference = reference_folder(home / "reference-withdrawn", extra_consent=withdrawn)
-    for request in (
-        RunRequest("reference_load", params={"source": str(reference)}),
-        RunRequest("consent_erase"),
-    ):
-        run = runner.run(request)
-        assert run.state == RunState.SUCCEEDED, run.error
-
-    patients = {t: {r[0] for r in table_rows(runner, t, ("patient",))} for t in TABLES}
-    assert patients == {t: {"pat-01"} for t in TABLES}
-    # and a rerun of the month cannot bring the patient back: the gate keeps them out
-    run = runner.run(RunRequest("vitals", partitions=(MONTHS[1],), rerun=True))
-    assert run.state == RunState.SUCCEEDED, run.error
-    assert {r[0] for r in table_rows(runner, "gold/vitals_daily", ("patient",))} == {"pat-01"}
+def test_a_withdrawal_erases_the_patient_from_every_vitals_table(loaded, tmp_path):
+    w, _ = loaded
+    with w.withdrawn(tmp_path, "demo-health,pat-02,withdrawn,2026-11-20T10:00:00Z,patient request"):
+        patients = {t: {r[0] for r in w.table_rows(t, ("patient",))} for t in TABLES}
+        assert patients == {t: {"pat-01"} for t in TABLES}
+        # and a rerun of the month cannot bring the patient back: the gate keeps them out
+        w.run("vitals", partitions=(MONTHS[1],), rerun=True)
+        assert {r[0] for r in w.table_rows("gold/vitals_daily", ("patient",))} == {"pat-01"}

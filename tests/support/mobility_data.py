@@ -1,6 +1,7 @@
 """The fleet and traffic tests' landing messages: deterministic, plausible, and made to
 exercise every rule (harsh events, idle, every speed band, windows of two lengths,
-a late revision and a batch landed twice per tenant)."""
+a late revision and a batch landed twice per tenant). Each test module registers its
+builder for the session's warehouse (tests/support/landed.py)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import datetime as dt
 import math
 import random
 
-from edgebatch.warehouse.collector.direct import Message
-from tests.support.mobility import DAYS, Reading, devices_of, window_message
+from tests.support.landed import Landing, Reading, devices_of
 
+# Friday to Monday across a month's end: two months of one quarter, four weekdays;
+# examples/reference/events.csv names two of the days for the traffic routes
+DAYS = [dt.date(2026, 10, 30), dt.date(2026, 10, 31), dt.date(2026, 11, 1), dt.date(2026, 11, 2)]
+MONTHS = ("2026-10", "2026-11")
 FLEET_WINDOW_MIN = 30
 
 
@@ -40,9 +44,10 @@ def _vehicle_readings(rng: random.Random, regime: str) -> dict[str, Reading]:
     }
 
 
-def fleet_messages(seed: int = 18) -> list[Message]:
+def fleet_landing(seed: int = 18) -> Landing:
     """Half-hour windows from 06:00 to 14:00 of each day, per vehicle, in random regimes."""
     rng = random.Random(seed)
+    landing = Landing()
     out = []
     for tenant, device in sorted(devices_of("vehicle")):
         for day in DAYS:
@@ -52,8 +57,8 @@ def fleet_messages(seed: int = 18) -> list[Message]:
                 )
                 regime = rng.choice(("city", "city", "rural", "highway", "idle", "off"))
                 readings = _vehicle_readings(rng, regime)
-                out.append(window_message(tenant, device, start, FLEET_WINDOW_MIN, readings))
-    late = window_message(
+                out.append(landing.window(tenant, device, start, FLEET_WINDOW_MIN, readings))
+    landing.window(
         "demo-fleet",
         "vehicle-01",
         dt.datetime(2026, 11, 1, 7, 0, tzinfo=dt.UTC),
@@ -61,13 +66,15 @@ def fleet_messages(seed: int = 18) -> list[Message]:
         {"speed": Reading("km/h", [130.0, 128.5])},
         revision=1,
     )
-    return [*out, late, out[5]]
+    landing.add([out[5]])  # landed twice: bronze keeps one
+    return landing
 
 
-def traffic_messages(seed: int = 19) -> list[Message]:
+def traffic_landing(seed: int = 19) -> Landing:
     """Per counter and day: half-hour windows by night, hourly ones by day (counts weigh
     by minutes), with a morning peak of vehicles and travel time."""
     rng = random.Random(seed)
+    landing = Landing()
     out = []
     for tenant, device in sorted(devices_of("traffic_counter")):
         for day in DAYS:
@@ -84,8 +91,8 @@ def traffic_messages(seed: int = 19) -> list[Message]:
                     "avg_speed": Reading("km/h", [rng.gauss(46 - peak, 5) for _ in range(n)]),
                     "travel_time": Reading("s", [rng.gauss(260 + 8 * peak, 25) for _ in range(n)]),
                 }
-                out.append(window_message(tenant, device, start, minutes, readings))
-    late = window_message(
+                out.append(landing.window(tenant, device, start, minutes, readings))
+    landing.window(
         "demo-traffic",
         "counter-01",
         dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC),
@@ -93,8 +100,5 @@ def traffic_messages(seed: int = 19) -> list[Message]:
         {"travel_time": Reading("s", [900.0, 950.0])},
         revision=1,
     )
-    return [*out, late, out[40]]
-
-
-def all_messages() -> list[Message]:
-    return [*fleet_messages(), *traffic_messages()]
+    landing.add([out[40]])  # landed twice: bronze keeps one
+    return landing
