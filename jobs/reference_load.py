@@ -299,7 +299,13 @@ def reference_load(ctx):
         ensure_table(ctx.spark, ctx.root, spec)
         where = "tenant IN (" + ", ".join(_quote(t) for t in tenants) + ")"
         old = read_reference(ctx.spark, ctx.root, spec).where(where)
-        if old.exceptAll(new).isEmpty() and new.exceptAll(old).isEmpty():
+        # Same number of rows first (one small scan): a first load or a changed file is
+        # then known at once, and only a same-sized file pays for the two comparisons.
+        if (
+            old.count() == len(rows)
+            and old.exceptAll(new).isEmpty()
+            and new.exceptAll(old).isEmpty()
+        ):
             ctx.log.info("reference: %s unchanged for %s; nothing committed", spec.name, tenants)
             continue
         replace_partition(ctx.spark, ctx.root, spec, new, where, user_metadata=_tag(ctx))
