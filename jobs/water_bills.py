@@ -30,21 +30,19 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from edgebatch.framework.consent import consented, subject_free
-from edgebatch.framework.definitions import Retry, job
+from edgebatch.framework.consent import consented
+from edgebatch.framework.definitions import Retry
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, not_null, unique
-from edgebatch.framework.partitions import Monthly
+from edgebatch.framework.gold import monthly_gold, monthly_table
 from edgebatch.framework.reports import billing
 from edgebatch.framework.reports.bills import WATER_BILLS
-from edgebatch.framework.scheduler import AfterUpstream, Schedule
 from edgebatch.warehouse.reference import CONSENT, CUSTOMERS, DEVICES, SITES, TARIFFS
-from edgebatch.warehouse.tables import declare
 
 READINGS = "silver/readings"
 DEFAULT_LANGUAGE = "en"
 
-WATER_DEMAND = declare(
+WATER_DEMAND = monthly_table(
     "gold/water_demand",
     """
     tenant STRING NOT NULL, month DATE NOT NULL, site STRING NOT NULL, meters INT NOT NULL,
@@ -53,12 +51,11 @@ WATER_DEMAND = declare(
     previous_year_m3 DECIMAL(14,3), change_vs_previous_year DECIMAL(9,4),
     moving_average_12m_m3 DECIMAL(14,3) NOT NULL, months_in_average INT NOT NULL
     """,
-    partition_by=("tenant", "month"),
     keys=("tenant", "month", "site"),
     comment="Monthly water consumption per site against its supply capacity, with the same "
     "month a year before and a 12-month moving average.",
+    no_subject="sums per site over all its customers' meters; no customer",
 )
-subject_free(WATER_DEMAND.name, "sums per site over all its customers' meters; no customer")
 
 BILL_EXPECTATIONS = Expectations(
     unique(WATER_BILLS.keys, action="fail", name="one_line_per_key"),
@@ -68,19 +65,13 @@ BILL_EXPECTATIONS = Expectations(
 )
 
 
-@job(
+@monthly_gold(
+    "billing",
     inputs=[READINGS, DEVICES.name, TARIFFS.name, CUSTOMERS.name, SITES.name, CONSENT.name],
     outputs=[WATER_BILLS.name, WATER_DEMAND.name],
-    partitions=Monthly(column="month"),
-    pool="default",
-    priority=40,
     retry=Retry(attempts=2, backoff_s=30),
-    timeout_s=3600,
-    upstream=("silver_readings",),
-    tags=("gold", "billing"),
-    schedule=Schedule(triggers=[AfterUpstream("silver_readings")]),
     # gold/water_demand's year-ago and 12-month figures read the months before: a backfill
-    # bills them first, one month at a time.
+    # bills them oldest first.
     in_order=True,
     # A backfill bills up to a year per iteration: one read of the windows, one commit per
     # table (12 monthly iterations each paid the Spark and Delta overheads on their own).
