@@ -357,19 +357,6 @@ class Runner:
             except StateError as exc:
                 log.warning("iteration %s not started: %s", iteration_id, exc)
                 return
-            name = it.partition_key if len(keys) == 1 else f"{keys[0]}..{keys[-1]}"
-            group = f"edgebatch-run{active.run_id}-it{it.id}-a{it.attempts}"
-            sc.setLocalProperty(_POOL, active.pool)
-            sc.setJobGroup(group, f"{job.name} {name} #{it.attempts}", True)
-            with active.lock:
-                active.groups[it.id] = group
-                active.group_started[it.id] = time.monotonic()
-            route_logs(self.store, active.run_id, it.id)
-            timer = None
-            if job.timeout_s:
-                timer = threading.Timer(job.timeout_s, self._time_out, (active, it.id, group))
-                timer.daemon = True
-                timer.start()
             ctx = IterationContext(
                 spark=self.spark,
                 settings=self.settings,
@@ -383,6 +370,19 @@ class Runner:
                 store=self.store,
                 partitions=tuple(keys),
             )
+            name = ctx.bounds["partition"]  # `first..last` over a span
+            group = f"edgebatch-run{active.run_id}-it{it.id}-a{it.attempts}"
+            sc.setLocalProperty(_POOL, active.pool)
+            sc.setJobGroup(group, f"{job.name} {name} #{it.attempts}", True)
+            with active.lock:
+                active.groups[it.id] = group
+                active.group_started[it.id] = time.monotonic()
+            route_logs(self.store, active.run_id, it.id)
+            timer = None
+            if job.timeout_s:
+                timer = threading.Timer(job.timeout_s, self._time_out, (active, it.id, group))
+                timer.daemon = True
+                timer.start()
             started = time.monotonic()
             try:
                 run_steps(ctx, functools.partial(self._track_process, active, it.id))
