@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from edgebatch.framework.errors import FrameworkError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
     from edgebatch.warehouse.uri import WarehouseRoot
 
@@ -114,6 +115,42 @@ def consented(spark: SparkSession, root: WarehouseRoot) -> DataFrame:
 
 def read_gated(spark: SparkSession, root: WarehouseRoot, table: str) -> DataFrame:
     """A silver or gold table with only consented subjects' rows (the only way jobs read them)."""
+    cols, df = _registered(spark, root, table)
+    return df if cols is None else _gate(spark, root, df, cols)
+
+
+def aggregate_gated(
+    spark: SparkSession,
+    root: WarehouseRoot,
+    table: str,
+    by: Sequence[str],
+    aggregates: Sequence[Column],
+    where: Sequence[Column | str] = (),
+) -> DataFrame:
+    """`table`'s rows matching `where`, grouped by `by` and the subject's columns, with
+    `aggregates`, and only the groups of consented subjects.
+
+    The same rows as aggregating `read_gated(table)`, for less: a group never mixes
+    subjects, so gating the groups gates the rows, and the gate's join probes once per
+    group instead of once per row (a year of windows: a few hundred thousand groups, not
+    seventy million rows). Spark pushes a semi join below an aggregate on its keys, so
+    the groups are checkpointed first (a local checkpoint: held by the executors, never
+    written to the warehouse) and the gate applies to them.
+    """
+    cols, df = _registered(spark, root, table)
+    for condition in where:
+        df = df.where(condition)
+    if cols is None:
+        return df.groupBy(*by).agg(*aggregates)
+    keys = list(dict.fromkeys([*by, cols.tenant, cols.subject]))
+    groups = df.groupBy(*keys).agg(*aggregates).localCheckpoint(eager=False)
+    return _gate(spark, root, groups, cols)
+
+
+def _registered(
+    spark: SparkSession, root: WarehouseRoot, table: str
+) -> tuple[SubjectColumns | None, DataFrame]:
+    """The table's subject columns (None: subject-free) and its rows, ungated."""
     from edgebatch.warehouse.tables import REGISTRY, read_table
 
     cols = _SUBJECT_BEARING.get(table)
@@ -123,9 +160,10 @@ def read_gated(spark: SparkSession, root: WarehouseRoot, table: str) -> DataFram
             "call edgebatch.framework.consent.subject_bearing(table, subject=COLUMN) or "
             "subject_free(table, why) where the table is declared"
         )
-    df = read_table(spark, root, REGISTRY.get(table))
-    if cols is None:
-        return df
+    return cols, read_table(spark, root, REGISTRY.get(table))
+
+
+def _gate(spark: SparkSession, root: WarehouseRoot, df: DataFrame, cols: SubjectColumns):
     allowed = consented(spark, root).withColumnsRenamed(
         {"tenant": cols.tenant, "subject": cols.subject}
     )

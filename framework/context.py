@@ -14,14 +14,14 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from edgebatch.framework.errors import OutputSchemaError, StepFailed
 from edgebatch.warehouse.errors import TableError
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
     from edgebatch.framework.definitions import Job
     from edgebatch.framework.state import StateStore
@@ -110,6 +110,31 @@ class IterationContext:
         if is_gated(name):
             return read_gated(self.spark, self.root, name)
         return read_table(self.spark, self.root, REGISTRY.get(name))
+
+    def aggregate(
+        self,
+        name: str,
+        by: Sequence[str],
+        aggregates: Sequence[Column],
+        where: Sequence[Column | str] = (),
+    ) -> DataFrame:
+        """`name`'s rows matching `where`, grouped by `by` with `aggregates`, through the
+        consent gate: for a subject-bearing table the subject's columns join `by` and
+        only consented subjects' groups come back.
+
+        Equal to `ctx.table(name).where(...).groupBy(by + subject).agg(...)`, with the
+        gate's join on the groups instead of on every row: the way to summarise a large
+        silver table (`framework.consent.aggregate_gated`).
+        """
+        from edgebatch.framework.consent import aggregate_gated, is_gated
+        from edgebatch.warehouse.tables import REGISTRY, read_table
+
+        if is_gated(name):
+            return aggregate_gated(self.spark, self.root, name, by, aggregates, where)
+        df = read_table(self.spark, self.root, REGISTRY.get(name))
+        for condition in where:
+            df = df.where(condition)
+        return df.groupBy(*by).agg(*aggregates)
 
     def count_in(self, rows: int) -> None:
         """Record how many input rows the iteration read (shown beside rows written)."""

@@ -37,6 +37,10 @@ from edgebatch.warehouse.reference import CONSENT, DEVICES
 from edgebatch.warehouse.tables import declare
 
 WINDOW_KEY = ("tenant", "device", "metric", "window_start", "window_end")
+PARTITION_BY = ("tenant", "date", "kind", "metric")
+# Within a file, a device's windows side by side: runs the Parquet encodings shrink, and
+# per-file statistics of device and subject narrow enough to skip files.
+FILE_ORDER = ("device", "window_start")
 
 READINGS = declare(
     "silver/readings",
@@ -49,10 +53,13 @@ READINGS = declare(
     site STRING, kind STRING NOT NULL, subject_type STRING NOT NULL, subject STRING NOT NULL,
     tariff_class STRING, received_at TIMESTAMP
     """,
-    partition_by=("tenant", "date"),
+    # A gold job reads one kind's metrics: with kind and metric in the path it reads only
+    # their files, and Spark filters on them per file instead of comparing two strings in
+    # every row (a year of one metric of one kind: a third of the scan's CPU).
+    partition_by=PARTITION_BY,
     keys=WINDOW_KEY,
     properties={
-        "delta.dataSkippingStatsColumns": "device,metric,window_start,subject,kind",
+        "delta.dataSkippingStatsColumns": "device,window_start,subject",
     },
     comment="One row per consented device, metric and window, revisions merged, enriched "
     "from the device registry.",
@@ -202,7 +209,7 @@ def silver_readings(ctx):
         )
         ctx.log.info("withheld %s", json.dumps(counts, sort_keys=True))
         checked = EXPECTATIONS.apply(ctx, allowed)
-        ctx.write(checked.frame, READINGS.name)
+        ctx.write(checked.frame.sortWithinPartitions(*PARTITION_BY, *FILE_ORDER), READINGS.name)
         ctx.write(withheld, WITHHELD.name)
     finally:
         rows.unpersist()

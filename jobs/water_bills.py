@@ -183,27 +183,26 @@ def _daily_usage(ctx) -> dict[tuple[str, str, dt.date], billing.Usage]:
     """Per tenant, meter and day: the windows' m3 (each a whole number of nano-m3) and
     seconds, summed.
 
-    Only the month's `date` partitions are read (the predicate is on the partition
-    column, and the gate's semi join keeps it next to the scan), only the columns used.
+    Only the months' files are read: `date`, `kind` and `metric` are partition columns
+    of `silver/readings`, so Spark filters on them per file, not per row. The consent
+    gate applies to each meter-day's sums (`ctx.aggregate`), not to each window.
     """
     from pyspark.sql import functions as F
 
-    windows = (
-        ctx.table(READINGS)
-        .where(ctx.predicate("date"))
-        .where((F.col("kind") == "water_meter") & (F.col("metric") == "flow"))
-    )
     seconds = F.unix_timestamp("window_end") - F.unix_timestamp("window_start")
     # m3 = mean flow (l/min) x minutes / 1000, in that order, times 10^9, rounded half to
     # even (rint) to whole nano-m3: one exact integer per window, summed exactly as a
     # BIGINT. (A DECIMAL per window cost Spark a BigDecimal per row: twice the CPU.)
     nano = F.rint(F.col("mean") * (seconds / F.lit(60.0)) / F.lit(1000.0) * F.lit(1e9))
-    per_day = (
-        windows.select(
-            "tenant", "device", "date", nano.cast("long").alias("m3"), seconds.alias("s")
-        )
-        .groupBy("tenant", "device", "date")
-        .agg(F.sum("m3").alias("m3"), F.sum("s").alias("s"), F.count(F.lit(1)).alias("n"))
+    per_day = ctx.aggregate(
+        READINGS,
+        by=("tenant", "device", "date"),
+        aggregates=(
+            F.sum(nano.cast("long")).alias("m3"),
+            F.sum(seconds).alias("s"),
+            F.count(F.lit(1)).alias("n"),
+        ),
+        where=(ctx.predicate("date"), F.col("kind") == "water_meter", F.col("metric") == "flow"),
     )
     # Arrow, not Row pickling: a year of 2,000 meters is 730,000 meter-days.
     table = per_day.toArrow()

@@ -195,8 +195,9 @@ def test_silver_equals_plain_python_over_the_same_bronze_rows_and_a_rerun_change
 
 def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywhere(runner, loaded):
     from delta.tables import DeltaTable
+    from pyspark.sql import functions as F
 
-    from edgebatch.framework.consent import read_gated
+    from edgebatch.framework.consent import aggregate_gated, read_gated
 
     _, source, _ = loaded
     gold = runner.run(RunRequest("subject_totals"))
@@ -213,6 +214,22 @@ def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywh
 
     gated = read_gated(runner.spark, runner.root, "silver/readings")
     assert {r.subject for r in gated.select("subject").distinct().collect()} == {"p1"}
+    # gating the groups (subject among the keys) leaves what grouping the gated rows does
+    sums = (F.count(F.lit(1)).alias("windows"), F.sum("count").alias("readings"))
+    groups = aggregate_gated(
+        runner.spark, runner.root, "silver/readings", ("tenant", "device"), sums,
+        where=("metric <> 'pressure'", F.col("tenant").isin("t1", "t2")),
+    )  # fmt: skip
+    rows_first = (
+        gated.where("metric <> 'pressure'").groupBy("tenant", "device", "subject").agg(*sums)
+    )
+    columns = ["tenant", "device", "subject", "windows", "readings"]
+    assert sorted(map(tuple, groups.select(columns).collect())) == sorted(
+        map(tuple, rows_first.select(columns).collect())
+    )
+    assert {r.subject for r in groups.collect()} == {"p1"}
+    # and the gate joins the groups: Spark did not push it back under the aggregate
+    assert "LogicalRDD" in groups._jdf.queryExecution().optimizedPlan().toString()
     assert _silver(runner).where("subject = 'c1'").count() > 0  # still stored, until the erase
 
     erase = runner.run(RunRequest("consent_erase"))
