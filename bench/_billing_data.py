@@ -42,6 +42,9 @@ from pathlib import Path
 from typing import Any
 
 GENERATOR_VERSION = 1
+# The warehouse copy's layout (silver/readings' partitioning and file order): a new one
+# rebuilds `warehouse/` from the cached Parquet, not the Parquet.
+SILVER_LAYOUT = 2
 TENANT = "bench-water"
 YEAR = 2025
 METERS = 2000
@@ -288,7 +291,7 @@ def copy_to_silver(parquet: Path, root, days: int | None = None) -> dict[str, An
     import pyarrow.dataset as ds
     from deltalake import write_deltalake
 
-    from edgebatch.jobs.silver_readings import READINGS
+    from edgebatch.jobs.silver_readings import FILE_ORDER, READINGS
 
     schema = arrow_schema(READINGS)
     days_part = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
@@ -301,11 +304,18 @@ def copy_to_silver(parquet: Path, root, days: int | None = None) -> dict[str, An
         source = ds.dataset(
             part, format="parquet", partitioning=days_part, partition_base_dir=str(parquet)
         )
+        # a day at a time, in the order the silver job writes a day's rows
+        order = [(c, "ascending") for c in (*READINGS.partition_by, *FILE_ORDER)]
         reader = pa.RecordBatchReader.from_batches(
             schema,
             (
-                pa.Table.from_batches([b]).select(schema.names).cast(schema).to_batches()[0]
-                for b in source.to_batches(batch_size=256 * 1024)
+                batch
+                for day in source.get_fragments()
+                for batch in day.to_table(schema=source.schema)
+                .select(schema.names)
+                .cast(schema)
+                .sort_by(order)
+                .to_batches(max_chunksize=256 * 1024)
             ),
         )
         write_deltalake(
@@ -338,7 +348,7 @@ def ensure_year(spark) -> dict[str, Any]:
     from edgebatch.warehouse.uri import WarehouseRoot
 
     done = manifest()
-    if done is not None:
+    if done is not None and done.get("silver_layout", 1) == SILVER_LAYOUT:
         return done
     base = folder()
     steps: dict[str, float] = {}
@@ -361,6 +371,7 @@ def ensure_year(spark) -> dict[str, Any]:
     steps["delta_copy_s"] = time.perf_counter() - t
     info = {
         "generator_version": GENERATOR_VERSION,
+        "silver_layout": SILVER_LAYOUT,
         "tenant": TENANT,
         "year": YEAR,
         "meters": METERS,

@@ -79,7 +79,7 @@ BILL_EXPECTATIONS = Expectations(
 )
 def water_bills(ctx):
     """Bill lines per customer, meter, period and tier, and demand per site, month by month."""
-    from edgebatch.warehouse.tables import ensure_tables
+    from edgebatch.warehouse.tables import ensure_tables, frame
 
     months = [
         dt.date.fromisoformat(ctx.job.partitioning.bounds(k)["start"]) for k in ctx.partition_keys
@@ -104,9 +104,9 @@ def water_bills(ctx):
             history[(row["tenant"], row["site"])][month] = row["consumption_m3"]
             demand.append(row)
 
-    bills = ctx.spark.createDataFrame(lines, schema=WATER_BILLS.struct())
+    bills = frame(ctx.spark, WATER_BILLS, lines)
     ctx.write(BILL_EXPECTATIONS.apply(ctx, bills).frame, WATER_BILLS.name)
-    ctx.write(ctx.spark.createDataFrame(demand, schema=WATER_DEMAND.struct()), WATER_DEMAND.name)
+    ctx.write(frame(ctx.spark, WATER_DEMAND, demand), WATER_DEMAND.name)
     return None
 
 

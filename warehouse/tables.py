@@ -217,6 +217,28 @@ def ensure_table(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> D
     return table
 
 
+def frame(spark: SparkSession, spec: TableSpec, rows: Sequence[Mapping[str, Any]]) -> DataFrame:
+    """Rows built in the driver (dicts by column name) as a DataFrame of `spec`'s schema.
+
+    Through Arrow: a year of bill lines (90,000 rows with decimals) took Spark's row
+    path (pickling, a type check per value) over 3 s, Arrow a third of that. Columns the
+    rows lack are null, and a null in a NOT NULL column is refused here, naming it.
+    """
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    schema = spec.struct()
+    if not rows:
+        return spark.createDataFrame([], schema)
+    table = pa.Table.from_pylist(list(rows), schema=to_arrow_schema(schema))
+    for field in schema.fields:
+        if not field.nullable and (nulls := table.column(field.name).null_count):
+            raise TableError(
+                f"{nulls} row(s) for {spec.name!r} have no value in NOT NULL column {field.name!r}"
+            )
+    return spark.createDataFrame(table)
+
+
 def read_table(
     spark: SparkSession, root: WarehouseRoot, spec: TableSpec, version: int | None = None
 ) -> DataFrame:

@@ -14,6 +14,7 @@ from edgebatch.warehouse.tables import (
     TableSpec,
     append,
     ensure_table,
+    frame,
     merge_new_rows,
     read_table,
     replace_partition,
@@ -154,3 +155,28 @@ def test_a_key_already_held_under_another_partition_is_not_inserted_again(spark,
     merge_new_rows(spark, warehouse_root, spec, again)
     got = sorted((r.id, r.date) for r in read_table(spark, warehouse_root, spec).collect())
     assert got == [("q1", DAY), ("q2", later)]
+
+
+def test_driver_rows_become_a_frame_of_the_declared_schema_and_a_missing_value_is_named(spark):
+    from decimal import Decimal
+
+    money = TableSpec(
+        name="gold/test_frame_money",
+        schema="tenant STRING NOT NULL, day DATE NOT NULL, amount DECIMAL(14,2) NOT NULL, "
+        "note STRING",
+    )
+    rows = [
+        {"tenant": "t1", "day": dt.date(2026, 11, 1), "amount": Decimal("12.34")},
+        {"tenant": "t2", "day": dt.date(2026, 11, 2), "amount": Decimal("0.05"), "note": "x"},
+    ]
+
+    df = frame(spark, money, rows)
+
+    assert df.schema == money.struct()
+    assert sorted(map(tuple, df.collect())) == [
+        ("t1", dt.date(2026, 11, 1), Decimal("12.34"), None),
+        ("t2", dt.date(2026, 11, 2), Decimal("0.05"), "x"),
+    ]
+    assert frame(spark, money, []).schema == money.struct()
+    with pytest.raises(TableError, match=r"1 row\(s\) for 'gold/test_frame_money'.*'amount'"):
+        frame(spark, money, [{"tenant": "t1", "day": dt.date(2026, 11, 1)}])
