@@ -135,7 +135,8 @@ def aggregate_gated(
     group instead of once per row (a year of windows: a few hundred thousand groups, not
     seventy million rows). Spark pushes a semi join below an aggregate on its keys, so
     the groups are checkpointed first (a local checkpoint: held by the executors, never
-    written to the warehouse) and the gate applies to them.
+    written to the warehouse) and the gate applies to them. The groups are computed
+    when this returns: the checkpoint runs the aggregation.
     """
     cols, df = _registered(spark, root, table)
     for condition in where:
@@ -143,7 +144,7 @@ def aggregate_gated(
     if cols is None:
         return df.groupBy(*by).agg(*aggregates)
     keys = list(dict.fromkeys([*by, cols.tenant, cols.subject]))
-    groups = df.groupBy(*keys).agg(*aggregates).localCheckpoint(eager=False)
+    groups = df.groupBy(*keys).agg(*aggregates).localCheckpoint(eager=True)
     return _gate(spark, root, groups, cols)
 
 

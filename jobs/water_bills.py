@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 from edgebatch.framework.consent import consented
@@ -79,21 +80,25 @@ BILL_EXPECTATIONS = Expectations(
 )
 def water_bills(ctx):
     """Bill lines per customer, meter, period and tier, and demand per site, month by month."""
+    from pyspark.util import inheritable_thread_target
+
     from edgebatch.warehouse.tables import ensure_tables, frame
 
     months = [
         dt.date.fromisoformat(ctx.job.partitioning.bounds(k)["start"]) for k in ctx.partition_keys
     ]
     ensure_tables(ctx.spark, ctx.root, (DEVICES, TARIFFS, CUSTOMERS, SITES, WATER_DEMAND))
-    daily: dict[dt.date, dict[tuple[str, str, dt.date], billing.Usage]] = defaultdict(dict)
-    for key, usage in _daily_usage(ctx).items():
-        daily[key[2].replace(day=1)][key] = usage
-    registrations = _registrations(ctx, months[0], billing.month_end(months[-1]))
-    tariffs = billing.tariffs_from_rows(r.asDict() for r in _reference(ctx, TARIFFS).collect())
-    customers = {
-        (r.tenant, r.customer): (r.name, r.language) for r in _reference(ctx, CUSTOMERS).collect()
-    }
-    capacity, history = _demand_inputs(ctx, months[0])
+    # The reference reads are small Spark jobs that mostly wait (Delta logs, scheduling):
+    # they run beside the windows' scan, in this iteration's job group, not after it.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="water-bills-reference") as pool:
+        reference = pool.submit(
+            inheritable_thread_target(ctx.spark)(_reference_inputs), ctx, months
+        )
+        usage = _daily_usage(ctx)
+        registrations, tariffs, customers, (capacity, history) = reference.result()
+    daily: dict[dt.date, dict[tuple[str, str, dt.date], tuple[int, int]]] = defaultdict(dict)
+    for key, sums in usage.items():
+        daily[key[2].replace(day=1)][key] = sums
     lines: list[dict] = []
     demand: list[dict] = []
     for month in months:
@@ -113,20 +118,25 @@ def water_bills(ctx):
 def _bill_month(
     ctx,
     month: dt.date,
-    daily: dict[tuple[str, str, dt.date], billing.Usage],
+    daily: dict[tuple[str, str, dt.date], tuple[int, int]],
     registrations: list[billing.Registration],
     tariffs: list[billing.Tariff],
     customers: dict[tuple[str, str], tuple[str, str]],
 ) -> tuple[list[dict], dict[billing.Period, billing.Consumption]]:
     """One month's bill lines, and each billing period's consumption (for the demand).
 
-    `daily`: the month's usage per tenant, meter and day."""
+    `daily`: the month's usage per tenant, meter and day (whole nano-m3, seconds)."""
     end = billing.month_end(month)
     periods = billing.periods(month, registrations, tariffs)
     month_days = (end - month).days
-    meter_month: dict[tuple[str, str], billing.Usage] = defaultdict(billing.Usage)
-    for (tenant, meter, _), usage in daily.items():
-        meter_month[(tenant, meter)] += usage
+    sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for (tenant, meter, _), (nano, seconds) in daily.items():
+        total = sums[(tenant, meter)]
+        total[0] += nano
+        total[1] += seconds
+    meter_month = defaultdict(
+        billing.Usage, {k: billing.Usage.of_nano(*v) for k, v in sums.items()}
+    )
     measured = {p: billing.measured(p, daily) for p in periods}
     class_month: dict[tuple[str, str | None], billing.Usage] = defaultdict(billing.Usage)
     for p, usage in measured.items():
@@ -139,7 +149,7 @@ def _bill_month(
         used[p] = billing.consumption(
             p,
             measured[p],
-            meter_month[(reg.tenant, reg.meter)],
+            meter_month.get((reg.tenant, reg.meter), billing.Usage()),
             class_month[(reg.tenant, reg.tariff_class)],
         )
         name, language = customers.get((reg.tenant, reg.customer), (None, None))
@@ -173,13 +183,23 @@ def _bill_month(
     return lines, used
 
 
+def _reference_inputs(ctx, months: list[dt.date]):
+    """Registrations, tariffs, customers and the demand's capacity and history."""
+    registrations = _registrations(ctx, months[0], billing.month_end(months[-1]))
+    tariffs = billing.tariffs_from_rows(r.asDict() for r in _reference(ctx, TARIFFS).collect())
+    customers = {
+        (r.tenant, r.customer): (r.name, r.language) for r in _reference(ctx, CUSTOMERS).collect()
+    }
+    return registrations, tariffs, customers, _demand_inputs(ctx, months[0])
+
+
 def _reference(ctx, spec):
     from edgebatch.warehouse.reference import read_reference
 
     return read_reference(ctx.spark, ctx.root, spec)
 
 
-def _daily_usage(ctx) -> dict[tuple[str, str, dt.date], billing.Usage]:
+def _daily_usage(ctx) -> dict[tuple[str, str, dt.date], tuple[int, int]]:
     """Per tenant, meter and day: the windows' m3 (each a whole number of nano-m3) and
     seconds, summed.
 
@@ -206,12 +226,10 @@ def _daily_usage(ctx) -> dict[tuple[str, str, dt.date], billing.Usage]:
     )
     # Arrow, not Row pickling: a year of 2,000 meters is 730,000 meter-days.
     table = per_day.toArrow()
+    columns = (table.column(c).to_pylist() for c in ("tenant", "device", "date", "m3", "s"))
     out = {
-        (tenant, device, date): billing.Usage(Decimal(nano).scaleb(-9), seconds)
-        for tenant, device, date, nano, seconds in zip(
-            *(table.column(c).to_pylist() for c in ("tenant", "device", "date", "m3", "s")),
-            strict=True,
-        )
+        (tenant, device, date): (nano, seconds)
+        for tenant, device, date, nano, seconds in zip(*columns, strict=True)
     }
     ctx.count_in(sum(table.column("n").to_pylist()))
     return out

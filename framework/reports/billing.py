@@ -85,6 +85,11 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.m3 + other.m3, self.seconds + other.seconds)
 
+    @classmethod
+    def of_nano(cls, nano: int, seconds: int) -> Usage:
+        """From a whole number of nano-m3, the unit the windows' volumes are summed in."""
+        return cls(Decimal(nano).scaleb(-9), seconds)
+
 
 @dataclasses.dataclass(frozen=True)
 class Period:
@@ -190,13 +195,19 @@ def periods(
     return out
 
 
-def measured(period: Period, daily: Mapping[tuple[str, str, dt.date], Usage]) -> Usage:
-    """The period's measured usage: the meter's daily sums over the period's days."""
+def measured(period: Period, daily: Mapping[tuple[str, str, dt.date], tuple[int, int]]) -> Usage:
+    """The period's measured usage: the meter's daily sums over the period's days.
+
+    `daily`: per tenant, meter and day, (whole nano-m3, seconds), summed as integers
+    (exact, and a Decimal per meter-day cost the driver seconds over a year)."""
     reg = period.registration
-    total = Usage()
+    nano = seconds = 0
     for i in range(period.days):
-        total += daily.get((reg.tenant, reg.meter, period.start + dt.timedelta(days=i)), Usage())
-    return total
+        day = daily.get((reg.tenant, reg.meter, period.start + dt.timedelta(days=i)))
+        if day is not None:
+            nano += day[0]
+            seconds += day[1]
+    return Usage.of_nano(nano, seconds)
 
 
 def consumption(
