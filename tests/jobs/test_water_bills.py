@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import pytest
 
+from edgebatch.cli.demo_bills import BillingReference, bill_lines, flow_by_day
 from edgebatch.edge.stats import MetricStats
 from edgebatch.edge.wire import encode_batch, topic
 from edgebatch.edge.wire.summary import metric_summary
@@ -153,101 +153,24 @@ def _half_up(value: Decimal, places: str) -> Decimal:
     return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
-def _landed_windows(warehouse: Path) -> dict[tuple[str, dt.date], list[tuple[int, Decimal]]]:
-    """(meter, day) -> [(seconds, m3 in whole nano-m3)] per window, revisions added up."""
-    parts: dict[tuple, dict[str, tuple[int, float]]] = defaultdict(dict)
-    for path in sorted((warehouse / "landing" / "batch").rglob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            p = json.loads(line)["payload"]
-            for m in p["metrics"]:
-                if m["name"] == "flow":
-                    key = (p["device"], p["window_start"], p["window_end"])
-                    parts[key][p["batch_id"]] = (m["count"], m["sum"])
-    out: dict[tuple[str, dt.date], list[tuple[int, Decimal]]] = defaultdict(list)
-    for (meter, ws, we), by_id in parts.items():
-        start = dt.datetime.fromisoformat(ws.replace("Z", "+00:00"))
-        seconds = int(
-            (dt.datetime.fromisoformat(we.replace("Z", "+00:00")) - start).total_seconds()
-        )
-        count = sum(c for c, _ in by_id.values())
-        mean = sum(s for _, s in by_id.values()) / count
-        # the double product, rounded half to even to a whole nano-m3 (docs/gold.md)
-        m3 = Decimal(round(mean * (seconds / 60) / 1000 * 1e9)).scaleb(-9)
-        out[(meter, start.date())].append((seconds, m3))
-    return out
-
-
 def _rows(csv_text: str) -> list[dict[str, str]]:
     header, *lines = csv_text.strip().splitlines()
     return [dict(zip(header.split(","), line.split(","), strict=True)) for line in lines]
 
 
 def _expected_lines(warehouse: Path, granted: tuple[str, ...]) -> set[tuple]:
-    """Every bill line, day by day: each day of the month gets its registry row and tariff;
-    runs of days with the same pair are the periods."""
-    windows = _landed_windows(warehouse)
-    devices = [d for d in _rows(DEVICES_CSV) if d["subject"] in granted]
-    tariffs = _rows(TARIFFS_CSV)
-    names = {c["customer"]: (c["name"], c["language"]) for c in _rows(CUSTOMERS_CSV)}
-
-    def tariff_on(cls: str, day: dt.date) -> tuple[str, list[dict[str, str]]]:
-        rows = [
-            t for t in tariffs
-            if t["tariff_class"] == cls and dt.date.fromisoformat(t["valid_from"]) <= day
-            and (not t["valid_to"] or day < dt.date.fromisoformat(t["valid_to"]))
-        ]  # fmt: skip
-        return rows[0]["valid_from"], sorted(rows, key=lambda t: int(t["tier"]))
-
-    periods: dict[tuple, list[dt.date]] = defaultdict(list)
-    for day in (MONTH + dt.timedelta(days=i) for i in range(DAYS)):
-        for d in devices:
-            on = dt.date.fromisoformat(d["installed_on"])
-            off = dt.date.fromisoformat(d["removed_on"]) if d["removed_on"] else None
-            if on <= day and (off is None or day < off):
-                valid_from, _ = tariff_on(d["tariff_class"], day)
-                periods[(d["device"], d["subject"], d["tariff_class"], valid_from)].append(day)
-
-    def usage(meter: str, days: list[dt.date]) -> tuple[Decimal, int]:
-        ws = [w for day in days for w in windows.get((meter, day), [])]
-        return sum((m3 for _, m3 in ws), Decimal(0)), sum(s for s, _ in ws)
-
-    billed_days: dict[str, list[dt.date]] = defaultdict(list)  # silver holds no other
-    for (meter, _, _, _), days in periods.items():
-        billed_days[meter] += days
-    by_class: dict[str, list[Decimal | int]] = defaultdict(lambda: [Decimal(0), 0])
-    for (meter, _, cls, _), days in periods.items():
-        m3, s = usage(meter, days)
-        by_class[cls][0] += m3
-        by_class[cls][1] += s
-
-    lines = set()
-    for (meter, customer, cls, _), days in periods.items():
-        n = len(days)
-        m3, covered = usage(meter, days)
-        gap = n * 86400 - covered
-        est = Decimal(0)
-        if gap > 0:
-            month_m3, month_s = usage(meter, billed_days[meter])
-            if month_s == 0:
-                month_m3, month_s = by_class[cls]  # type: ignore[assignment]
-            if month_s:
-                est = _half_up(Decimal(month_m3) * gap / month_s, "0.000000001")
-        used = _half_up(m3 + est, "0.001")
-        _, tiers = tariff_on(cls, days[0])
-        name, language = names.get(customer, (customer, "en"))
-        head = (TENANT, MONTH, customer, name, language, "EUR", meter, days[0], days[-1])
-        froms = [_half_up(Decimal(t["tier_from"]) * n / DAYS, "0.001") for t in tiers]
-        for i, t in enumerate(tiers):
-            upto = used if i + 1 == len(tiers) else min(used, froms[i + 1])
-            qty = upto - froms[i]
-            if qty > 0:
-                price = _half_up(Decimal(t["unit_price"]), "0.0001")
-                amount = _half_up(qty * price, "0.01")
-                lines.add((*head, f"T{t['tier']}", qty, price, amount, gap > 0))
-        fee = Decimal(tiers[0]["fixed_fee"])
-        amount = _half_up(fee * n / DAYS, "0.01")
-        lines.add((*head, "fee", Decimal("0.000"), _half_up(fee, "0.0001"), amount, False))
-    return lines
+    """Every bill line, recomputed in plain Python from the landing files and the CSVs
+    (`edgebatch.cli.demo_bills`: docs/gold.md's rules, none of the job's code)."""
+    lines = [
+        line
+        for path in sorted((warehouse / "landing" / "batch").rglob("*.jsonl"))
+        for line in path.read_bytes().splitlines()
+    ]
+    reference = BillingReference.from_rows(
+        _rows(DEVICES_CSV), _rows(TARIFFS_CSV), _rows(CUSTOMERS_CSV)
+    )
+    consented = {(TENANT, c) for c in granted}
+    return set(bill_lines(flow_by_day(lines), reference, consented, TENANT, MONTH))
 
 
 # -- the run ---------------------------------------------------------------------------
