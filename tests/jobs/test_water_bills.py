@@ -3,6 +3,11 @@ then `water_bills`; every bill line equal, to the cent, to a plain-Python `Decim
 computation read straight from the same landing files; a rerun changes nothing; a
 withdrawal and `consent_erase` remove the customer's bills.
 
+The messages land in the session's shared warehouse (tests/support/landed.py) with the
+other gold modules' data; the tenant `tw` and its reference rows (registry, tariffs,
+customers, sites, consent) are this module's own, added to the example files, and every
+figure below is `tw`'s.
+
 November 2026 for tenant `tw`, at coarse windows (several days each):
 - m1 (residential, c1): the whole month; the residential tariff changes on the 16th;
   one window has a late revision; it also sends pressure (not billed).
@@ -18,7 +23,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -30,9 +34,7 @@ from edgebatch.edge.wire import encode_batch, topic
 from edgebatch.edge.wire.summary import metric_summary
 from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import IterationState, RunState
-from edgebatch.settings import FrameworkSettings, Settings, StateSettings, WarehouseSettings
-from edgebatch.warehouse.collector.direct import land_groups
-from edgebatch.warehouse.landing import open_zone
+from tests.support.landed import Landing, Warehouse, lands
 
 TENANT = "tw"
 MONTH = dt.date(2026, 11, 1)
@@ -73,24 +75,19 @@ tw,south,South station,30.5
 """
 
 
-def _consent(withdrawn: tuple[str, ...] = ()) -> str:
-    rows = ["tenant,subject,status,at,source"]
-    rows += [f"{TENANT},{c},granted,2025-01-01T00:00:00Z,contract" for c in GRANTED]
-    rows += [f"{TENANT},{c},withdrawn,2026-12-01T10:00:00Z,portal" for c in withdrawn]
-    return "\n".join(rows) + "\n"
+def _lines(csv_text: str) -> str:
+    """The rows of a CSV text without its header (they are added to the example files)."""
+    return "".join(f"{line}\n" for line in csv_text.strip().splitlines()[1:])
 
 
-def _reference(folder: Path, withdrawn: tuple[str, ...] = ()) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in [
-        ("devices.csv", DEVICES_CSV),
-        ("tariffs.csv", TARIFFS_CSV),
-        ("consent.csv", _consent(withdrawn)),
-        ("customers.csv", CUSTOMERS_CSV),
-        ("sites.csv", SITES_CSV),
-    ]:
-        (folder / name).write_text(text)
-    return folder
+CONSENT_ROWS = "".join(f"{TENANT},{c},granted,2025-01-01T00:00:00Z,contract\n" for c in GRANTED)
+REFERENCE_ROWS = {
+    "devices.csv": _lines(DEVICES_CSV),
+    "tariffs.csv": _lines(TARIFFS_CSV),
+    "customers.csv": _lines(CUSTOMERS_CSV),
+    "sites.csv": _lines(SITES_CSV),
+    "consent.csv": CONSENT_ROWS,
+}
 
 
 # -- the messages: deterministic flows in multiples of 1/8 l/min ------------------------
@@ -146,6 +143,14 @@ def _messages() -> list[tuple[str, bytes, float]]:
     return out
 
 
+@lands("water_bills", append=REFERENCE_ROWS)
+def _landing() -> Landing:
+    landing = Landing()
+    landing.add(_messages())
+    landing.days |= {dt.date.fromisoformat(day) for day in SILVER_DAYS}
+    return landing
+
+
 # -- the independent computation, from the landing files --------------------------------
 
 
@@ -158,12 +163,12 @@ def _rows(csv_text: str) -> list[dict[str, str]]:
     return [dict(zip(header.split(","), line.split(","), strict=True)) for line in lines]
 
 
-def _expected_lines(warehouse: Path, granted: tuple[str, ...]) -> set[tuple]:
-    """Every bill line, recomputed in plain Python from the landing files and the CSVs
-    (`edgebatch.cli.demo_bills`: docs/gold.md's rules, none of the job's code)."""
+def _expected_lines(landing: Path, granted: tuple[str, ...]) -> set[tuple]:
+    """Every bill line of `tw`, recomputed in plain Python from the landing files and the
+    CSVs (`edgebatch.cli.demo_bills`: docs/gold.md's rules, none of the job's code)."""
     lines = [
         line
-        for path in sorted((warehouse / "landing" / "batch").rglob("*.jsonl"))
+        for path in sorted((landing / "batch").rglob("*.jsonl"))
         for line in path.read_bytes().splitlines()
     ]
     reference = BillingReference.from_rows(
@@ -177,49 +182,23 @@ def _expected_lines(warehouse: Path, granted: tuple[str, ...]) -> set[tuple]:
 
 
 @pytest.fixture(scope="module")
-def billed(spark, tmp_path_factory) -> Iterator[tuple]:
-    """Land the month, load bronze, build silver, bill the month: once for the module."""
-    from edgebatch.framework.registry import discover
-    from edgebatch.framework.runner import Runner
-    from edgebatch.framework.state import StateStore
-
-    home = tmp_path_factory.mktemp("water")
-    settings = Settings(
-        warehouse=WarehouseSettings(root=(home / "warehouse").as_uri()),
-        state=StateSettings(url=f"sqlite:///{home / 'state.db'}"),
-        framework=FrameworkSettings(),  # default leases: a busy machine must not orphan a run
-        home=home,
-    )
-    store = StateStore(settings.state_url)
-    runner = Runner(spark, store, settings, discover(settings))
-    try:
-        landed = land_groups(open_zone(runner.root), [_messages()], "test-collector")
-        assert landed[0].quarantined == 0, landed[0].reasons
-        reference = _reference(home / "reference")
-        for request in (
-            RunRequest("reference_load", params={"source": str(reference)}),
-            RunRequest("bronze_load"),
-            RunRequest("silver_readings", partitions=SILVER_DAYS),
-            RunRequest("water_bills", partitions=("2026-11",)),
-        ):
-            run = runner.run(request)
-            assert run.state == RunState.SUCCEEDED, (request.job, run.error)
-        yield runner, home
-    finally:
-        runner.close()
-        store.close()
+def billed(gold_warehouse: Warehouse) -> Warehouse:
+    """The session's warehouse (landed, bronze and silver loaded) with the month billed."""
+    gold_warehouse.run("water_bills", partitions=("2026-11",))
+    return gold_warehouse
 
 
-def _table(runner, name: str) -> list[tuple]:
+def _table(w: Warehouse, name: str, tenant: str | None = TENANT) -> list[tuple]:
+    """A table's rows of `tenant` (None: of every tenant), sorted."""
     from edgebatch.warehouse.tables import REGISTRY, read_table
 
-    return sorted(map(tuple, read_table(runner.spark, runner.root, REGISTRY.get(name)).collect()))
+    rows = read_table(w.runner.spark, w.root, REGISTRY.get(name)).collect()
+    return sorted(tuple(r) for r in rows if tenant is None or r["tenant"] == tenant)
 
 
 def test_every_bill_line_equals_a_plain_decimal_computation_from_the_landing_files(billed):
-    runner, home = billed
-    got = set(_table(runner, "gold/water_bills"))
-    expected = _expected_lines(home / "warehouse", GRANTED)
+    got = set(_table(billed, "gold/water_bills"))
+    expected = _expected_lines(billed.landing, GRANTED)
 
     assert got == expected
     by_meter = defaultdict(set)
@@ -244,8 +223,7 @@ def test_every_bill_line_equals_a_plain_decimal_computation_from_the_landing_fil
 
 
 def test_demand_per_site_adds_the_bills_against_the_capacity(billed):
-    runner, home = billed
-    lines = _expected_lines(home / "warehouse", GRANTED)
+    lines = _expected_lines(billed.landing, GRANTED)
     site = {
         "m1": "north",
         "m2": "north",
@@ -259,7 +237,7 @@ def test_demand_per_site_adds_the_bills_against_the_capacity(billed):
         totals[site[line[6]]] += line[10]
     capacity = {"north": Decimal("20") * DAYS, "south": Decimal("30.5") * DAYS}
 
-    demand = {r[2]: r for r in _table(runner, "gold/water_demand")}
+    demand = {r[2]: r for r in _table(billed, "gold/water_demand")}
 
     assert set(demand) == {"north", "south"}
     for name, row in demand.items():
@@ -271,41 +249,33 @@ def test_demand_per_site_adds_the_bills_against_the_capacity(billed):
 
 
 def test_rerunning_the_month_changes_no_row(billed):
-    runner, _ = billed
-    before = {t: _table(runner, t) for t in ("gold/water_bills", "gold/water_demand")}
+    tables = ("gold/water_bills", "gold/water_demand")
+    before = {t: _table(billed, t, tenant=None) for t in tables}  # every tenant's
 
-    again = runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
+    again = billed.runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
 
     assert again.state == RunState.SUCCEEDED, again.error
-    assert {t: _table(runner, t) for t in before} == before
+    assert {t: _table(billed, t, tenant=None) for t in tables} == before
 
 
-def test_a_withdrawal_and_the_erase_remove_the_customers_bills(billed):
-    runner, home = billed
-    before = _table(runner, "gold/water_bills")
+def test_a_withdrawal_and_the_erase_remove_the_customers_bills(billed, tmp_path):
+    before = _table(billed, "gold/water_bills")
     assert any(line[2] == "c4" for line in before)
-    reference = _reference(home / "reference", withdrawn=("c4",))
 
-    for request in (
-        RunRequest("reference_load", params={"source": str(reference)}),
-        RunRequest("consent_erase"),
-    ):
-        run = runner.run(request)
-        assert run.state == RunState.SUCCEEDED, (request.job, run.error)
-
-    after = _table(runner, "gold/water_bills")
-    assert after == [line for line in before if line[2] != "c4"]
-    # and billing the month again leaves c4 out for good
-    again = runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
-    assert again.state == RunState.SUCCEEDED, again.error
-    assert set(_table(runner, "gold/water_bills")) == _expected_lines(
-        home / "warehouse", tuple(c for c in GRANTED if c != "c4")
-    )
+    with billed.withdrawn(tmp_path, f"{TENANT},c4,withdrawn,2026-12-01T10:00:00Z,portal"):
+        after = _table(billed, "gold/water_bills")
+        assert after == [line for line in before if line[2] != "c4"]
+        # and billing the month again leaves c4 out for good
+        again = billed.runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
+        assert again.state == RunState.SUCCEEDED, again.error
+        assert set(_table(billed, "gold/water_bills")) == _expected_lines(
+            billed.landing, tuple(c for c in GRANTED if c != "c4")
+        )
 
 
 def test_a_span_of_months_bills_them_as_month_after_month_would(billed):
     """Last in the module: it adds October (no windows: estimates of nothing) to the tables."""
-    runner, _ = billed
+    runner = billed.runner
     tables = ("gold/water_bills", "gold/water_demand")
 
     span = runner.run(RunRequest("water_bills", partitions=("2026-10", "2026-11"), rerun=True))
@@ -318,10 +288,10 @@ def test_a_span_of_months_bills_them_as_month_after_month_would(billed):
     ]
     lines = [line.message for line in runner.store.read_logs(span.id)]
     assert any(m.startswith("partition 2026-10..2026-11 succeeded") for m in lines), lines
-    together = {t: _table(runner, t) for t in tables}
+    together = {t: _table(billed, t) for t in tables}
     months = {row[1] for row in together["gold/water_demand"]}
     assert months == {dt.date(2026, 10, 1), MONTH}
     for month in ("2026-10", "2026-11"):
         run = runner.run(RunRequest("water_bills", partitions=(month,), rerun=True))
         assert run.state == RunState.SUCCEEDED, run.error
-    assert {t: _table(runner, t) for t in tables} == together
+    assert {t: _table(billed, t) for t in tables} == together
