@@ -34,7 +34,7 @@ from edgebatch.edge.wire import encode_batch, topic
 from edgebatch.edge.wire.summary import metric_summary
 from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import IterationState, RunState
-from tests.support.landed import Landing, Warehouse, lands
+from tests.support.landed import Landing, Warehouse, lands_adding
 
 TENANT = "tw"
 MONTH = dt.date(2026, 11, 1)
@@ -143,7 +143,7 @@ def _messages() -> list[tuple[str, bytes, float]]:
     return out
 
 
-@lands("water_bills", append=REFERENCE_ROWS)
+@lands_adding("water_bills", REFERENCE_ROWS)
 def _landing() -> Landing:
     landing = Landing()
     landing.add(_messages())

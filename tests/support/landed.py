@@ -147,19 +147,30 @@ class Source:
 _SOURCES: dict[str, Source] = {}
 
 
-def lands(
-    name: str, append: Mapping[str, str] | None = None, **reference: str
-) -> Callable[[Callable[[], Landing]], Callable[[], Landing]]:
+def lands(name: str, **reference: str) -> Callable[[Callable[[], Landing]], Callable[[], Landing]]:
     """Register a module's `Landing` builder for the session's warehouse, with the reference
-    files it replaces (`lands("oee", **{"batches.csv": TEXT})`) and the rows it adds to
-    files (`append={"devices.csv": LINES}`, lines without the header, of its own tenant)."""
+    files it replaces (`lands("oee", **{"batches.csv": TEXT})`)."""
+    return _register(name, reference, {})
 
+
+def lands_adding(
+    name: str, rows: Mapping[str, str]
+) -> Callable[[Callable[[], Landing]], Callable[[], Landing]]:
+    """Register a module's `Landing` builder with the rows it adds to example files
+    (`lands_adding("water_bills", {"devices.csv": LINES})`, lines without the header, of
+    its own tenant): for a module whose tenant is not in the examples."""
+    return _register(name, {}, rows)
+
+
+def _register(
+    name: str, reference: Mapping[str, str], append: Mapping[str, str]
+) -> Callable[[Callable[[], Landing]], Callable[[], Landing]]:
     def register(build: Callable[[], Landing]) -> Callable[[], Landing]:
         for file, text in reference.items():
             for other, source in _SOURCES.items():
                 if other != name and source.reference.get(file, text) != text:
                     raise ValueError(f"{name!r} and {other!r} both replace {file}")
-        _SOURCES[name] = Source(build, dict(reference), dict(append or {}))
+        _SOURCES[name] = Source(build, dict(reference), dict(append))
         return build
 
     return register
