@@ -10,8 +10,9 @@ registered after it for the months of those days (whatever gold jobs exist).
 
 Once every agent has drained and every run has ended, it prints timings, a summary of
 the gold tables and the dashboard's address, checked against a recomputation from the
-landing files (`demo_checks`). It then keeps everything running until Ctrl-C;
-`--once` stops there instead, with status 1 on any mismatch or run that did not succeed.
+landing files (`demo_checks`; the bills line by line, to the cent: `demo_bills`). It
+then keeps everything running until Ctrl-C; `--once` stops there instead, with status 1
+on any mismatch or run that did not succeed.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgebatch.cli.demo_bills import flow_by_day
 from edgebatch.cli.demo_checks import (
     Counts,
     Expected,
@@ -464,7 +466,8 @@ def recompute(warehouse: str, reference: Path) -> Expected:
     lines: list[bytes] = []
     for f in zone.list(("batch",)):
         lines.extend(zone.store.read(root.resolve(f"{LANDING}/{f.name}")).splitlines())
-    return expected_figures(landed_windows(lines), Reference.read(reference))
+    # the windows per metric for the counts; the flow per meter and day for the bills
+    return expected_figures(landed_windows(lines), Reference.read(reference), flow_by_day(lines))
 
 
 def print_summary(console: Console, observed: Observed, gold_names: list[str]) -> None:

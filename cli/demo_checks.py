@@ -3,8 +3,9 @@
 The jobs compute from bronze with Spark; this module recomputes the same figures in
 plain Python from what the collector landed and the reference CSVs the demo loaded,
 and lists every difference. So `edgebatch demo --once` fails on a lost or duplicated
-reading, a consent gate that let a subject through or kept one out, or a bill for a
-customer who should (not) have one, not only on a run that failed.
+reading, a consent gate that let a subject through or kept one out, a bill for a
+customer who should (not) have one, or a bill line that differs from `demo_bills`'
+recomputation of the month (to the cent), not only on a run that failed.
 
 Pure functions over values: the demo reads the files and tables, these compare.
 """
@@ -19,6 +20,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from edgebatch.cli.demo_bills import (
+    BillingInputError,
+    BillingReference,
+    BillLine,
+    DailyFlow,
+    bill_lines,
+)
 
 WindowKey = tuple[str, str, str, float]  # tenant, device, metric, window start (epoch s)
 GRANTED = "granted"
@@ -43,6 +52,8 @@ class Reference:
 
     registrations: tuple[Registration, ...]
     consent: Mapping[tuple[str, str], str]  # (tenant, subject) -> latest status
+    # water meters, tariffs and customers, for the bills (none: no bill is recomputed)
+    billing: BillingReference | None = None
 
     @classmethod
     def read(cls, folder: Path) -> Reference:
@@ -66,7 +77,7 @@ class Reference:
                 events = [
                     (r["tenant"], r["subject"], r["at"], r["status"]) for r in csv.DictReader(f)
                 ]
-        return cls(tuple(regs), latest_consent(events))
+        return cls(tuple(regs), latest_consent(events), BillingReference.read(folder))
 
     def registration(self, tenant: str, device: str, day: dt.date) -> Registration | None:
         for reg in self.registrations:
@@ -145,9 +156,22 @@ class Expected:
     # (tenant, month) -> consented customers with a meter registered some day of the month
     # (billed on an estimate for the days without readings)
     may_bill: dict[tuple[str, str], set[str]] = dataclasses.field(default_factory=dict)
+    # each water meter's flow per day as silver should hold it, and the reference it is
+    # priced with: the bills' lines are recomputed from these (None: they are not)
+    flow: DailyFlow | None = None
+    billing: BillingReference | None = None
+    consented: frozenset[tuple[str, str]] = frozenset()
+
+    def bill_lines(self, tenant: str, month: dt.date) -> list[BillLine] | None:
+        """The month's recomputed bill lines of `tenant`; None without flow or tariffs."""
+        if self.flow is None or self.billing is None:
+            return None
+        return bill_lines(self.flow, self.billing, self.consented, tenant, month)
 
 
-def expected_figures(windows: Mapping[WindowKey, int], reference: Reference) -> Expected:
+def expected_figures(
+    windows: Mapping[WindowKey, int], reference: Reference, flow: DailyFlow | None = None
+) -> Expected:
     withheld: dict[str, Counts] = {}
     billable: dict[tuple[str, str], set[str]] = {}
     allowed = 0
@@ -179,7 +203,11 @@ def expected_figures(windows: Mapping[WindowKey, int], reference: Reference) -> 
             and (r.removed_on is None or r.removed_on > first)
             and reference.consent.get((tenant, r.subject)) == GRANTED
         }
-    return Expected(sum(windows.values()), allowed, withheld, billable, denied, may_bill)
+    consented = frozenset(k for k, status in reference.consent.items() if status == GRANTED)
+    return Expected(
+        sum(windows.values()), allowed, withheld, billable, denied, may_bill,
+        flow, reference.billing, consented,
+    )  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,23 +260,35 @@ def mismatches(expected: Expected, observed: Observed) -> list[str]:
 
 
 def bill_mismatches(expected: Expected, rows: Sequence[Mapping[str, Any]] | None) -> list[str]:
-    """Bills per month: every consented customer whose meter sent readings silver lets in,
-    no customer without a consented meter registered that month (one with a meter but no
-    readings may be billed on an estimate), and each line's amount in cents."""
+    """Bills per month. With the flow recomputed, each bill (tenant, month, customer) must
+    equal the recomputation line for line, to the cent: every differing bill is named.
+    Without it: every consented customer whose meter sent readings silver lets in, no
+    customer without a consented meter registered that month (one with a meter but no
+    readings may be billed on an estimate). Always: each line's amount in cents."""
     if rows is None:
         return []
     out = []
     billed: dict[tuple[str, str], set[str]] = {}
+    lines: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
         month = row["month"]
         key = (row["tenant"], f"{month:%Y-%m}" if hasattr(month, "year") else str(month)[:7])
         billed.setdefault(key, set()).add(row["customer"])
+        lines.setdefault(key, []).append(row)
         amount = Decimal(row["amount"])
         if amount != amount.quantize(Decimal("0.01")):
             out.append(f"bill line {row['customer']} {row['meter']}: amount {amount} not in cents")
     for key in sorted(set(billed) | set(expected.billable)):
         if key not in billed:
             continue  # a month the billing has not run for (the first or a partial one)
+        try:
+            want = expected.bill_lines(key[0], dt.date.fromisoformat(f"{key[1]}-01"))
+        except BillingInputError as e:
+            out.append(f"bills of {key[0]} {key[1]}: not recomputed: {e}")
+            continue
+        if want is not None:
+            out.extend(_differing_bills(want, lines[key]))
+            continue
         got = billed[key]
         must = expected.billable.get(key, set())
         may = expected.may_bill.get(key, set()) | must
@@ -259,6 +299,59 @@ def bill_mismatches(expected: Expected, rows: Sequence[Mapping[str, Any]] | None
                 + (f" (unexpected {sorted(got - may)})" if got - may else "")
             )
     return out
+
+
+def _differing_bills(want: Sequence[BillLine], rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One message per customer whose lines in the table differ from the recomputed ones."""
+    expected: dict[str, set[BillLine]] = {}
+    for line in want:
+        expected.setdefault(line.customer, set()).add(line)
+    got: dict[str, set[BillLine]] = {}
+    for row in rows:
+        line = BillLine(**{f: row[f] for f in BillLine._fields})
+        line = line._replace(month=_date(line.month), period_start=_date(line.period_start),
+                             period_end=_date(line.period_end))  # fmt: skip
+        got.setdefault(line.customer, set()).add(line)
+    out = []
+    for customer in sorted(set(expected) | set(got)):
+        mine, theirs = expected.get(customer, set()), got.get(customer, set())
+        if mine == theirs:
+            continue
+        sample = next(iter(mine or theirs))
+        bill = f"bill {sample.tenant} {sample.month:%Y-%m} {customer}"
+        if not theirs:
+            out.append(f"{bill}: recomputed {_total(mine)}, absent from gold/water_bills")
+        elif not mine:
+            out.append(f"{bill}: {_total(theirs)} in gold/water_bills, recomputed none")
+        else:
+            out.append(
+                f"{bill}: {_total(theirs)} in gold/water_bills, recomputed {_total(mine)}; "
+                f"lines only in gold: {_lines(theirs - mine)}; "
+                f"only recomputed: {_lines(mine - theirs)}"
+            )
+    return out
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value if isinstance(value, dt.date) else dt.date.fromisoformat(str(value)[:10])
+
+
+def _total(lines: Iterable[BillLine]) -> str:
+    totals: dict[str, Decimal] = {}
+    for line in lines:
+        totals[line.currency] = totals.get(line.currency, Decimal("0")) + Decimal(line.amount)
+    return ", ".join(f"{total} {currency}" for currency, total in sorted(totals.items()))
+
+
+def _lines(lines: Iterable[BillLine]) -> str:
+    text = [
+        f"{x.meter} {x.period_start}..{x.period_end} {x.tier} {x.consumption_m3} m3 x "
+        f"{x.unit_price} = {x.amount}" + (" (estimated)" if x.estimated else "")
+        for x in sorted(lines)
+    ]
+    return "; ".join(text) or "none"
 
 
 @dataclasses.dataclass(frozen=True)

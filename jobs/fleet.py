@@ -15,7 +15,12 @@ readings, with the rules below (docs/gold.md, "Fleet", says the same for users):
   `HARSH_ACCELERATION_MS2` (at most one of each per window: a window is the resolution);
 - **idle** hours are those of windows whose mean speed is below `IDLE_SPEED_KMH` while
   the mean engine speed is at least `ENGINE_ON_RPM` (no engine window: not idle);
-- **fuel** is the window's mean fuel rate (l/h) times its hours.
+- **fuel** is the window's mean fuel rate (l/h) times its hours;
+- **acceleration alarms** are the alarms the vehicle's devices raised on acceleration
+  (`bronze/edge_alarms`, state `raised`), counted per day of the alarm: every alarm,
+  not at most one per window. Alarms skip silver, so the job applies silver's gate to
+  them itself: a device registered to the vehicle that day, a vehicle whose consent
+  stands.
 
 `gold/fleet_periods` compares the vehicles over the month and over the quarter to date
 (the quarter's months up to this one, recomputed from silver in this month's
@@ -30,9 +35,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from edgebatch.framework.consent import consented
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, min_rows, unique
 from edgebatch.framework.gold import monthly_gold, monthly_table
+from edgebatch.warehouse.catalog import EDGE_ALARMS
+from edgebatch.warehouse.reference import CONSENT, DEVICES, read_reference
 
 KIND = "vehicle"
 SPEED, ACCELERATION, ENGINE_RPM, FUEL_RATE = "speed", "acceleration", "engine_rpm", "fuel_rate"
@@ -44,6 +52,7 @@ HARSH_BRAKING_MS2 = -4.0  # about 0.4 g: the usual telematics threshold for hars
 HARSH_ACCELERATION_MS2 = 4.0
 IDLE_SPEED_KMH = 2.0
 ENGINE_ON_RPM = 400.0  # an idling engine turns 600-900 rpm; a stopped one 0
+ALARM_METRIC, ALARM_RAISED = ACCELERATION, "raised"  # the agents' deviation alarms
 
 # Rows about a vehicle (and so its driver): consented vehicles only, erased on withdrawal.
 FLEET_DAILY = monthly_table(
@@ -56,7 +65,8 @@ FLEET_DAILY = monthly_table(
     hours_0_5 DOUBLE NOT NULL, hours_5_50 DOUBLE NOT NULL, hours_50_90 DOUBLE NOT NULL,
     hours_90_plus DOUBLE NOT NULL,
     harsh_braking INT NOT NULL, harsh_acceleration INT NOT NULL, min_acceleration_ms2 DOUBLE,
-    idle_hours DOUBLE NOT NULL, fuel_l DOUBLE NOT NULL, fuel_l_per_100km DOUBLE
+    idle_hours DOUBLE NOT NULL, fuel_l DOUBLE NOT NULL, fuel_l_per_100km DOUBLE,
+    acceleration_alarms INT NOT NULL
     """,
     keys=("tenant", "date", "vehicle"),
     comment="Per vehicle and UTC day: distance, time per speed band, harsh events, idle "
@@ -186,6 +196,47 @@ def daily(windows):
     )
 
 
+def acceleration_alarms(ctx, first: dt.date, last: dt.date):
+    """Per tenant, vehicle and day of `[first, last]`: acceleration alarms raised, of
+    devices registered to the vehicle that day and vehicles whose consent stands (the
+    gate silver applies to windows; alarms do not pass through silver)."""
+    from pyspark.sql import functions as F
+
+    alarms = ctx.table(EDGE_ALARMS.name).where(
+        (F.col("date") >= F.lit(first))
+        & (F.col("date") <= F.lit(last))
+        & (F.col("metric") == ALARM_METRIC)
+        & (F.col("state") == ALARM_RAISED)
+    )
+    devices = read_reference(ctx.spark, ctx.root, DEVICES).where(F.col("kind") == KIND)
+    a, d = alarms.alias("a"), devices.alias("d")
+    registered = a.join(
+        d,
+        (F.col("a.tenant") == F.col("d.tenant"))
+        & (F.col("a.device") == F.col("d.device"))
+        & (F.col("a.date") >= F.col("d.installed_on"))
+        & (F.col("d.removed_on").isNull() | (F.col("a.date") < F.col("d.removed_on"))),
+    ).select("a.tenant", F.col("d.subject").alias("vehicle"), "a.date", "a.alarm_id")
+    allowed = consented(ctx.spark, ctx.root).withColumnRenamed("subject", "vehicle")
+    return (
+        registered.join(allowed, ["tenant", "vehicle"], "left_semi")
+        .groupBy("tenant", "vehicle", "date")
+        .agg(F.countDistinct("alarm_id").cast("int").alias("acceleration_alarms"))
+    )
+
+
+def with_alarms(days, alarms):
+    """The daily rows with their day's acceleration alarms (0 without any). An alarm on a
+    day without a window of the vehicle has no row to go to: the row is the day's windows."""
+    from pyspark.sql import functions as F
+
+    return (
+        days.join(alarms, ["tenant", "vehicle", "date"], "left")
+        .withColumn("acceleration_alarms", F.coalesce("acceleration_alarms", F.lit(0)))
+        .select(*FLEET_DAILY.columns())
+    )
+
+
 def periods(days, period: str, start: dt.date, end: dt.date, month: dt.date, months: int):
     """Each vehicle's totals over `[start, end]` beside the fleet's averages and its ranks."""
     from pyspark.sql import Window
@@ -250,7 +301,11 @@ def periods(days, period: str, start: dt.date, end: dt.date, month: dt.date, mon
     )
 
 
-@monthly_gold("fleet", inputs=["silver/readings"], outputs=[FLEET_DAILY.name, FLEET_PERIODS.name])
+@monthly_gold(
+    "fleet",
+    inputs=["silver/readings", EDGE_ALARMS.name, DEVICES.name, CONSENT.name],
+    outputs=[FLEET_DAILY.name, FLEET_PERIODS.name],
+)
 def fleet(ctx):
     """One month of vehicle days, and the month's and quarter-to-date comparisons."""
     from pyspark.sql import functions as F
@@ -261,7 +316,8 @@ def fleet(ctx):
     readings = ctx.table("silver/readings").where(
         f"date >= DATE '{first.isoformat()}' AND date <= DATE '{month_end.isoformat()}'"
     )
-    days = daily(vehicle_windows(readings)).persist()
+    alarms = acceleration_alarms(ctx, first, month_end)
+    days = with_alarms(daily(vehicle_windows(readings)), alarms).persist()
     try:
         this_month = days.where(F.col("month") == F.lit(month))
         checked = DAILY_EXPECTATIONS.apply(ctx, this_month)

@@ -9,6 +9,7 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from edgebatch.cli.demo_bills import BillLine, flow_by_day
 from edgebatch.cli.demo_checks import (
     Counts,
     Observed,
@@ -187,6 +188,108 @@ def test_a_missing_bill_and_an_amount_below_the_cent_are_mismatches(tmp_path):
     # A month the billing has not run for is not a mismatch; no bills table, no bill check.
     assert bill_mismatches(expected, []) == []
     assert bill_mismatches(expected, None) == []
+
+
+def priced(tmp_path: Path) -> Reference:
+    """The reference with a residential tariff (T2 from 100 m3, fee 9.00) and names."""
+    (tmp_path / "tariffs.csv").write_text(
+        "tenant,tariff_class,valid_from,valid_to,tier,tier_from,unit,unit_price,fixed_fee,currency\n"
+        "w,residential,2025-01-01,,1,0,m3,2.000000,9.00,EUR\n"
+        "w,residential,2025-01-01,,2,100,m3,1.500000,9.00,EUR\n"
+    )
+    (tmp_path / "customers.csv").write_text("tenant,customer,name,language\nw,c1,Anna,de\n")
+    return reference(tmp_path)
+
+
+def gold_row(line: BillLine) -> dict:
+    """A bill line as the demo reads it from gold/water_bills (delta-rs: one dict per row)."""
+    return line._asdict()
+
+
+def test_the_bills_are_recomputed_to_the_cent_from_the_landed_flow(tmp_path):
+    # m1 (c1) sends one hour of 5 l/min on the 10th, resent once, plus a late revision:
+    # 0.3 m3 over 3600 s; the rest of November is estimated at that rate.
+    lines = [
+        landing_line("w", "m1", NOV_10, 60),
+        landing_line("w", "m1", NOV_10, 60),
+        landing_line("w", "m1", NOV_10, 2, revision=1),
+    ]
+    expected = expected_figures(landed_windows(lines), priced(tmp_path), flow_by_day(lines))
+
+    bills = expected.bill_lines("w", dt.date(2026, 11, 1))
+
+    assert bills is not None
+    by_customer: dict[str, list[tuple]] = {}
+    for b in bills:
+        by_customer.setdefault(b.customer, []).append(
+            (b.meter, b.period_start.day, b.period_end.day, b.tier, b.consumption_m3, b.amount,
+             b.estimated)
+        )  # fmt: skip
+    E = Decimal
+    # c1: 0.3 + 0.3 x 719 = 216.000 m3: T1 100 x 2.00, T2 116 x 1.50, the whole fee.
+    assert sorted(by_customer["c1"]) == [
+        ("m1", 1, 30, "T1", E("100.000"), E("200.00"), True),
+        ("m1", 1, 30, "T2", E("116.000"), E("174.00"), True),
+        ("m1", 1, 30, "fee", E("0.000"), E("9.00"), False),
+    ]
+    # c2 (m2 from the 15th, 16 days) and c3 (m3 until the 15th, 14 days) sent nothing:
+    # estimated at the class's rate, thresholds and fee pro-rated (100 x 16 / 30 = 53.333).
+    assert sorted(by_customer["c2"]) == [
+        ("m2", 15, 30, "T1", E("53.333"), E("106.67"), True),
+        ("m2", 15, 30, "T2", E("61.867"), E("92.80"), True),
+        ("m2", 15, 30, "fee", E("0.000"), E("4.80"), False),
+    ]
+    assert sum(b.amount for b in bills if b.customer == "c3") == E("178.73")
+    assert "c4" not in by_customer  # withdrawn: no bill
+    names = {(b.customer, b.customer_name, b.language) for b in bills}
+    assert names >= {("c1", "Anna", "de"), ("c2", "c2", "en")}  # no customers row: its id
+
+
+def test_a_bill_that_differs_by_a_cent_is_a_mismatch(tmp_path):
+    lines = [landing_line("w", "m1", NOV_10, 60)]
+    expected = expected_figures(landed_windows(lines), priced(tmp_path), flow_by_day(lines))
+    bills = expected.bill_lines("w", dt.date(2026, 11, 1))
+    assert bills is not None
+    rows = [gold_row(b) for b in bills]
+    assert bill_mismatches(expected, rows) == []
+    assert mismatches(expected, observed(expected, gold={"gold/water_bills": rows})) == []
+
+    (fee,) = [r for r in rows if r["customer"] == "c1" and r["tier"] == "fee"]
+    wrong = [dict(r, amount=r["amount"] + Decimal("0.01")) if r is fee else r for r in rows]
+    assert bill_mismatches(expected, wrong) == [
+        "bill w 2026-11 c1: 383.01 EUR in gold/water_bills, recomputed 383.00 EUR; "
+        "lines only in gold: m1 2026-11-01..2026-11-30 fee 0.000 m3 x 9.0000 = 9.01; "
+        "only recomputed: m1 2026-11-01..2026-11-30 fee 0.000 m3 x 9.0000 = 9.00"
+    ]
+    # the same customers, the same total, a line moved between tiers: still a difference
+    t1, t2 = (
+        next(r for r in rows if r["customer"] == "c1" and r["tier"] == t) for t in ("T1", "T2")
+    )
+    swapped = [r for r in rows if r not in (t1, t2)]
+    swapped += [dict(t1, amount=t1["amount"] - 1), dict(t2, amount=t2["amount"] + 1)]
+    (only,) = bill_mismatches(expected, swapped)
+    assert only.startswith("bill w 2026-11 c1: 383.00 EUR in gold/water_bills, recomputed 383.00")
+    # a bill missing and one too many are differing bills as well
+    c2_rows = [r for r in rows if r["customer"] == "c2"]
+    extra = dict(c2_rows[0], customer="c9")
+    found = bill_mismatches(expected, [r for r in rows if r["customer"] != "c2"] + [extra])
+    assert found == [
+        "bill w 2026-11 c2: recomputed 204.27 EUR, absent from gold/water_bills",
+        f"bill w 2026-11 c9: {extra['amount']} EUR in gold/water_bills, recomputed none",
+    ]
+
+
+def test_a_month_the_reference_cannot_price_is_a_mismatch(tmp_path):
+    lines = [landing_line("w", "m1", NOV_10, 60)]
+    priced(tmp_path)  # the tariff ends on the 20th: m1's days after it have no price
+    (tmp_path / "tariffs.csv").write_text(
+        (tmp_path / "tariffs.csv").read_text().replace("2025-01-01,,", "2025-01-01,2026-11-20,")
+    )
+    expected = expected_figures(landed_windows(lines), Reference.read(tmp_path), flow_by_day(lines))
+    found = bill_mismatches(expected, [bill_row("c1", "1.00")])
+    assert found == [
+        "bills of w 2026-11: not recomputed: meter w/m1: no residential tariff valid on 2026-11-20"
+    ]
 
 
 def test_the_bill_summary_counts_bills_per_customer_and_month_and_adds_exactly():

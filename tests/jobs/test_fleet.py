@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from edgebatch.jobs.fleet import (
     IDLE_SPEED_KMH,
     SPEED_BANDS_KMH,
 )
-from tests.support.landed import Warehouse, devices_of, landed_windows, lands
+from tests.support.landed import Warehouse, devices_of, landed_windows, lands, ts
 from tests.support.mobility_data import MONTHS, fleet_landing
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -82,6 +82,20 @@ def expected_daily(windows: list[dict[str, Any]], leave_out: frozenset[str] = fr
         d["avg_speed_kmh"] = d["distance_km"] / d["observed_hours"] if d["observed_hours"] else None
         d["fuel_l_per_100km"] = d["fuel_l"] / d["distance_km"] * 100 if d["distance_km"] else None
     return days
+
+
+def expected_alarms(w: Warehouse, leave_out: frozenset[str] = frozenset()) -> Counter:
+    """(vehicle, date) -> acceleration alarms raised that day by a device registered to
+    the vehicle (every example vehicle device is registered all year), each alarm once."""
+    subjects = devices_of("vehicle")
+    alarms = {}
+    for msg in w.payloads("alarm"):
+        vehicle = subjects.get((msg["tenant"], msg["device"]))
+        if msg["metric"] != "acceleration" or msg["state"] != "raised" or vehicle is None:
+            continue
+        if vehicle not in leave_out:
+            alarms[msg["alarm_id"]] = (vehicle, ts(msg["ts"]).date())
+    return Counter(alarms.values())
 
 
 def _rank(values: dict[str, float | None], vehicle: str, descending: bool) -> int | None:
@@ -169,6 +183,9 @@ def fleet(gold_warehouse: Warehouse) -> Warehouse:
 
 def _check_against_landing(fleet: Warehouse, leave_out: frozenset[str] = frozenset()) -> None:
     days = expected_daily(landed_windows(fleet), leave_out)
+    alarms = expected_alarms(fleet, leave_out)
+    for key, d in days.items():  # a day without windows has no row for its alarms
+        d["acceleration_alarms"] = alarms[key]
     got_days = {(r["vehicle"], r["date"]): r for r in fleet.rows("gold/fleet_daily")}
     assert set(got_days) == set(days)
     for key, want in days.items():
@@ -192,6 +209,12 @@ def test_fleet_figures_equal_an_independent_computation_over_the_landing_files(f
     # the data exercises every rule: harsh events, idle time, every speed band, a revision
     assert sum(r["harsh_braking"] for r in daily) and sum(r["harsh_acceleration"] for r in daily)
     assert sum(r["idle_hours"] for r in daily) > 0
+    # every alarm counts, not one per window: two in one half hour of van-01 (a clear,
+    # a speed alarm, a second landing, an unregistered device and a day without
+    # windows do not count)
+    alarms = {(r["vehicle"], r["date"]): r["acceleration_alarms"] for r in daily}
+    assert alarms[("van-01", dt.date(2026, 10, 30))] == 2
+    assert sum(alarms.values()) == 5
     assert all(sum(r[name] for r in daily) > 0 for name, _ in SPEED_BANDS_KMH)
     (late,) = [r for r in daily if r["vehicle"] == "van-01" and r["date"] == dt.date(2026, 11, 1)]
     assert late["max_speed_kmh"] >= 130.0

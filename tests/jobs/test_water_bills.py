@@ -3,6 +3,11 @@ then `water_bills`; every bill line equal, to the cent, to a plain-Python `Decim
 computation read straight from the same landing files; a rerun changes nothing; a
 withdrawal and `consent_erase` remove the customer's bills.
 
+The messages land in the session's shared warehouse (tests/support/landed.py) with the
+other gold modules' data; the tenant `tw` and its reference rows (registry, tariffs,
+customers, sites, consent) are this module's own, added to the example files, and every
+figure below is `tw`'s.
+
 November 2026 for tenant `tw`, at coarse windows (several days each):
 - m1 (residential, c1): the whole month; the residential tariff changes on the 16th;
   one window has a late revision; it also sends pressure (not billed).
@@ -17,22 +22,19 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import json
 from collections import defaultdict
-from collections.abc import Iterator
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
 
+from edgebatch.cli.demo_bills import BillingReference, bill_lines, flow_by_day
 from edgebatch.edge.stats import MetricStats
 from edgebatch.edge.wire import encode_batch, topic
 from edgebatch.edge.wire.summary import metric_summary
 from edgebatch.framework.requests import RunRequest
 from edgebatch.framework.state import IterationState, RunState
-from edgebatch.settings import FrameworkSettings, Settings, StateSettings, WarehouseSettings
-from edgebatch.warehouse.collector.direct import land_groups
-from edgebatch.warehouse.landing import open_zone
+from tests.support.landed import Landing, Warehouse, lands_adding
 
 TENANT = "tw"
 MONTH = dt.date(2026, 11, 1)
@@ -73,24 +75,19 @@ tw,south,South station,30.5
 """
 
 
-def _consent(withdrawn: tuple[str, ...] = ()) -> str:
-    rows = ["tenant,subject,status,at,source"]
-    rows += [f"{TENANT},{c},granted,2025-01-01T00:00:00Z,contract" for c in GRANTED]
-    rows += [f"{TENANT},{c},withdrawn,2026-12-01T10:00:00Z,portal" for c in withdrawn]
-    return "\n".join(rows) + "\n"
+def _lines(csv_text: str) -> str:
+    """The rows of a CSV text without its header (they are added to the example files)."""
+    return "".join(f"{line}\n" for line in csv_text.strip().splitlines()[1:])
 
 
-def _reference(folder: Path, withdrawn: tuple[str, ...] = ()) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in [
-        ("devices.csv", DEVICES_CSV),
-        ("tariffs.csv", TARIFFS_CSV),
-        ("consent.csv", _consent(withdrawn)),
-        ("customers.csv", CUSTOMERS_CSV),
-        ("sites.csv", SITES_CSV),
-    ]:
-        (folder / name).write_text(text)
-    return folder
+CONSENT_ROWS = "".join(f"{TENANT},{c},granted,2025-01-01T00:00:00Z,contract\n" for c in GRANTED)
+REFERENCE_ROWS = {
+    "devices.csv": _lines(DEVICES_CSV),
+    "tariffs.csv": _lines(TARIFFS_CSV),
+    "customers.csv": _lines(CUSTOMERS_CSV),
+    "sites.csv": _lines(SITES_CSV),
+    "consent.csv": CONSENT_ROWS,
+}
 
 
 # -- the messages: deterministic flows in multiples of 1/8 l/min ------------------------
@@ -146,6 +143,14 @@ def _messages() -> list[tuple[str, bytes, float]]:
     return out
 
 
+@lands_adding("water_bills", REFERENCE_ROWS)
+def _landing() -> Landing:
+    landing = Landing()
+    landing.add(_messages())
+    landing.days |= {dt.date.fromisoformat(day) for day in SILVER_DAYS}
+    return landing
+
+
 # -- the independent computation, from the landing files --------------------------------
 
 
@@ -153,150 +158,47 @@ def _half_up(value: Decimal, places: str) -> Decimal:
     return value.quantize(Decimal(places), rounding=ROUND_HALF_UP)
 
 
-def _landed_windows(warehouse: Path) -> dict[tuple[str, dt.date], list[tuple[int, Decimal]]]:
-    """(meter, day) -> [(seconds, m3 in whole nano-m3)] per window, revisions added up."""
-    parts: dict[tuple, dict[str, tuple[int, float]]] = defaultdict(dict)
-    for path in sorted((warehouse / "landing" / "batch").rglob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            p = json.loads(line)["payload"]
-            for m in p["metrics"]:
-                if m["name"] == "flow":
-                    key = (p["device"], p["window_start"], p["window_end"])
-                    parts[key][p["batch_id"]] = (m["count"], m["sum"])
-    out: dict[tuple[str, dt.date], list[tuple[int, Decimal]]] = defaultdict(list)
-    for (meter, ws, we), by_id in parts.items():
-        start = dt.datetime.fromisoformat(ws.replace("Z", "+00:00"))
-        seconds = int(
-            (dt.datetime.fromisoformat(we.replace("Z", "+00:00")) - start).total_seconds()
-        )
-        count = sum(c for c, _ in by_id.values())
-        mean = sum(s for _, s in by_id.values()) / count
-        # the double product, rounded half to even to a whole nano-m3 (docs/gold.md)
-        m3 = Decimal(round(mean * (seconds / 60) / 1000 * 1e9)).scaleb(-9)
-        out[(meter, start.date())].append((seconds, m3))
-    return out
-
-
 def _rows(csv_text: str) -> list[dict[str, str]]:
     header, *lines = csv_text.strip().splitlines()
     return [dict(zip(header.split(","), line.split(","), strict=True)) for line in lines]
 
 
-def _expected_lines(warehouse: Path, granted: tuple[str, ...]) -> set[tuple]:
-    """Every bill line, day by day: each day of the month gets its registry row and tariff;
-    runs of days with the same pair are the periods."""
-    windows = _landed_windows(warehouse)
-    devices = [d for d in _rows(DEVICES_CSV) if d["subject"] in granted]
-    tariffs = _rows(TARIFFS_CSV)
-    names = {c["customer"]: (c["name"], c["language"]) for c in _rows(CUSTOMERS_CSV)}
-
-    def tariff_on(cls: str, day: dt.date) -> tuple[str, list[dict[str, str]]]:
-        rows = [
-            t for t in tariffs
-            if t["tariff_class"] == cls and dt.date.fromisoformat(t["valid_from"]) <= day
-            and (not t["valid_to"] or day < dt.date.fromisoformat(t["valid_to"]))
-        ]  # fmt: skip
-        return rows[0]["valid_from"], sorted(rows, key=lambda t: int(t["tier"]))
-
-    periods: dict[tuple, list[dt.date]] = defaultdict(list)
-    for day in (MONTH + dt.timedelta(days=i) for i in range(DAYS)):
-        for d in devices:
-            on = dt.date.fromisoformat(d["installed_on"])
-            off = dt.date.fromisoformat(d["removed_on"]) if d["removed_on"] else None
-            if on <= day and (off is None or day < off):
-                valid_from, _ = tariff_on(d["tariff_class"], day)
-                periods[(d["device"], d["subject"], d["tariff_class"], valid_from)].append(day)
-
-    def usage(meter: str, days: list[dt.date]) -> tuple[Decimal, int]:
-        ws = [w for day in days for w in windows.get((meter, day), [])]
-        return sum((m3 for _, m3 in ws), Decimal(0)), sum(s for s, _ in ws)
-
-    billed_days: dict[str, list[dt.date]] = defaultdict(list)  # silver holds no other
-    for (meter, _, _, _), days in periods.items():
-        billed_days[meter] += days
-    by_class: dict[str, list[Decimal | int]] = defaultdict(lambda: [Decimal(0), 0])
-    for (meter, _, cls, _), days in periods.items():
-        m3, s = usage(meter, days)
-        by_class[cls][0] += m3
-        by_class[cls][1] += s
-
-    lines = set()
-    for (meter, customer, cls, _), days in periods.items():
-        n = len(days)
-        m3, covered = usage(meter, days)
-        gap = n * 86400 - covered
-        est = Decimal(0)
-        if gap > 0:
-            month_m3, month_s = usage(meter, billed_days[meter])
-            if month_s == 0:
-                month_m3, month_s = by_class[cls]  # type: ignore[assignment]
-            if month_s:
-                est = _half_up(Decimal(month_m3) * gap / month_s, "0.000000001")
-        used = _half_up(m3 + est, "0.001")
-        _, tiers = tariff_on(cls, days[0])
-        name, language = names.get(customer, (customer, "en"))
-        head = (TENANT, MONTH, customer, name, language, "EUR", meter, days[0], days[-1])
-        froms = [_half_up(Decimal(t["tier_from"]) * n / DAYS, "0.001") for t in tiers]
-        for i, t in enumerate(tiers):
-            upto = used if i + 1 == len(tiers) else min(used, froms[i + 1])
-            qty = upto - froms[i]
-            if qty > 0:
-                price = _half_up(Decimal(t["unit_price"]), "0.0001")
-                amount = _half_up(qty * price, "0.01")
-                lines.add((*head, f"T{t['tier']}", qty, price, amount, gap > 0))
-        fee = Decimal(tiers[0]["fixed_fee"])
-        amount = _half_up(fee * n / DAYS, "0.01")
-        lines.add((*head, "fee", Decimal("0.000"), _half_up(fee, "0.0001"), amount, False))
-    return lines
+def _expected_lines(landing: Path, granted: tuple[str, ...]) -> set[tuple]:
+    """Every bill line of `tw`, recomputed in plain Python from the landing files and the
+    CSVs (`edgebatch.cli.demo_bills`: docs/gold.md's rules, none of the job's code)."""
+    lines = [
+        line
+        for path in sorted((landing / "batch").rglob("*.jsonl"))
+        for line in path.read_bytes().splitlines()
+    ]
+    reference = BillingReference.from_rows(
+        _rows(DEVICES_CSV), _rows(TARIFFS_CSV), _rows(CUSTOMERS_CSV)
+    )
+    consented = {(TENANT, c) for c in granted}
+    return set(bill_lines(flow_by_day(lines), reference, consented, TENANT, MONTH))
 
 
 # -- the run ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def billed(spark, tmp_path_factory) -> Iterator[tuple]:
-    """Land the month, load bronze, build silver, bill the month: once for the module."""
-    from edgebatch.framework.registry import discover
-    from edgebatch.framework.runner import Runner
-    from edgebatch.framework.state import StateStore
-
-    home = tmp_path_factory.mktemp("water")
-    settings = Settings(
-        warehouse=WarehouseSettings(root=(home / "warehouse").as_uri()),
-        state=StateSettings(url=f"sqlite:///{home / 'state.db'}"),
-        framework=FrameworkSettings(),  # default leases: a busy machine must not orphan a run
-        home=home,
-    )
-    store = StateStore(settings.state_url)
-    runner = Runner(spark, store, settings, discover(settings))
-    try:
-        landed = land_groups(open_zone(runner.root), [_messages()], "test-collector")
-        assert landed[0].quarantined == 0, landed[0].reasons
-        reference = _reference(home / "reference")
-        for request in (
-            RunRequest("reference_load", params={"source": str(reference)}),
-            RunRequest("bronze_load"),
-            RunRequest("silver_readings", partitions=SILVER_DAYS),
-            RunRequest("water_bills", partitions=("2026-11",)),
-        ):
-            run = runner.run(request)
-            assert run.state == RunState.SUCCEEDED, (request.job, run.error)
-        yield runner, home
-    finally:
-        runner.close()
-        store.close()
+def billed(gold_warehouse: Warehouse) -> Warehouse:
+    """The session's warehouse (landed, bronze and silver loaded) with the month billed."""
+    gold_warehouse.run("water_bills", partitions=("2026-11",))
+    return gold_warehouse
 
 
-def _table(runner, name: str) -> list[tuple]:
+def _table(w: Warehouse, name: str, tenant: str | None = TENANT) -> list[tuple]:
+    """A table's rows of `tenant` (None: of every tenant), sorted."""
     from edgebatch.warehouse.tables import REGISTRY, read_table
 
-    return sorted(map(tuple, read_table(runner.spark, runner.root, REGISTRY.get(name)).collect()))
+    rows = read_table(w.runner.spark, w.root, REGISTRY.get(name)).collect()
+    return sorted(tuple(r) for r in rows if tenant is None or r["tenant"] == tenant)
 
 
 def test_every_bill_line_equals_a_plain_decimal_computation_from_the_landing_files(billed):
-    runner, home = billed
-    got = set(_table(runner, "gold/water_bills"))
-    expected = _expected_lines(home / "warehouse", GRANTED)
+    got = set(_table(billed, "gold/water_bills"))
+    expected = _expected_lines(billed.landing, GRANTED)
 
     assert got == expected
     by_meter = defaultdict(set)
@@ -321,8 +223,7 @@ def test_every_bill_line_equals_a_plain_decimal_computation_from_the_landing_fil
 
 
 def test_demand_per_site_adds_the_bills_against_the_capacity(billed):
-    runner, home = billed
-    lines = _expected_lines(home / "warehouse", GRANTED)
+    lines = _expected_lines(billed.landing, GRANTED)
     site = {
         "m1": "north",
         "m2": "north",
@@ -336,7 +237,7 @@ def test_demand_per_site_adds_the_bills_against_the_capacity(billed):
         totals[site[line[6]]] += line[10]
     capacity = {"north": Decimal("20") * DAYS, "south": Decimal("30.5") * DAYS}
 
-    demand = {r[2]: r for r in _table(runner, "gold/water_demand")}
+    demand = {r[2]: r for r in _table(billed, "gold/water_demand")}
 
     assert set(demand) == {"north", "south"}
     for name, row in demand.items():
@@ -348,41 +249,33 @@ def test_demand_per_site_adds_the_bills_against_the_capacity(billed):
 
 
 def test_rerunning_the_month_changes_no_row(billed):
-    runner, _ = billed
-    before = {t: _table(runner, t) for t in ("gold/water_bills", "gold/water_demand")}
+    tables = ("gold/water_bills", "gold/water_demand")
+    before = {t: _table(billed, t, tenant=None) for t in tables}  # every tenant's
 
-    again = runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
+    again = billed.runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
 
     assert again.state == RunState.SUCCEEDED, again.error
-    assert {t: _table(runner, t) for t in before} == before
+    assert {t: _table(billed, t, tenant=None) for t in tables} == before
 
 
-def test_a_withdrawal_and_the_erase_remove_the_customers_bills(billed):
-    runner, home = billed
-    before = _table(runner, "gold/water_bills")
+def test_a_withdrawal_and_the_erase_remove_the_customers_bills(billed, tmp_path):
+    before = _table(billed, "gold/water_bills")
     assert any(line[2] == "c4" for line in before)
-    reference = _reference(home / "reference", withdrawn=("c4",))
 
-    for request in (
-        RunRequest("reference_load", params={"source": str(reference)}),
-        RunRequest("consent_erase"),
-    ):
-        run = runner.run(request)
-        assert run.state == RunState.SUCCEEDED, (request.job, run.error)
-
-    after = _table(runner, "gold/water_bills")
-    assert after == [line for line in before if line[2] != "c4"]
-    # and billing the month again leaves c4 out for good
-    again = runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
-    assert again.state == RunState.SUCCEEDED, again.error
-    assert set(_table(runner, "gold/water_bills")) == _expected_lines(
-        home / "warehouse", tuple(c for c in GRANTED if c != "c4")
-    )
+    with billed.withdrawn(tmp_path, f"{TENANT},c4,withdrawn,2026-12-01T10:00:00Z,portal"):
+        after = _table(billed, "gold/water_bills")
+        assert after == [line for line in before if line[2] != "c4"]
+        # and billing the month again leaves c4 out for good
+        again = billed.runner.run(RunRequest("water_bills", partitions=("2026-11",), rerun=True))
+        assert again.state == RunState.SUCCEEDED, again.error
+        assert set(_table(billed, "gold/water_bills")) == _expected_lines(
+            billed.landing, tuple(c for c in GRANTED if c != "c4")
+        )
 
 
 def test_a_span_of_months_bills_them_as_month_after_month_would(billed):
     """Last in the module: it adds October (no windows: estimates of nothing) to the tables."""
-    runner, _ = billed
+    runner = billed.runner
     tables = ("gold/water_bills", "gold/water_demand")
 
     span = runner.run(RunRequest("water_bills", partitions=("2026-10", "2026-11"), rerun=True))
@@ -395,10 +288,10 @@ def test_a_span_of_months_bills_them_as_month_after_month_would(billed):
     ]
     lines = [line.message for line in runner.store.read_logs(span.id)]
     assert any(m.startswith("partition 2026-10..2026-11 succeeded") for m in lines), lines
-    together = {t: _table(runner, t) for t in tables}
+    together = {t: _table(billed, t) for t in tables}
     months = {row[1] for row in together["gold/water_demand"]}
     assert months == {dt.date(2026, 10, 1), MONTH}
     for month in ("2026-10", "2026-11"):
         run = runner.run(RunRequest("water_bills", partitions=(month,), rerun=True))
         assert run.state == RunState.SUCCEEDED, run.error
-    assert {t: _table(runner, t) for t in tables} == together
+    assert {t: _table(billed, t) for t in tables} == together

@@ -5,14 +5,15 @@ builds it with `@lands(...)` (at import, so during collection, before any fixtur
 The session's warehouse (`load_session_warehouse`, the `gold_warehouse` fixture of
 tests/jobs/conftest.py) then lands every registered message at once with the collector's
 own code (`land_groups`), loads the example reference data (with the files the modules
-replace) and runs `reference_load`, `bronze_load` and `silver_readings` for every day
-landed, once; each module then runs only its own gold job on it, with a runner of its
-own (`Warehouse`).
+replace and the rows they add) and runs `reference_load`, `bronze_load` and
+`silver_readings` for every day landed, once; each module then runs only its own gold
+job on it, with a runner of its own (`Warehouse`).
 
 The modules share the warehouse safely because each owns its tenants (vitals
 demo-health, fitness demo-fitness, fleet demo-fleet, traffic demo-traffic, OEE's line
 sensors and device health's heartbeats demo-bottling and demo-water, each its own kind of
-message) and its gold tables; a test that withdraws consent does it with `withdrawn(...)`,
+message; water bills `tw`, its registry, tariffs, customers, sites and consent rows its
+own) and its gold tables; a test that withdraws consent does it with `withdrawn(...)`,
 which loads the session's reference data again when the test ends.
 
 The expected figures never come from Spark: `duckdb_views` and `landed_windows` read the
@@ -135,10 +136,12 @@ class Landing:
 
 @dataclasses.dataclass(frozen=True)
 class Source:
-    """A module's data: its messages, and reference files it replaces (name -> text)."""
+    """A module's data: its messages, reference files it replaces (name -> text), and rows
+    it adds to example files (name -> lines without the header)."""
 
     build: Callable[[], Landing]
     reference: Mapping[str, str]
+    append: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
 
 _SOURCES: dict[str, Source] = {}
@@ -147,13 +150,27 @@ _SOURCES: dict[str, Source] = {}
 def lands(name: str, **reference: str) -> Callable[[Callable[[], Landing]], Callable[[], Landing]]:
     """Register a module's `Landing` builder for the session's warehouse, with the reference
     files it replaces (`lands("oee", **{"batches.csv": TEXT})`)."""
+    return _register(name, reference, {})
 
+
+def lands_adding(
+    name: str, rows: Mapping[str, str]
+) -> Callable[[Callable[[], Landing]], Callable[[], Landing]]:
+    """Register a module's `Landing` builder with the rows it adds to example files
+    (`lands_adding("water_bills", {"devices.csv": LINES})`, lines without the header, of
+    its own tenant): for a module whose tenant is not in the examples."""
+    return _register(name, {}, rows)
+
+
+def _register(
+    name: str, reference: Mapping[str, str], append: Mapping[str, str]
+) -> Callable[[Callable[[], Landing]], Callable[[], Landing]]:
     def register(build: Callable[[], Landing]) -> Callable[[], Landing]:
         for file, text in reference.items():
             for other, source in _SOURCES.items():
                 if other != name and source.reference.get(file, text) != text:
                     raise ValueError(f"{name!r} and {other!r} both replace {file}")
-        _SOURCES[name] = Source(build, dict(reference))
+        _SOURCES[name] = Source(build, dict(reference), dict(append))
         return build
 
     return register
@@ -170,16 +187,26 @@ def land(zone: LandingZone, messages: Sequence[Message], per_file: int = 500) ->
     return files
 
 
-def reference_folder(folder: Path, extra_consent: str = "", **replace: str) -> Path:
+def reference_folder(
+    folder: Path,
+    extra_consent: str = "",
+    append: Sequence[tuple[str, str]] = (),
+    **replace: str,
+) -> Path:
     """Every example reference CSV in `folder`, files of `replace` (name -> text) instead of
-    theirs, and `extra_consent` lines appended to consent.csv."""
+    theirs, `extra_consent` lines appended to consent.csv and each (name, lines) of
+    `append` to that file."""
     folder.mkdir(parents=True, exist_ok=True)
     for path in EXAMPLES.glob("*.csv"):
         (folder / path.name).write_text(replace.get(path.name, path.read_text()))
     for name, text in replace.items():
         (folder / name).write_text(text)
-    consent = folder / "consent.csv"
-    consent.write_text(consent.read_text() + extra_consent)
+    for name, lines in [("consent.csv", extra_consent), *append]:
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"rows appended to {name}, which the reference folder lacks")
+        text = path.read_text()
+        path.write_text(text + ("" if not text or text.endswith("\n") else "\n") + lines)
     return folder
 
 
@@ -224,14 +251,15 @@ def warehouse(spark: Any, loaded: Loaded) -> Iterator[Warehouse]:
 def load_session_warehouse(spark: Any, home: Path) -> Loaded:
     """Land every registered module's messages, then reference_load, bronze_load and
     silver_readings for every day landed: once per session."""
-    landing, replace = Landing(), dict[str, str]()
+    landing, replace, append = Landing(), dict[str, str](), list[tuple[str, str]]()
     for source in _SOURCES.values():
         landing.extend(source.build())
         replace.update(source.reference)
+        append.extend(source.append.items())
     settings = settings_for(home)
     loaded = Loaded(
         settings,
-        reference_folder(home / "reference", **replace),
+        reference_folder(home / "reference", append=append, **replace),
         tuple(sorted(landing.days)),
         tuple(_SOURCES),
     )

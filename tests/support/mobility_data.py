@@ -67,7 +67,33 @@ def fleet_landing(seed: int = 18) -> Landing:
         revision=1,
     )
     landing.add([out[5]])  # landed twice: bronze keeps one
+    first_alarm = len(landing.messages)
+    for device, at, metric, state in FLEET_ALARMS:
+        value = -5.5 if metric == "acceleration" else 140.0
+        landing.alarm("demo-fleet", device, at, metric, value, -4.0, "harsh", state)
+    landing.add([landing.messages[first_alarm]])  # an alarm landed twice: bronze keeps one
     return landing
+
+
+def _at(day: int, hour: int, minute: int) -> dt.datetime:
+    month = 10 if day > 15 else 11
+    return dt.datetime(2026, month, day, hour, minute, tzinfo=dt.UTC)
+
+
+# The vehicles' alarms: (device, time, metric, state). Two acceleration alarms in one
+# window of vehicle-01 (one harsh-braking window at most, two alarms), a clear and a
+# speed alarm (neither counted), an unregistered device, a day without windows.
+FLEET_ALARMS = [
+    ("vehicle-01", _at(30, 7, 5), "acceleration", "raised"),
+    ("vehicle-01", _at(30, 7, 12), "acceleration", "cleared"),
+    ("vehicle-01", _at(30, 7, 20), "acceleration", "raised"),
+    ("vehicle-01", _at(1, 9, 10), "acceleration", "raised"),
+    ("vehicle-01", _at(29, 9, 0), "acceleration", "raised"),  # no window that day
+    ("vehicle-02", _at(31, 10, 0), "acceleration", "raised"),
+    ("vehicle-03", _at(2, 8, 0), "acceleration", "raised"),
+    ("vehicle-03", _at(2, 8, 5), "speed", "raised"),
+    ("vehicle-99", _at(2, 8, 0), "acceleration", "raised"),  # not in the registry
+]
 
 
 def traffic_landing(seed: int = 19) -> Landing:
