@@ -171,6 +171,26 @@ def _gate(spark: SparkSession, root: WarehouseRoot, df: DataFrame, cols: Subject
     return df.join(allowed, [cols.tenant, cols.subject], "left_semi")
 
 
+def gate_device_rows(
+    spark: SparkSession, root: WarehouseRoot, rows: DataFrame, devices: DataFrame, subject: str
+) -> DataFrame:
+    """Rows that skip silver (bronze alarms: `tenant`, `device`, `date`) gated as silver
+    gates windows: only those of a device registered that day (a row of `devices`, the
+    registry) to a subject whose consent stands, with that subject as column `subject`."""
+    from pyspark.sql import functions as F
+
+    r, d = rows.alias("r"), devices.alias("d")
+    registered = r.join(
+        d,
+        (F.col("r.tenant") == F.col("d.tenant"))
+        & (F.col("r.device") == F.col("d.device"))
+        & (F.col("r.date") >= F.col("d.installed_on"))
+        & (F.col("d.removed_on").isNull() | (F.col("r.date") < F.col("d.removed_on"))),
+    ).select("r.*", F.col("d.subject").alias(subject))
+    allowed = consented(spark, root).withColumnRenamed("subject", subject)
+    return registered.join(allowed, ["tenant", subject], "left_semi")
+
+
 def erase_denied(spark: SparkSession, root: WarehouseRoot) -> dict[str, int]:
     """Delete, in every subject-bearing table, the rows of subjects without consent now.
 

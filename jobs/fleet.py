@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from edgebatch.framework.consent import consented
+from edgebatch.framework.consent import gate_device_rows
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, min_rows, unique
 from edgebatch.framework.gold import monthly_gold, monthly_table
@@ -209,17 +209,8 @@ def acceleration_alarms(ctx, first: dt.date, last: dt.date):
         & (F.col("state") == ALARM_RAISED)
     )
     devices = read_reference(ctx.spark, ctx.root, DEVICES).where(F.col("kind") == KIND)
-    a, d = alarms.alias("a"), devices.alias("d")
-    registered = a.join(
-        d,
-        (F.col("a.tenant") == F.col("d.tenant"))
-        & (F.col("a.device") == F.col("d.device"))
-        & (F.col("a.date") >= F.col("d.installed_on"))
-        & (F.col("d.removed_on").isNull() | (F.col("a.date") < F.col("d.removed_on"))),
-    ).select("a.tenant", F.col("d.subject").alias("vehicle"), "a.date", "a.alarm_id")
-    allowed = consented(ctx.spark, ctx.root).withColumnRenamed("subject", "vehicle")
     return (
-        registered.join(allowed, ["tenant", "vehicle"], "left_semi")
+        gate_device_rows(ctx.spark, ctx.root, alarms, devices, "vehicle")
         .groupBy("tenant", "vehicle", "date")
         .agg(F.countDistinct("alarm_id").cast("int").alias("acceleration_alarms"))
     )

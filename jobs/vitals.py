@@ -27,7 +27,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from edgebatch.framework.consent import consented
+from edgebatch.framework.consent import gate_device_rows
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, unique
 from edgebatch.framework.gold import monthly_gold, monthly_table
@@ -229,21 +229,11 @@ def _alarms(ctx, windows: DataFrame, start: dt.date, end: dt.date) -> DataFrame:
     devices = read_reference(ctx.spark, ctx.root, DEVICES).where(
         (F.col("kind") == MONITOR_KIND) & (F.col("subject_type") == "patient")
     )
-    a, d = alarms.alias("a"), devices.alias("d")
-    registered = a.join(
-        d,
-        (F.col("a.tenant") == F.col("d.tenant"))
-        & (F.col("a.device") == F.col("d.device"))
-        & (F.col("a.date") >= F.col("d.installed_on"))
-        & (F.col("d.removed_on").isNull() | (F.col("a.date") < F.col("d.removed_on"))),
-    ).select(
-        "a.tenant", "a.date", "a.alarm_id", F.col("d.subject").alias("patient"), "a.device",
-        "a.rule", "a.kind", "a.severity", "a.state", "a.metric", "a.ts", "a.value",
-        "a.threshold",
-        (F.col("a.ts") - F.expr(f"INTERVAL {BASELINE_DAYS} DAYS")).alias("baseline_from"),
+    patients = gate_device_rows(ctx.spark, ctx.root, alarms, devices, "patient").select(
+        "tenant", "date", "alarm_id", "patient", "device", "rule", "kind", "severity", "state",
+        "metric", "ts", "value", "threshold",
+        (F.col("ts") - F.expr(f"INTERVAL {BASELINE_DAYS} DAYS")).alias("baseline_from"),
     )  # fmt: skip
-    allowed = consented(ctx.spark, ctx.root).withColumnRenamed("subject", "patient")
-    patients = registered.join(allowed, ["tenant", "patient"], "left_semi")
 
     w = windows.alias("w")
     p = patients.alias("p")
