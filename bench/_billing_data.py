@@ -44,7 +44,7 @@ from typing import Any
 GENERATOR_VERSION = 1
 # The warehouse copy's layout (silver/readings' partitioning and file order): a new one
 # rebuilds `warehouse/` from the cached Parquet, not the Parquet.
-SILVER_LAYOUT = 2
+SILVER_LAYOUT = 3
 TENANT = "bench-water"
 YEAR = 2025
 METERS = 2000
@@ -280,52 +280,101 @@ def arrow_schema(spec):
     return pa.schema([pa.field(f.name, arrow(f.dataType), f.nullable) for f in spec.struct()])
 
 
-def copy_to_silver(parquet: Path, root, days: int | None = None) -> dict[str, Any]:
+def name_key_maps(spark, reference: Path) -> dict[str, dict[str, int]]:
+    """Each registry device's and subject's key, as the silver job computes them (Spark's
+    xxhash64 of tenant and name: `framework.name_keys.key_column`)."""
+    import csv
+
+    from edgebatch.framework.name_keys import key_column
+    from edgebatch.jobs.silver_readings import NAME_KEYS
+
+    with (reference / "devices.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    maps: dict[str, dict[str, int]] = {}
+    for key, (_, name) in NAME_KEYS.items():
+        names = sorted({r[name] for r in rows})
+        df = spark.createDataFrame([(TENANT, n) for n in names], f"tenant STRING, {name} STRING")
+        maps[key] = {r[0]: r[1] for r in df.select(name, key_column("tenant", name)).collect()}
+    return maps
+
+
+def copy_to_silver(
+    parquet: Path, root, keys: dict[str, dict[str, int]], days: int | None = None
+) -> dict[str, Any]:
     """The windows into the declared `silver/readings` table (same columns, types,
-    nullability, partitioning and stats columns), one file per day.
+    nullability, partitioning and stats columns), one file per day, and each day's
+    names and keys into its dictionary, `silver/reading_keys`.
 
     Written with `deltalake` (delta-rs) from an Arrow stream of the Parquet files: Spark
-    needed some 50 minutes on two busy cores for what this does in a few.
+    needed some 50 minutes on two busy cores for what this does in a few. The derived
+    columns (window length, name keys) are computed here as the silver job does.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.dataset as ds
     from deltalake import write_deltalake
 
-    from edgebatch.jobs.silver_readings import FILE_ORDER, READINGS
+    from edgebatch.jobs.silver_readings import FILE_ORDER, NAME_KEYS, READING_KEYS, READINGS
 
     schema = arrow_schema(READINGS)
+    dictionary_schema = arrow_schema(READING_KEYS)
     days_part = ds.partitioning(pa.schema([("date", pa.date32())]), flavor="hive")
     files = sorted(str(p) for p in parquet.glob("date=*/*.parquet"))[:days]
-    location = READINGS.location(root)
-    # A month per commit: delta-rs holds a partition's file open until the write ends, so
-    # the whole year in one write kept every day's rows in memory.
-    for n, month in enumerate(sorted({f.split("date=")[1][:7] for f in files})):
-        part = [f for f in files if f.split("date=")[1].startswith(month)]
+    lookups = {
+        key: (pa.array(list(keys[key])), pa.array(list(keys[key].values()), pa.int64()))
+        for key in NAME_KEYS
+    }
+
+    def derived(day: pa.Table) -> pa.Table:
+        micros = pc.subtract(
+            day["window_end"].cast(pa.timestamp("us")).cast(pa.int64()),
+            day["window_start"].cast(pa.timestamp("us")).cast(pa.int64()),
+        )
+        day = day.append_column("window_seconds", pc.divide(micros, 1_000_000).cast(pa.int32()))
+        for key, (_, name) in NAME_KEYS.items():
+            names, values = lookups[key]
+            day = day.append_column(key, pc.take(values, pc.index_in(day[name], names)))
+        return day.select(schema.names).cast(schema)
+
+    def days_of(part: list[str]):
         source = ds.dataset(
             part, format="parquet", partitioning=days_part, partition_base_dir=str(parquet)
         )
         # a day at a time, in the order the silver job writes a day's rows
         order = [(c, "ascending") for c in (*READINGS.partition_by, *FILE_ORDER)]
-        reader = pa.RecordBatchReader.from_batches(
-            schema,
-            (
-                batch
-                for day in source.get_fragments()
-                for batch in day.to_table(schema=source.schema)
-                .select(schema.names)
-                .cast(schema)
-                .sort_by(order)
-                .to_batches(max_chunksize=256 * 1024)
-            ),
-        )
+        for day in source.get_fragments():
+            yield derived(day.to_table(schema=source.schema)).sort_by(order)
+
+    def write(spec, data, first: bool) -> None:
         write_deltalake(
-            location,
-            reader,
-            partition_by=list(READINGS.partition_by),
-            mode="error" if n == 0 else "append",
-            configuration=dict(READINGS.properties) if n == 0 else None,
-            description=READINGS.comment if n == 0 else None,
+            spec.location(root),
+            data,
+            partition_by=list(spec.partition_by),
+            mode="error" if first else "append",
+            configuration=dict(spec.properties) if first else None,
+            description=spec.comment if first else None,
         )
+
+    # A month per commit: delta-rs holds a partition's file open until the write ends, so
+    # the whole year in one write kept every day's rows in memory.
+    for n, month in enumerate(sorted({f.split("date=")[1][:7] for f in files})):
+        part = [f for f in files if f.split("date=")[1].startswith(month)]
+        names: list[pa.Table] = []
+
+        def batches(part=part, names=names):
+            for day in days_of(part):
+                names.append(
+                    day.select(dictionary_schema.names)
+                    .group_by(dictionary_schema.names, use_threads=False)
+                    .aggregate([])
+                )
+                yield from day.to_batches(max_chunksize=256 * 1024)
+
+        rows = pa.RecordBatchReader.from_batches(schema, batches())
+        write(READINGS, rows, first=n == 0)
+        # after the rows: `batches` collected each day's names as it streamed them
+        dictionary = pa.concat_tables(names).select(dictionary_schema.names)
+        write(READING_KEYS, dictionary.cast(dictionary_schema), first=n == 0)
     return {"bytes": _size(Path(root.resolve(READINGS.name)))}
 
 
@@ -343,7 +392,7 @@ def ensure_year(spark) -> dict[str, Any]:
 
     The reference CSVs are loaded into the warehouse by the benchmark itself, with the
     `reference_load` job, on every run (a reload of the same files commits nothing).
-    `spark` (any session) only parses the table's declared schema.
+    `spark` (any session) parses the table's declared schema and computes the name keys.
     """
     from edgebatch.warehouse.uri import WarehouseRoot
 
@@ -367,7 +416,8 @@ def ensure_year(spark) -> dict[str, Any]:
         shutil.rmtree(warehouse)
     root = WarehouseRoot.parse(warehouse.as_uri())
     t = time.perf_counter()
-    silver = copy_to_silver(base / "parquet" / "readings", root)
+    keys = name_key_maps(spark, base / "reference")
+    silver = copy_to_silver(base / "parquet" / "readings", root, keys)
     steps["delta_copy_s"] = time.perf_counter() - t
     info = {
         "generator_version": GENERATOR_VERSION,

@@ -136,7 +136,9 @@ def aggregate_gated(
     seventy million rows). Spark pushes a semi join below an aggregate on its keys, so
     the groups are checkpointed first (a local checkpoint: held by the executors, never
     written to the warehouse) and the gate applies to them. The groups are computed
-    when this returns: the checkpoint runs the aggregation.
+    when this returns: the checkpoint runs the aggregation. A table with integer name
+    keys (`framework.name_keys`, silver/readings) is grouped by its keys, not by the
+    strings, and the groups named from its dictionary before the gate.
     """
     cols, df = _registered(spark, root, table)
     for condition in where:
@@ -144,8 +146,29 @@ def aggregate_gated(
     if cols is None:
         return df.groupBy(*by).agg(*aggregates)
     keys = list(dict.fromkeys([*by, cols.tenant, cols.subject]))
-    groups = df.groupBy(*keys).agg(*aggregates).localCheckpoint(eager=True)
+    groups = _grouped_by_name_keys(spark, root, table, df, keys, aggregates, where)
+    if groups is None:
+        groups = df.groupBy(*keys).agg(*aggregates).localCheckpoint(eager=True)
     return _gate(spark, root, groups, cols)
+
+
+def _grouped_by_name_keys(
+    spark: SparkSession,
+    root: WarehouseRoot,
+    table: str,
+    df: DataFrame,
+    keys: Sequence[str],
+    aggregates: Sequence[Column],
+    where: Sequence[Column | str],
+) -> DataFrame | None:
+    """The groups by the table's integer name keys (`framework.name_keys`), if it has
+    them and they can stand in for the names; else None."""
+    from edgebatch.framework.name_keys import group_by_keys, name_keys
+
+    spec = name_keys(table)
+    if spec is None:
+        return None
+    return group_by_keys(spark, root, spec, df, keys, aggregates, where)
 
 
 def _registered(

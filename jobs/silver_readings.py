@@ -30,6 +30,7 @@ from edgebatch.framework.consent import consent_status, subject_bearing, subject
 from edgebatch.framework.definitions import Retry, job
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, fresh, in_range, min_rows, unique
+from edgebatch.framework.name_keys import declare_name_keys, dictionary_rows, key_column
 from edgebatch.framework.partitions import Daily
 from edgebatch.framework.scheduler import AfterUpstream, Schedule
 from edgebatch.warehouse.catalog import EDGE_BATCHES
@@ -51,7 +52,8 @@ READINGS = declare(
     count BIGINT NOT NULL, sum DOUBLE, min DOUBLE, max DOUBLE, mean DOUBLE, m2 DOUBLE,
     stddev DOUBLE, first_ts TIMESTAMP, last_ts TIMESTAMP, sketches ARRAY<STRING>,
     site STRING, kind STRING NOT NULL, subject_type STRING NOT NULL, subject STRING NOT NULL,
-    tariff_class STRING, received_at TIMESTAMP
+    tariff_class STRING, received_at TIMESTAMP,
+    window_seconds INT NOT NULL, device_key BIGINT NOT NULL, subject_key BIGINT NOT NULL
     """,
     # A gold job reads one kind's metrics: with kind and metric in the path it reads only
     # their files, and Spark filters on them per file instead of comparing two strings in
@@ -65,6 +67,23 @@ READINGS = declare(
     "from the device registry.",
 )
 subject_bearing(READINGS.name, subject="subject")
+
+# Integer stand-ins for the names gold jobs group a year of windows by (`ctx.aggregate`
+# groups by these and names the groups from the dictionary: framework/name_keys.py).
+NAME_KEYS = {"device_key": ("tenant", "device"), "subject_key": ("tenant", "subject")}
+READING_KEYS = declare(
+    "silver/reading_keys",
+    """
+    tenant STRING NOT NULL, date DATE NOT NULL, device STRING NOT NULL,
+    subject STRING NOT NULL, device_key BIGINT NOT NULL, subject_key BIGINT NOT NULL
+    """,
+    partition_by=("tenant", "date"),
+    keys=("tenant", "date", "device", "subject"),
+    comment="The device and subject keys of silver/readings beside their names, per day: "
+    "the dictionary that names groups made by key.",
+)
+subject_bearing(READING_KEYS.name, subject="subject")
+READINGS_KEYED = declare_name_keys(READINGS.name, READING_KEYS.name, NAME_KEYS)
 
 WITHHELD = declare(
     "silver/withheld",
@@ -155,6 +174,10 @@ def enrich(windows, devices, status):
     joined = w.join(d, on, "left").select(
         "w.*", "d.site", "d.kind", "d.subject_type", "d.subject", "d.tariff_class",
         F.col("d.device").isNotNull().alias("_registered"),
+        (F.unix_timestamp("w.window_end") - F.unix_timestamp("w.window_start"))
+        .cast("int").alias("window_seconds"),
+        key_column("w.tenant", "w.device").alias("device_key"),
+        key_column("w.tenant", "d.subject").alias("subject_key"),
     )  # fmt: skip
     return joined.join(
         status.withColumnRenamed("status", "_consent"), ["tenant", "subject"], "left"
@@ -163,7 +186,7 @@ def enrich(windows, devices, status):
 
 @job(
     inputs=[EDGE_BATCHES.name, DEVICES.name, CONSENT.name],
-    outputs=[READINGS.name, WITHHELD.name],
+    outputs=[READINGS.name, READING_KEYS.name, WITHHELD.name],
     partitions=Daily(column="date"),
     pool="default",
     priority=50,
@@ -209,6 +232,10 @@ def silver_readings(ctx):
         )
         ctx.log.info("withheld %s", json.dumps(counts, sort_keys=True))
         checked = EXPECTATIONS.apply(ctx, allowed)
+        # The dictionary before the rows it names: a reader that finds a group without
+        # its names (this run failed between the two) groups by the names instead.
+        dictionary = dictionary_rows(READINGS_KEYED, checked.frame, ("tenant", "date"))
+        ctx.write(dictionary, READING_KEYS.name)
         ctx.write(checked.frame.sortWithinPartitions(*PARTITION_BY, *FILE_ORDER), READINGS.name)
         ctx.write(withheld, WITHHELD.name)
     finally:

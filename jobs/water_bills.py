@@ -205,11 +205,12 @@ def _daily_usage(ctx) -> dict[tuple[str, str, dt.date], tuple[int, int]]:
 
     Only the months' files are read: `date`, `kind` and `metric` are partition columns
     of `silver/readings`, so Spark filters on them per file, not per row. The consent
-    gate applies to each meter-day's sums (`ctx.aggregate`), not to each window.
+    gate applies to each meter-day's sums (`ctx.aggregate`), not to each window, and
+    the windows are grouped by silver's integer device and subject keys, not by strings.
     """
     from pyspark.sql import functions as F
 
-    seconds = F.unix_timestamp("window_end") - F.unix_timestamp("window_start")
+    seconds = F.col("window_seconds")
     # m3 = mean flow (l/min) x minutes / 1000, in that order, times 10^9, rounded half to
     # even (rint) to whole nano-m3: one exact integer per window, summed exactly as a
     # BIGINT. (A DECIMAL per window cost Spark a BigDecimal per row: twice the CPU.)

@@ -150,6 +150,15 @@ def test_silver_equals_plain_python_over_the_same_bronze_rows_and_a_rerun_change
         "c1", "water_meter", "north", "residential",
     )  # fmt: skip
     assert got[("t2", "d1", "flow", DAY)].subject == "p1"
+    # the derived columns: each window's length, its device's and subject's keys (Spark's
+    # xxhash64 of tenant and name), and the day's dictionary of keys and names
+    derived = "window_seconds = 900 AND device_key = xxhash64(tenant, device) AND "
+    derived += "subject_key = xxhash64(tenant, subject)"
+    assert _silver(runner).where(derived).count() == len(got)
+    names = {tuple(r) for r in _silver(runner, "silver/reading_keys").collect()}
+    assert names == {
+        (r.tenant, r.date, r.device, r.subject, r.device_key, r.subject_key) for r in got.values()
+    }
 
     withheld = {(r.tenant, r.device): r for r in _silver(runner, "silver/withheld").collect()}
     assert {k: r.reason for k, r in withheld.items()} == EXPECTED_WITHHELD
@@ -171,6 +180,7 @@ def test_silver_equals_plain_python_over_the_same_bronze_rows_and_a_rerun_change
     assert again.state == RunState.SUCCEEDED, again.error
     assert sorted(map(tuple, _silver(runner).collect())) == before
     assert sorted(map(tuple, _silver(runner, "silver/withheld").collect())) == held
+    assert {tuple(r) for r in _silver(runner, "silver/reading_keys").collect()} == names
 
     # a late revision lands: an incremental run takes its day (and today's), nothing else
     key = ("t1", "d1", "flow", DAY)
@@ -193,7 +203,9 @@ def test_silver_equals_plain_python_over_the_same_bronze_rows_and_a_rerun_change
     assert (window.revisions, window.max) == (len(readings[key]) + 1, 1000.0)
 
 
-def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywhere(runner, loaded):
+def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywhere(
+    runner, loaded, caplog
+):
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
@@ -216,10 +228,12 @@ def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywh
     assert {r.subject for r in gated.select("subject").distinct().collect()} == {"p1"}
     # gating the groups (subject among the keys) leaves what grouping the gated rows does
     sums = (F.count(F.lit(1)).alias("windows"), F.sum("count").alias("readings"))
-    groups = aggregate_gated(
-        runner.spark, runner.root, "silver/readings", ("tenant", "device"), sums,
-        where=("metric <> 'pressure'", F.col("tenant").isin("t1", "t2")),
-    )  # fmt: skip
+    with caplog.at_level("WARNING", logger="edgebatch.framework.name_keys"):
+        groups = aggregate_gated(
+            runner.spark, runner.root, "silver/readings", ("tenant", "device"), sums,
+            where=("metric <> 'pressure'", F.col("tenant").isin("t1", "t2")),
+        )  # fmt: skip
+    assert "grouping by names" not in caplog.text  # grouped by silver's keys
     rows_first = (
         gated.where("metric <> 'pressure'").groupBy("tenant", "device", "subject").agg(*sums)
     )
@@ -236,6 +250,7 @@ def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywh
 
     assert erase.state == RunState.SUCCEEDED, erase.error
     assert _silver(runner).where("subject = 'c1'").count() == 0
+    assert _silver(runner, "silver/reading_keys").where("subject = 'c1'").count() == 0
     assert {r.customer for r in _silver(runner, "gold/test_subject_totals").collect()} == {"p1"}
     history = DeltaTable.forPath(
         runner.spark, REGISTRY.get("silver/readings").location(runner.root)
