@@ -44,7 +44,7 @@ from typing import Any
 GENERATOR_VERSION = 1
 # The warehouse copy's layout (silver/readings' partitioning and file order): a new one
 # rebuilds `warehouse/` from the cached Parquet, not the Parquet.
-SILVER_LAYOUT = 3
+SILVER_LAYOUT = 4
 TENANT = "bench-water"
 YEAR = 2025
 METERS = 2000
@@ -303,7 +303,7 @@ def copy_to_silver(
 ) -> dict[str, Any]:
     """The windows into the declared `silver/readings` table (same columns, types,
     nullability, partitioning and stats columns), one file per day, and each day's
-    names and keys into its dictionary, `silver/reading_keys`.
+    names and keys into its dictionary, `silver/reading_keys` (once, at the end).
 
     Written with `deltalake` (delta-rs) from an Arrow stream of the Parquet files: Spark
     needed some 50 minutes on two busy cores for what this does in a few. The derived
@@ -355,6 +355,11 @@ def copy_to_silver(
             description=spec.comment if first else None,
         )
 
+    def distinct(table: pa.Table) -> pa.Table:
+        columns = dictionary_schema.names
+        return table.select(columns).group_by(columns, use_threads=False).aggregate([])
+
+    seen: list[pa.Table] = []
     # A month per commit: delta-rs holds a partition's file open until the write ends, so
     # the whole year in one write kept every day's rows in memory.
     for n, month in enumerate(sorted({f.split("date=")[1][:7] for f in files})):
@@ -363,18 +368,14 @@ def copy_to_silver(
 
         def batches(part=part, names=names):
             for day in days_of(part):
-                names.append(
-                    day.select(dictionary_schema.names)
-                    .group_by(dictionary_schema.names, use_threads=False)
-                    .aggregate([])
-                )
+                names.append(distinct(day))
                 yield from day.to_batches(max_chunksize=256 * 1024)
 
         rows = pa.RecordBatchReader.from_batches(schema, batches())
         write(READINGS, rows, first=n == 0)
         # after the rows: `batches` collected each day's names as it streamed them
-        dictionary = pa.concat_tables(names).select(dictionary_schema.names)
-        write(READING_KEYS, dictionary.cast(dictionary_schema), first=n == 0)
+        seen.append(distinct(pa.concat_tables(names)))
+    write(READING_KEYS, distinct(pa.concat_tables(seen)).cast(dictionary_schema), first=True)
     return {"bytes": _size(Path(root.resolve(READINGS.name)))}
 
 

@@ -146,7 +146,7 @@ def aggregate_gated(
     if cols is None:
         return df.groupBy(*by).agg(*aggregates)
     keys = list(dict.fromkeys([*by, cols.tenant, cols.subject]))
-    groups = _grouped_by_name_keys(spark, root, table, df, keys, aggregates, where)
+    groups = _grouped_by_name_keys(spark, root, table, df, keys, aggregates)
     if groups is None:
         groups = df.groupBy(*keys).agg(*aggregates).localCheckpoint(eager=True)
     return _gate(spark, root, groups, cols)
@@ -159,7 +159,6 @@ def _grouped_by_name_keys(
     df: DataFrame,
     keys: Sequence[str],
     aggregates: Sequence[Column],
-    where: Sequence[Column | str],
 ) -> DataFrame | None:
     """The groups by the table's integer name keys (`framework.name_keys`), if it has
     them and they can stand in for the names; else None."""
@@ -168,7 +167,7 @@ def _grouped_by_name_keys(
     spec = name_keys(table)
     if spec is None:
         return None
-    return group_by_keys(spark, root, spec, df, keys, aggregates, where)
+    return group_by_keys(spark, root, spec, df, keys, aggregates)
 
 
 def _registered(

@@ -140,8 +140,11 @@ class IterationContext:
         """Record how many input rows the iteration read (shown beside rows written)."""
         self.rows_in = (self.rows_in or 0) + rows
 
-    def write(self, df: DataFrame, table: str | None = None) -> int | None:
-        """Commit `df` to an output table for this partition, as the job's `write` says.
+    def write(
+        self, df: DataFrame, table: str | None = None, *, how: str | None = None
+    ) -> int | None:
+        """Commit `df` to an output table for this partition, as the job's `write` says
+        (or `how`, for this table: an output that only gathers new keys says "merge").
 
         Idempotent: `replace` overwrites exactly this partition's rows, `merge` inserts
         only keys the table lacks. Returns the rows Delta reports written, if it does.
@@ -149,11 +152,14 @@ class IterationContext:
         from edgebatch.warehouse import tables
 
         spec = tables.REGISTRY.get(self._output(table))
+        how = how or self.job.write
+        if how not in ("replace", "merge", "append"):
+            raise StepFailed(f"job {self.job.name!r}: no write mode {how!r}")
         tag = f"edgebatch:{self.job.name}:run={self.run_id}:it={self.iteration_id}:a={self.attempt}"
         for conflict in range(_CONFLICT_RETRIES + 1):
-            observation, observed = self._observe(df)
+            observation, observed = self._observe(df, how)
             try:
-                self._commit(spec, observed, tag)
+                self._commit(spec, observed, tag, how)
                 break
             except Exception as exc:
                 if conflict == _CONFLICT_RETRIES or not _is_conflict(exc):
@@ -166,7 +172,7 @@ class IterationContext:
                     pause,
                 )
                 time.sleep(pause)
-        if self.job.write == "merge":
+        if how == "merge":
             return None
         written = None if observation is None else tables.observed_count(observation)
         if written is None:  # not seen by the observation: ask Delta's history
@@ -175,19 +181,19 @@ class IterationContext:
         self.rows_out += written
         return written
 
-    def _observe(self, df: DataFrame) -> tuple[Any, DataFrame]:
+    def _observe(self, df: DataFrame, how: str) -> tuple[Any, DataFrame]:
         """Count the rows as the write passes them (a MERGE reports its own)."""
-        if self.job.write == "merge":
+        if how == "merge":
             return None, df
         from edgebatch.warehouse.tables import counted
 
         return counted(df, f"edgebatch-rows-{uuid.uuid4().hex}")
 
-    def _commit(self, spec, df: DataFrame, tag: str) -> None:
+    def _commit(self, spec, df: DataFrame, tag: str, how: str) -> None:
         from edgebatch.warehouse import tables
 
         try:
-            if self.job.write == "replace":
+            if how == "replace":
                 unpartitioned = self.job.partitioning.column is None
                 where = None if unpartitioned else self.predicate()
                 if not unpartitioned and self.job.partitioning.column not in spec.columns():
@@ -196,7 +202,7 @@ class IterationContext:
                         f"{self.job.partitioning.column!r} to replace partition {self.partition}"
                     )
                 tables.replace_partition(self.spark, self.root, spec, df, where, user_metadata=tag)
-            elif self.job.write == "merge":
+            elif how == "merge":
                 tables.merge_new_rows(self.spark, self.root, spec, df)
             else:
                 tables.append(self.spark, self.root, spec, df, user_metadata=tag)

@@ -4,15 +4,15 @@ Spark decodes a Parquet string into a fresh object for every row it groups by, h
 it and compares its bytes: grouping a year of water-meter windows by tenant, device and
 subject spent half its CPU on that (a flight-recorder profile of the executors). A table
 that also carries a 64-bit key per name (`key_column`: xxhash64 of the tenant and the
-name, computed where the rows are written) and a dictionary table (each partition's keys
-beside their names, written with the rows) can be grouped by the keys instead; the groups
-get their names back from the dictionary, which is small: a year of 2,000 meters is
-about 2,000 distinct names, not 70 million rows.
+name, computed where the rows are written) and a dictionary table (every name beside its
+key, gaining new ones before the rows that carry them) can be grouped by the keys
+instead; the groups get their names back from the dictionary, which is small: a year of
+2,000 meters is about 2,000 names, not 70 million rows.
 
-Exact, never probabilistic. Over the dictionary rows a read covers, the reader checks
-that no key stands for two names (a 64-bit hash collision) and, after grouping, that every
-group found its names (a dictionary written behind its rows, say by a failed run); if
-either fails it groups by the names, as a table without keys is, and logs why.
+Exact, never probabilistic. The reader checks that no key of the dictionary stands for
+two names (a 64-bit hash collision) and, after grouping, that every group found its names
+(a dictionary behind its rows); if either fails it groups by the names, as a table
+without keys is, and logs why.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class NameKeysError(FrameworkError):
 @dataclasses.dataclass(frozen=True)
 class NameKeys:
     """`table`'s key columns, the name columns each stands for, and the dictionary table
-    (all names and keys, partitioned like `table`) that names them."""
+    (every name beside its key) that names them."""
 
     table: str
     dictionary: str
@@ -56,7 +56,7 @@ _DECLARED: dict[str, NameKeys] = {}
 
 def declare_name_keys(table: str, dictionary: str, keys: Mapping[str, Sequence[str]]) -> NameKeys:
     """Register that `table`'s rows carry `keys` (key column -> the names it hashes,
-    `key_column(*names)`) and that `dictionary` holds each partition's keys and names."""
+    `key_column(*names)`) and that `dictionary` holds every name beside its key."""
     spec = NameKeys(table, dictionary, {k: tuple(v) for k, v in keys.items()})
     if _DECLARED.get(table, spec) != spec:
         raise NameKeysError(f"table {table!r} declares its name keys twice, differently")
@@ -75,9 +75,9 @@ def key_column(*names: str) -> Column:
     return F.xxhash64(*names)
 
 
-def dictionary_rows(spec: NameKeys, rows: DataFrame, partition_by: Sequence[str]) -> DataFrame:
-    """The dictionary's rows for `rows` of the table: distinct names and keys per partition."""
-    return rows.select(*partition_by, *spec.names, *spec.keys).distinct()
+def dictionary_rows(spec: NameKeys, rows: DataFrame) -> DataFrame:
+    """The dictionary's rows for `rows` of the table: their distinct names and keys."""
+    return rows.select(*spec.names, *spec.keys).distinct()
 
 
 def group_by_keys(
@@ -87,17 +87,14 @@ def group_by_keys(
     rows: DataFrame,
     by: Sequence[str],
     aggregates: Sequence[Column],
-    where: Sequence[Column | str],
 ) -> DataFrame | None:
     """`rows.groupBy(by).agg(aggregates)`, grouped by the keys and named from the
     dictionary, checkpointed; or None where the keys cannot stand in for the names
     (then the caller groups by the names).
 
-    `by` must hold every name some key stands for; the dictionary is read under the
-    conditions of `where` it has the columns for (a superset of the names is harmless).
+    `by` must hold every name some key stands for.
     """
     from delta.tables import DeltaTable
-    from pyspark.errors import AnalysisException
     from pyspark.sql import functions as F
 
     from edgebatch.warehouse.tables import REGISTRY, read_table
@@ -108,13 +105,8 @@ def group_by_keys(
     table = REGISTRY.get(spec.dictionary)
     if not DeltaTable.isDeltaTable(spark, table.location(root)):
         return _declined(spec, "its dictionary table does not exist")
-    dictionary = read_table(spark, root, table)
-    for condition in where:
-        try:
-            dictionary = dictionary.where(condition)
-        except AnalysisException:  # a column the dictionary lacks: names of more rows
-            continue
-    pairs = dictionary.select(*names, *spec.keys).distinct().localCheckpoint(eager=True)
+    dictionary = read_table(spark, root, table).select(*names, *spec.keys)
+    pairs = dictionary.distinct().localCheckpoint(eager=True)
     for key, its_names in spec.keys.items():
         clash = (
             pairs.select(key, *its_names)

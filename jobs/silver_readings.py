@@ -74,13 +74,14 @@ NAME_KEYS = {"device_key": ("tenant", "device"), "subject_key": ("tenant", "subj
 READING_KEYS = declare(
     "silver/reading_keys",
     """
-    tenant STRING NOT NULL, date DATE NOT NULL, device STRING NOT NULL,
-    subject STRING NOT NULL, device_key BIGINT NOT NULL, subject_key BIGINT NOT NULL
+    tenant STRING NOT NULL, device STRING NOT NULL, subject STRING NOT NULL,
+    device_key BIGINT NOT NULL, subject_key BIGINT NOT NULL
     """,
-    partition_by=("tenant", "date"),
-    keys=("tenant", "date", "device", "subject"),
-    comment="The device and subject keys of silver/readings beside their names, per day: "
-    "the dictionary that names groups made by key.",
+    partition_by=("tenant",),
+    keys=("tenant", "device", "subject"),
+    comment="Each device and subject of silver/readings with its key: the dictionary that "
+    "names groups made by key. Gains a row when silver meets a new pairing, and loses a "
+    "subject's rows with its consent.",
 )
 subject_bearing(READING_KEYS.name, subject="subject")
 READINGS_KEYED = declare_name_keys(READINGS.name, READING_KEYS.name, NAME_KEYS)
@@ -232,10 +233,9 @@ def silver_readings(ctx):
         )
         ctx.log.info("withheld %s", json.dumps(counts, sort_keys=True))
         checked = EXPECTATIONS.apply(ctx, allowed)
-        # The dictionary before the rows it names: a reader that finds a group without
-        # its names (this run failed between the two) groups by the names instead.
-        dictionary = dictionary_rows(READINGS_KEYED, checked.frame, ("tenant", "date"))
-        ctx.write(dictionary, READING_KEYS.name)
+        # The dictionary before the rows it names (new pairings only): a reader never
+        # finds a group it cannot name, and would group by the names if it did.
+        ctx.write(dictionary_rows(READINGS_KEYED, checked.frame), READING_KEYS.name, how="merge")
         ctx.write(checked.frame.sortWithinPartitions(*PARTITION_BY, *FILE_ORDER), READINGS.name)
         ctx.write(withheld, WITHHELD.name)
     finally:

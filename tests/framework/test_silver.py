@@ -151,13 +151,13 @@ def test_silver_equals_plain_python_over_the_same_bronze_rows_and_a_rerun_change
     )  # fmt: skip
     assert got[("t2", "d1", "flow", DAY)].subject == "p1"
     # the derived columns: each window's length, its device's and subject's keys (Spark's
-    # xxhash64 of tenant and name), and the day's dictionary of keys and names
+    # xxhash64 of tenant and name), and the dictionary of keys and names
     derived = "window_seconds = 900 AND device_key = xxhash64(tenant, device) AND "
     derived += "subject_key = xxhash64(tenant, subject)"
     assert _silver(runner).where(derived).count() == len(got)
     names = {tuple(r) for r in _silver(runner, "silver/reading_keys").collect()}
     assert names == {
-        (r.tenant, r.date, r.device, r.subject, r.device_key, r.subject_key) for r in got.values()
+        (r.tenant, r.device, r.subject, r.device_key, r.subject_key) for r in got.values()
     }
 
     withheld = {(r.tenant, r.device): r for r in _silver(runner, "silver/withheld").collect()}
