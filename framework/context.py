@@ -14,8 +14,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgebatch.framework.errors import OutputSchemaError, StepFailed
 from edgebatch.warehouse.errors import TableError
@@ -28,10 +28,12 @@ if TYPE_CHECKING:
     from edgebatch.settings import Settings
     from edgebatch.warehouse.uri import WarehouseRoot
 
+T = TypeVar("T")
 _current = threading.local()
 # Delta detects conflicting commits optimistically; a partition's replaceWhere or MERGE is
 # idempotent, so meeting a concurrent commit just means doing it again.
 _CONFLICT_RETRIES = 4
+_counts_lock = threading.Lock()
 
 
 def _is_conflict(exc: BaseException) -> bool:
@@ -136,6 +138,24 @@ class IterationContext:
             df = df.where(condition)
         return df.groupBy(*by).agg(*aggregates)
 
+    def in_thread(self, fn: Callable[..., T]) -> Callable[..., T]:
+        """`fn` made to run on another thread as part of this iteration: its Spark jobs in
+        the iteration's job group (cancelled with it), its log lines in its log.
+
+        For work that mostly waits (small reads, Delta commits) beside a large scan."""
+        from pyspark.util import inheritable_thread_target
+
+        target = getattr(_current, "target", None)
+
+        def run(*args: Any, **kwargs: Any) -> T:
+            _current.target = target
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _current.target = None
+
+        return inheritable_thread_target(self.spark)(run)
+
     def count_in(self, rows: int) -> None:
         """Record how many input rows the iteration read (shown beside rows written)."""
         self.rows_in = (self.rows_in or 0) + rows
@@ -178,7 +198,8 @@ class IterationContext:
         if written is None:  # not seen by the observation: ask Delta's history
             metrics = tables.commit_metrics(self.spark, self.root, spec, tag) or {}
             written = int(metrics.get("numOutputRows", 0))
-        self.rows_out += written
+        with _counts_lock:  # writes may run side by side (`in_thread`)
+            self.rows_out += written
         return written
 
     def _observe(self, df: DataFrame, how: str) -> tuple[Any, DataFrame]:
@@ -266,7 +287,7 @@ def route_logs(store: StateStore | None, run_id: int = 0, iteration_id: int | No
         if _handler is None:
             _handler = IterationLogHandler(level=logging.INFO)
             _handler.setFormatter(logging.Formatter("%(message)s"))
-            for name in ("edgebatch.job", "edgebatch.jobs"):
+            for name in ("edgebatch.job", "edgebatch.jobs", "edgebatch.framework.name_keys"):
                 lg = logging.getLogger(name)
                 lg.addHandler(_handler)
                 lg.setLevel(min(lg.getEffectiveLevel(), logging.INFO))

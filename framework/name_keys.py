@@ -18,6 +18,7 @@ without keys is, and logs why.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
@@ -104,28 +105,30 @@ def group_by_keys(
         return None
     table = REGISTRY.get(spec.dictionary)
     if not DeltaTable.isDeltaTable(spark, table.location(root)):
-        return _declined(spec, "its dictionary table does not exist")
+        _declined(spec, "its dictionary table does not exist")
+        return None
     dictionary = read_table(spark, root, table).select(*names, *spec.keys)
     pairs = dictionary.distinct().localCheckpoint(eager=True)
-    for key, its_names in spec.keys.items():
-        clash = (
-            pairs.select(key, *its_names)
-            .distinct()
-            .groupBy(key)
-            .count()
-            .where(F.col("count") > 1)
-            .first()
-        )
-        if clash is not None:
-            return _declined(spec, f"{key} {clash[key]} stands for {clash['count']} names")
+    # every key at once, one Spark job: (key column, a key standing for several names)
+    clashes = [
+        pairs.groupBy(F.col(key).alias("key"))
+        .agg(F.count_distinct(*its_names).alias("names"))
+        .where(F.col("names") > 1)
+        .select(F.lit(key).alias("column"), "key", "names")
+        for key, its_names in spec.keys.items()
+    ]
+    clash = functools.reduce(lambda a, b: a.unionAll(b), clashes).first()
+    if clash is not None:
+        _declined(spec, f"{clash['column']} {clash['key']} stands for {clash['names']} names")
+        return None
     rest = [c for c in by if c not in names]
     groups = rows.groupBy(*rest, *spec.keys).agg(*aggregates).localCheckpoint(eager=True)
     named = groups.join(pairs, list(spec.keys), "left")
     if named.where(F.col(names[0]).isNull()).first() is not None:
-        return _declined(spec, "some groups' keys are missing from the dictionary")
+        _declined(spec, "some groups' keys are missing from the dictionary")
+        return None
     return named.select(*by, *(c for c in groups.columns if c not in (*rest, *spec.keys)))
 
 
 def _declined(spec: NameKeys, why: str) -> None:
     log.warning("%s: grouping by names, not by keys: %s", spec.table, why)
-    return None

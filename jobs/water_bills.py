@@ -80,8 +80,6 @@ BILL_EXPECTATIONS = Expectations(
 )
 def water_bills(ctx):
     """Bill lines per customer, meter, period and tier, and demand per site, month by month."""
-    from pyspark.util import inheritable_thread_target
-
     from edgebatch.warehouse.tables import ensure_tables, frame
 
     months = [
@@ -91,52 +89,44 @@ def water_bills(ctx):
     # The reference reads are small Spark jobs that mostly wait (Delta logs, scheduling):
     # they run beside the windows' scan, in this iteration's job group, not after it.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="water-bills-reference") as pool:
-        reference = pool.submit(
-            inheritable_thread_target(ctx.spark)(_reference_inputs), ctx, months
-        )
-        usage = _daily_usage(ctx)
+        reference = pool.submit(ctx.in_thread(_reference_inputs), ctx, months)
+        daily = _daily_usage(ctx)
         registrations, tariffs, customers, (capacity, history) = reference.result()
-    daily: dict[dt.date, dict[tuple[str, str, dt.date], tuple[int, int]]] = defaultdict(dict)
-    for key, sums in usage.items():
-        daily[key[2].replace(day=1)][key] = sums
     lines: list[dict] = []
     demand: list[dict] = []
     for month in months:
-        billed, used = _bill_month(ctx, month, daily[month], registrations, tariffs, customers)
+        billed, used = _bill_month(ctx, month, daily, registrations, tariffs, customers)
         lines += billed
         # Months in order: each month's demand reads the ones billed before it.
         for row in billing.demand_rows(month, used, capacity, history):
             history[(row["tenant"], row["site"])][month] = row["consumption_m3"]
             demand.append(row)
 
-    bills = frame(ctx.spark, WATER_BILLS, lines)
-    ctx.write(BILL_EXPECTATIONS.apply(ctx, bills).frame, WATER_BILLS.name)
-    ctx.write(frame(ctx.spark, WATER_DEMAND, demand), WATER_DEMAND.name)
+    # Two tables, two Delta commits that mostly wait on the log: side by side.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="water-bills-demand") as pool:
+        demand_written = pool.submit(
+            ctx.in_thread(ctx.write),
+            frame(ctx.spark, WATER_DEMAND, demand),
+            WATER_DEMAND.name,
+        )
+        bills = frame(ctx.spark, WATER_BILLS, lines)
+        ctx.write(BILL_EXPECTATIONS.apply(ctx, bills).frame, WATER_BILLS.name)
+        demand_written.result()
     return None
 
 
 def _bill_month(
     ctx,
     month: dt.date,
-    daily: dict[tuple[str, str, dt.date], tuple[int, int]],
+    daily: billing.DailyUsage,
     registrations: list[billing.Registration],
     tariffs: list[billing.Tariff],
     customers: dict[tuple[str, str], tuple[str, str]],
 ) -> tuple[list[dict], dict[billing.Period, billing.Consumption]]:
-    """One month's bill lines, and each billing period's consumption (for the demand).
-
-    `daily`: the month's usage per tenant, meter and day (whole nano-m3, seconds)."""
+    """One month's bill lines, and each billing period's consumption (for the demand)."""
     end = billing.month_end(month)
     periods = billing.periods(month, registrations, tariffs)
     month_days = (end - month).days
-    sums: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-    for (tenant, meter, _), (nano, seconds) in daily.items():
-        total = sums[(tenant, meter)]
-        total[0] += nano
-        total[1] += seconds
-    meter_month = defaultdict(
-        billing.Usage, {k: billing.Usage.of_nano(*v) for k, v in sums.items()}
-    )
     measured = {p: billing.measured(p, daily) for p in periods}
     class_month: dict[tuple[str, str | None], billing.Usage] = defaultdict(billing.Usage)
     for p, usage in measured.items():
@@ -149,7 +139,7 @@ def _bill_month(
         used[p] = billing.consumption(
             p,
             measured[p],
-            meter_month.get((reg.tenant, reg.meter), billing.Usage()),
+            daily.usage(reg.tenant, reg.meter, month, end),
             class_month[(reg.tenant, reg.tariff_class)],
         )
         name, language = customers.get((reg.tenant, reg.customer), (None, None))
@@ -174,10 +164,12 @@ def _bill_month(
             ", ".join(f"{t}/{c}" for t, c in sorted(unnamed)),
         )  # fmt: skip
     estimated = sum(1 for c in used.values() if c.estimated)
+    meter_days = daily.meters(month, end)
     ctx.log.info(
         "%s: %d meters' windows on %d meter-days; %d billing periods (%d with an estimate), "
         "%d bill lines for %d customers",
-        month.strftime("%Y-%m"), len(meter_month), len(daily), len(periods), estimated, len(lines),
+        month.strftime("%Y-%m"), len(meter_days), sum(meter_days.values()), len(periods),
+        estimated, len(lines),
         len({(r["tenant"], r["customer"]) for r in lines}),
     )  # fmt: skip
     return lines, used
@@ -199,7 +191,7 @@ def _reference(ctx, spec):
     return read_reference(ctx.spark, ctx.root, spec)
 
 
-def _daily_usage(ctx) -> dict[tuple[str, str, dt.date], tuple[int, int]]:
+def _daily_usage(ctx) -> billing.DailyUsage:
     """Per tenant, meter and day: the windows' m3 (each a whole number of nano-m3) and
     seconds, summed.
 
@@ -208,6 +200,7 @@ def _daily_usage(ctx) -> dict[tuple[str, str, dt.date], tuple[int, int]]:
     gate applies to each meter-day's sums (`ctx.aggregate`), not to each window, and
     the windows are grouped by silver's integer device and subject keys, not by strings.
     """
+    import pyarrow as pa
     from pyspark.sql import functions as F
 
     seconds = F.col("window_seconds")
@@ -226,14 +219,15 @@ def _daily_usage(ctx) -> dict[tuple[str, str, dt.date], tuple[int, int]]:
         where=(ctx.predicate("date"), F.col("kind") == "water_meter", F.col("metric") == "flow"),
     )
     # Arrow, not Row pickling: a year of 2,000 meters is 730,000 meter-days.
-    table = per_day.toArrow()
-    columns = (table.column(c).to_pylist() for c in ("tenant", "device", "date", "m3", "s"))
-    out = {
-        (tenant, device, date): (nano, seconds)
-        for tenant, device, date, nano, seconds in zip(*columns, strict=True)
-    }
+    table = per_day.toArrow().sort_by([(c, "ascending") for c in ("tenant", "device", "date")])
     ctx.count_in(sum(table.column("n").to_pylist()))
-    return out
+    return billing.DailyUsage.of_rows(
+        table.column("tenant").to_pylist(),
+        table.column("device").to_pylist(),
+        table.column("date").cast(pa.int32()).to_pylist(),
+        table.column("m3").to_pylist(),
+        table.column("s").to_pylist(),
+    )
 
 
 def _registrations(ctx, first: dt.date, end: dt.date) -> list[billing.Registration]:

@@ -10,6 +10,7 @@ nano-m3 per window before it sums anything.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
@@ -195,19 +196,76 @@ def periods(
     return out
 
 
-def measured(period: Period, daily: Mapping[tuple[str, str, dt.date], tuple[int, int]]) -> Usage:
-    """The period's measured usage: the meter's daily sums over the period's days.
+EPOCH = dt.date(1970, 1, 1)
 
-    `daily`: per tenant, meter and day, (whole nano-m3, seconds), summed as integers
-    (exact, and a Decimal per meter-day cost the driver seconds over a year)."""
+
+class DailyUsage:
+    """Each meter's measured usage per day (whole nano-m3, seconds), kept as running sums:
+    a period's usage is two binary searches, not a lookup per day (a year of 2,000 meters
+    is some 300,000 periods over 730,000 meter-days)."""
+
+    def __init__(self) -> None:
+        # per (tenant, meter): its days (since 1970-01-01, ascending), and the running
+        # sums of nano-m3 and seconds before each (one longer than the days)
+        self._days: dict[tuple[str, str], list[int]] = {}
+        self._sums: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+
+    @classmethod
+    def of_rows(
+        cls,
+        tenants: Sequence[str],
+        meters: Sequence[str],
+        days: Sequence[int],
+        nano: Sequence[int],
+        seconds: Sequence[int],
+    ) -> DailyUsage:
+        """From columns sorted by tenant, meter and day (`days`: since 1970-01-01; a day
+        may repeat, for a meter that changed customer that day)."""
+        usage = cls()
+        key: tuple[str, str] | None = None
+        day_list: list[int] = []
+        nano_sums: list[int] = []
+        second_sums: list[int] = []
+        for tenant, meter, day, n, s in zip(tenants, meters, days, nano, seconds, strict=True):
+            if key is None or key[0] != tenant or key[1] != meter:
+                key = (tenant, meter)
+                if key in usage._days:
+                    raise ValueError(f"daily usage of {tenant}/{meter} is not sorted together")
+                day_list, nano_sums, second_sums = [], [0], [0]
+                usage._days[key] = day_list
+                usage._sums[key] = (nano_sums, second_sums)
+            elif day < day_list[-1]:
+                raise ValueError(f"daily usage of {tenant}/{meter} is not sorted by day")
+            day_list.append(day)
+            nano_sums.append(nano_sums[-1] + n)
+            second_sums.append(second_sums[-1] + s)
+        return usage
+
+    def usage(self, tenant: str, meter: str, start: dt.date, end: dt.date) -> Usage:
+        """The meter's measured usage over days `[start, end)`."""
+        days = self._days.get((tenant, meter))
+        if not days:
+            return Usage()
+        first = bisect.bisect_left(days, (start - EPOCH).days)
+        stop = bisect.bisect_left(days, (end - EPOCH).days)
+        nano, seconds = self._sums[(tenant, meter)]
+        return Usage.of_nano(nano[stop] - nano[first], seconds[stop] - seconds[first])
+
+    def meters(self, start: dt.date, end: dt.date) -> dict[tuple[str, str], int]:
+        """The meters with a measured day in `[start, end)`, with how many such days."""
+        lo, hi = (start - EPOCH).days, (end - EPOCH).days
+        found = {}
+        for key, days in self._days.items():
+            n = bisect.bisect_left(days, hi) - bisect.bisect_left(days, lo)
+            if n:
+                found[key] = n
+        return found
+
+
+def measured(period: Period, daily: DailyUsage) -> Usage:
+    """The period's measured usage: the meter's daily sums over the period's days."""
     reg = period.registration
-    nano = seconds = 0
-    for i in range(period.days):
-        day = daily.get((reg.tenant, reg.meter, period.start + dt.timedelta(days=i)))
-        if day is not None:
-            nano += day[0]
-            seconds += day[1]
-    return Usage.of_nano(nano, seconds)
+    return daily.usage(reg.tenant, reg.meter, period.start, period.end)
 
 
 def consumption(

@@ -134,3 +134,31 @@ def test_demand_against_capacity_a_year_before_and_the_moving_average():
     assert (alone["capacity_m3"], alone["utilisation"], alone["previous_year_m3"]) == (
         None, None, None,
     )  # fmt: skip
+
+
+def test_daily_usage_sums_a_periods_days_from_running_sums():
+    def day(d: dt.date) -> int:
+        return (d - billing.EPOCH).days
+
+    rows = [  # tenant, meter, day, nano-m3, seconds: sorted; m1 changed customer on the 3rd
+        ("t", "m1", day(NOV), 1_000_000_000, 86_400),
+        ("t", "m1", day(NOV) + 2, 2, 3_600),
+        ("t", "m1", day(NOV) + 2, 3, 7_200),
+        ("t", "m1", day(NOV) + 29, 500_000_000, 86_400),
+        ("t", "m2", day(NOV) + 1, 7, 60),
+    ]
+    daily = billing.DailyUsage.of_rows(*zip(*rows, strict=True))
+    week = (NOV, NOV + dt.timedelta(days=7))
+
+    assert daily.usage("t", "m1", *week) == Usage.of_nano(1_000_000_005, 86_400 + 10_800)
+    assert daily.usage("t", "m1", NOV + dt.timedelta(days=1), NOV + dt.timedelta(days=3)) == (
+        Usage.of_nano(5, 10_800)
+    )
+    assert daily.usage("t", "m1", NOV, dt.date(2026, 12, 1)).m3 == D("1.500000005")
+    assert daily.usage("t", "m9", *week) == Usage()  # no windows: nothing measured
+    assert daily.meters(*week) == {("t", "m1"): 3, ("t", "m2"): 1}
+    assert daily.meters(dt.date(2026, 12, 1), dt.date(2027, 1, 1)) == {}
+    with pytest.raises(ValueError, match="not sorted by day"):
+        billing.DailyUsage.of_rows(*zip(*reversed(rows[:2]), strict=True))
+    with pytest.raises(ValueError, match="not sorted together"):
+        billing.DailyUsage.of_rows(*zip(*(rows[0], rows[4], rows[1]), strict=True))
