@@ -120,15 +120,19 @@ def iteration_times(runner, run_id: int) -> str:
 
 
 def scan_plan(spark, root, month: str = "2025-06-01") -> str:
-    """The physical plan of the job's read of one month (pruning, pushed filters, joins)."""
-    from edgebatch.framework.consent import read_gated
+    """The physical plan of the job's grouping of one month's windows (partition pruning,
+    the integer keys it groups by): what `ctx.aggregate` runs before it names and gates
+    the groups (`framework/name_keys.py`)."""
+    from pyspark.sql import functions as F
+
+    from edgebatch.warehouse.tables import REGISTRY, read_table
 
     df = (
-        read_gated(spark, root, "silver/readings")
+        read_table(spark, root, REGISTRY.get("silver/readings"))
         .where(f"date >= DATE'{month}' AND date < add_months(DATE'{month}', 1)")
         .where("kind = 'water_meter' AND metric = 'flow'")
-        .groupBy("tenant", "device", "date")
-        .count()
+        .groupBy("date", "device_key", "subject_key")
+        .agg(F.sum("window_seconds"))
     )
     return df._jdf.queryExecution().executedPlan().toString()
 
