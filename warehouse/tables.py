@@ -242,11 +242,23 @@ def frame(spark: SparkSession, spec: TableSpec, rows: Sequence[Mapping[str, Any]
 def read_table(
     spark: SparkSession, root: WarehouseRoot, spec: TableSpec, version: int | None = None
 ) -> DataFrame:
-    """The table as a DataFrame, at `version` if given (Delta time travel)."""
+    """The table as a DataFrame, at `version` if given (Delta time travel).
+
+    The current version must hold every declared column: a table created before a column
+    was declared is refused here, by name, rather than failing later inside a job's plan
+    (an old version read by time travel may lack them)."""
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
-    return reader.load(spec.location(root))
+    df = reader.load(spec.location(root))
+    missing = [c for c in spec.columns() if c not in df.columns] if version is None else []
+    if missing:
+        raise TableError(
+            f"table {spec.name!r} at {spec.location(root)} lacks the declared column(s) "
+            f"{', '.join(missing)}: it was created by an earlier version of its declaration; "
+            "rebuild it (docs/tables.md, 'When a declaration changes')"
+        )
+    return df
 
 
 def _conform(df: DataFrame, spec: TableSpec) -> DataFrame:

@@ -180,3 +180,20 @@ def test_driver_rows_become_a_frame_of_the_declared_schema_and_a_missing_value_i
     assert frame(spark, money, []).schema == money.struct()
     with pytest.raises(TableError, match=r"1 row\(s\) for 'gold/test_frame_money'.*'amount'"):
         frame(spark, money, [{"tenant": "t1", "day": dt.date(2026, 11, 1)}])
+
+
+def test_a_table_older_than_its_declaration_is_refused_naming_the_missing_columns(
+    spark, warehouse_root
+):
+    append(spark, warehouse_root, READINGS, rows(spark, ("a", "t1", 1)))
+    grown = TableSpec(
+        name=READINGS.name,
+        schema=READINGS.schema + ", window_seconds INT NOT NULL, device_key BIGINT NOT NULL",
+        partition_by=READINGS.partition_by,
+        keys=READINGS.keys,
+    )
+
+    with pytest.raises(TableError, match="lacks the declared column.s. window_seconds, device_key"):
+        read_table(spark, warehouse_root, grown)
+    # its history stays readable as it was written
+    assert read_table(spark, warehouse_root, grown, version=1).count() == 1
