@@ -102,15 +102,14 @@ def water_bills(ctx):
             history[(row["tenant"], row["site"])][month] = row["consumption_m3"]
             demand.append(row)
 
-    # Two tables, two Delta commits that mostly wait on the log: side by side.
+    # The bills' expectations first: a failing one fails the iteration before any commit.
+    bills = BILL_EXPECTATIONS.apply(ctx, frame(ctx.spark, WATER_BILLS, lines)).frame
+    # Then two tables, two Delta commits that mostly wait on the log: side by side.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="water-bills-demand") as pool:
         demand_written = pool.submit(
-            ctx.in_thread(ctx.write),
-            frame(ctx.spark, WATER_DEMAND, demand),
-            WATER_DEMAND.name,
+            ctx.in_thread(ctx.write), frame(ctx.spark, WATER_DEMAND, demand), WATER_DEMAND.name
         )
-        bills = frame(ctx.spark, WATER_BILLS, lines)
-        ctx.write(BILL_EXPECTATIONS.apply(ctx, bills).frame, WATER_BILLS.name)
+        ctx.write(bills, WATER_BILLS.name)
         demand_written.result()
     return None
 
