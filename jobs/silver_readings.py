@@ -233,14 +233,28 @@ def silver_readings(ctx):
         )
         ctx.log.info("withheld %s", json.dumps(counts, sort_keys=True))
         checked = EXPECTATIONS.apply(ctx, allowed)
-        # The dictionary before the rows it names (new pairings only): a reader never
-        # finds a group it cannot name, and would group by the names if it did.
-        ctx.write(dictionary_rows(READINGS_KEYED, checked.frame), READING_KEYS.name, how="merge")
+        # The dictionary before the rows it names: a reader never finds a group it cannot
+        # name, and would group by the names if it did. Most days bring no new pairing:
+        # then there is nothing to commit.
+        new = new_pairings(ctx, checked.frame)
+        if new.first() is not None:
+            ctx.write(new, READING_KEYS.name, how="merge")
         ctx.write(checked.frame.sortWithinPartitions(*PARTITION_BY, *FILE_ORDER), READINGS.name)
         ctx.write(withheld, WITHHELD.name)
     finally:
         rows.unpersist()
     return None
+
+
+def new_pairings(ctx, rows):
+    """The rows' device and subject pairings (with their keys) not in the dictionary yet
+    (the rows are consented ones: the gated dictionary is all they can be compared with)."""
+    from edgebatch.warehouse.tables import ensure_table
+
+    ensure_table(ctx.spark, ctx.root, READING_KEYS)
+    known = ctx.table(READING_KEYS.name)
+    pairs = dictionary_rows(READINGS_KEYED, rows)
+    return pairs.join(known, list(READINGS_KEYED.names), "left_anti")
 
 
 def _by_reason(withheld):
