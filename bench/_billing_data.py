@@ -302,8 +302,8 @@ def copy_to_silver(
     parquet: Path, root, keys: dict[str, dict[str, int]], days: int | None = None
 ) -> dict[str, Any]:
     """The windows into the declared `silver/readings` table (same columns, types,
-    nullability, partitioning and stats columns), one file per day, and each day's
-    names and keys into its dictionary, `silver/reading_keys` (once, at the end).
+    nullability, partitioning and stats columns), one file per day, and the
+    distinct names and keys into its dictionary, `silver/reading_keys` (once, at the end).
 
     Written with `deltalake` (delta-rs) from an Arrow stream of the Parquet files: Spark
     needed some 50 minutes on two busy cores for what this does in a few. The derived
