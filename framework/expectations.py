@@ -196,6 +196,10 @@ class Expectations:
                 + " declared to fail the iteration; nothing was committed"
             )
         quarantine = [r for r in self.rules if r.action == "quarantine"]
+        if not quarantine:
+            # Nothing to take out: commit the frame as it came, not the flagged plan (a
+            # uniqueness rule's window would be computed again by the write).
+            return Checked(frame, failed, 0)
         quarantined = self._quarantine(ctx, flagged, frame.columns, quarantine, flags, failed)
         keep = F.lit(True)
         for rule in quarantine:

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from edgebatch.framework.errors import FrameworkError
@@ -93,21 +94,48 @@ def group_by_keys(
     dictionary, checkpointed; or None where the keys cannot stand in for the names
     (then the caller groups by the names).
 
-    `by` must hold every name some key stands for.
+    `by` must hold every name some key stands for. The dictionary is read and checked
+    on a helper thread while the rows are grouped: its few small Spark jobs wait more
+    than they compute, and ahead of the grouping they were two seconds of a year's
+    bills. A collision, which should never be seen, then costs the grouping twice.
     """
+    from pyspark.sql import functions as F
+    from pyspark.util import inheritable_thread_target
+
+    names = spec.names
+    if not set(names) <= set(by) or not set(spec.keys) <= set(rows.columns):
+        return None
+    rest = [c for c in by if c not in names]
+    # The helper inherits this thread's job group and scheduler pool (cancelled with it).
+    check = inheritable_thread_target(spark)(_checked_dictionary)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="name-keys") as pool:
+        checked = pool.submit(check, spark, root, spec)
+        groups = rows.groupBy(*rest, *spec.keys).agg(*aggregates).localCheckpoint(eager=True)
+        pairs, why = checked.result()
+    if pairs is None:
+        _declined(spec, why)  # logged here: the iteration's log follows this thread
+        return None
+    named = groups.join(pairs, list(spec.keys), "left")
+    if named.where(F.col(names[0]).isNull()).first() is not None:
+        _declined(spec, "some groups' keys are missing from the dictionary")
+        return None
+    return named.select(*by, *(c for c in groups.columns if c not in (*rest, *spec.keys)))
+
+
+def _checked_dictionary(
+    spark: SparkSession, root: WarehouseRoot, spec: NameKeys
+) -> tuple[DataFrame | None, str]:
+    """The dictionary's distinct (names, keys), checkpointed, if no key in it stands for
+    two names; else None and why."""
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
     from edgebatch.warehouse.tables import REGISTRY, read_table
 
-    names = spec.names
-    if not set(names) <= set(by) or not set(spec.keys) <= set(rows.columns):
-        return None
     table = REGISTRY.get(spec.dictionary)
     if not DeltaTable.isDeltaTable(spark, table.location(root)):
-        _declined(spec, "its dictionary table does not exist")
-        return None
-    dictionary = read_table(spark, root, table).select(*names, *spec.keys)
+        return None, "its dictionary table does not exist"
+    dictionary = read_table(spark, root, table).select(*spec.names, *spec.keys)
     pairs = dictionary.distinct().localCheckpoint(eager=True)
     # every key at once, one Spark job: (key column, a key standing for several names)
     clashes = [
@@ -119,15 +147,8 @@ def group_by_keys(
     ]
     clash = functools.reduce(lambda a, b: a.unionAll(b), clashes).first()
     if clash is not None:
-        _declined(spec, f"{clash['column']} {clash['key']} stands for {clash['names']} names")
-        return None
-    rest = [c for c in by if c not in names]
-    groups = rows.groupBy(*rest, *spec.keys).agg(*aggregates).localCheckpoint(eager=True)
-    named = groups.join(pairs, list(spec.keys), "left")
-    if named.where(F.col(names[0]).isNull()).first() is not None:
-        _declined(spec, "some groups' keys are missing from the dictionary")
-        return None
-    return named.select(*by, *(c for c in groups.columns if c not in (*rest, *spec.keys)))
+        return None, f"{clash['column']} {clash['key']} stands for {clash['names']} names"
+    return pairs, ""
 
 
 def _declined(spec: NameKeys, why: str) -> None:

@@ -80,12 +80,11 @@ BILL_EXPECTATIONS = Expectations(
 )
 def water_bills(ctx):
     """Bill lines per customer, meter, period and tier, and demand per site, month by month."""
-    from edgebatch.warehouse.tables import ensure_tables, frame
+    from edgebatch.warehouse.tables import frame
 
     months = [
         dt.date.fromisoformat(ctx.job.partitioning.bounds(k)["start"]) for k in ctx.partition_keys
     ]
-    ensure_tables(ctx.spark, ctx.root, (DEVICES, TARIFFS, CUSTOMERS, SITES, WATER_DEMAND))
     # The reference reads are small Spark jobs that mostly wait (Delta logs, scheduling):
     # they run beside the windows' scan, in this iteration's job group, not after it.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="water-bills-reference") as pool:
@@ -176,6 +175,9 @@ def _bill_month(
 
 def _reference_inputs(ctx, months: list[dt.date]):
     """Registrations, tariffs, customers and the demand's capacity and history."""
+    from edgebatch.warehouse.tables import ensure_tables
+
+    ensure_tables(ctx.spark, ctx.root, (DEVICES, TARIFFS, CUSTOMERS, SITES, WATER_DEMAND))
     registrations = _registrations(ctx, months[0], billing.month_end(months[-1]))
     tariffs = billing.tariffs_from_rows(r.asDict() for r in _reference(ctx, TARIFFS).collect())
     customers = {

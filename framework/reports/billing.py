@@ -13,6 +13,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import datetime as dt
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
@@ -202,13 +203,17 @@ EPOCH = dt.date(1970, 1, 1)
 class DailyUsage:
     """Each meter's measured usage per day (whole nano-m3, seconds), kept as running sums:
     a period's usage is two binary searches, not a lookup per day (a year of 2,000 meters
-    is some 300,000 periods over 730,000 meter-days)."""
+    is some 300,000 periods over 730,000 meter-days). Built from columns in one pass of
+    C loops (`itertools`), not a Python loop per meter-day."""
 
     def __init__(self) -> None:
-        # per (tenant, meter): its days (since 1970-01-01, ascending), and the running
-        # sums of nano-m3 and seconds before each (one longer than the days)
-        self._days: dict[tuple[str, str], list[int]] = {}
-        self._sums: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+        # Every meter's days side by side (since 1970-01-01), each meter's a slice
+        # [lo, hi) in ascending order; the running sums of nano-m3 and seconds before each
+        # position (one longer than the days).
+        self._days: list[int] = []
+        self._nano: list[int] = [0]
+        self._seconds: list[int] = [0]
+        self._spans: dict[tuple[str, str], tuple[int, int]] = {}
 
     @classmethod
     def of_rows(
@@ -221,42 +226,45 @@ class DailyUsage:
     ) -> DailyUsage:
         """From columns sorted by tenant, meter and day (`days`: since 1970-01-01; a day
         may repeat, for a meter that changed customer that day)."""
+        if not len(tenants) == len(meters) == len(days) == len(nano) == len(seconds):
+            raise ValueError("daily usage columns of different lengths")
         usage = cls()
-        key: tuple[str, str] | None = None
-        day_list: list[int] = []
-        nano_sums: list[int] = []
-        second_sums: list[int] = []
-        for tenant, meter, day, n, s in zip(tenants, meters, days, nano, seconds, strict=True):
-            if key is None or key[0] != tenant or key[1] != meter:
-                key = (tenant, meter)
-                if key in usage._days:
-                    raise ValueError(f"daily usage of {tenant}/{meter} is not sorted together")
-                day_list, nano_sums, second_sums = [], [0], [0]
-                usage._days[key] = day_list
-                usage._sums[key] = (nano_sums, second_sums)
-            elif day < day_list[-1]:
-                raise ValueError(f"daily usage of {tenant}/{meter} is not sorted by day")
-            day_list.append(day)
-            nano_sums.append(nano_sums[-1] + n)
-            second_sums.append(second_sums[-1] + s)
+        usage._days = list(days)
+        usage._nano = list(itertools.accumulate(nano, initial=0))
+        usage._seconds = list(itertools.accumulate(seconds, initial=0))
+        lo = 0
+        for key, rows in itertools.groupby(zip(tenants, meters, strict=True)):
+            if key in usage._spans:
+                raise ValueError(f"daily usage of {key[0]}/{key[1]} is not sorted together")
+            hi = lo + sum(1 for _ in rows)
+            usage._spans[key] = (lo, hi)
+            lo = hi
+        starts = {lo for lo, _ in usage._spans.values()}
+        d = usage._days
+        for i in (i for i in range(1, len(d)) if d[i] < d[i - 1] and i not in starts):
+            meter = next(k for k, (lo, hi) in usage._spans.items() if lo <= i < hi)
+            raise ValueError(f"daily usage of {meter[0]}/{meter[1]} is not sorted by day")
         return usage
 
     def usage(self, tenant: str, meter: str, start: dt.date, end: dt.date) -> Usage:
         """The meter's measured usage over days `[start, end)`."""
-        days = self._days.get((tenant, meter))
-        if not days:
+        span = self._spans.get((tenant, meter))
+        if span is None:
             return Usage()
-        first = bisect.bisect_left(days, (start - EPOCH).days)
-        stop = bisect.bisect_left(days, (end - EPOCH).days)
-        nano, seconds = self._sums[(tenant, meter)]
-        return Usage.of_nano(nano[stop] - nano[first], seconds[stop] - seconds[first])
+        first = bisect.bisect_left(self._days, (start - EPOCH).days, *span)
+        stop = bisect.bisect_left(self._days, (end - EPOCH).days, *span)
+        return Usage.of_nano(
+            self._nano[stop] - self._nano[first], self._seconds[stop] - self._seconds[first]
+        )
 
     def meters(self, start: dt.date, end: dt.date) -> dict[tuple[str, str], int]:
         """The meters with a measured day in `[start, end)`, with how many such days."""
         lo, hi = (start - EPOCH).days, (end - EPOCH).days
         found = {}
-        for key, days in self._days.items():
-            n = bisect.bisect_left(days, hi) - bisect.bisect_left(days, lo)
+        for key, span in self._spans.items():
+            n = bisect.bisect_left(self._days, hi, *span) - bisect.bisect_left(
+                self._days, lo, *span
+            )
             if n:
                 found[key] = n
         return found

@@ -166,5 +166,8 @@ def test_daily_usage_sums_a_periods_days_from_running_sums():
     assert daily.meters(dt.date(2026, 12, 1), dt.date(2027, 1, 1)) == {}
     with pytest.raises(ValueError, match="not sorted by day"):
         of_rows(rows[1::-1])
+    # a day going back at the border of two meters is fine, within the second one is not
+    with pytest.raises(ValueError, match="t/m2 is not sorted by day"):
+        of_rows([*rows, ("t", "m2", day(NOV), 1, 1)])
     with pytest.raises(ValueError, match="not sorted together"):
         of_rows([rows[0], rows[4], rows[1]])
