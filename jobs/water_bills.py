@@ -31,14 +31,21 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from edgebatch.framework.consent import consented
+from edgebatch.framework.consent import consented_pairs
 from edgebatch.framework.definitions import Retry
 from edgebatch.framework.entry import main
 from edgebatch.framework.expectations import Expectations, in_range, not_null, unique
 from edgebatch.framework.gold import monthly_gold, monthly_table
 from edgebatch.framework.reports import billing
 from edgebatch.framework.reports.bills import WATER_BILLS
-from edgebatch.warehouse.reference import CONSENT, CUSTOMERS, DEVICES, SITES, TARIFFS
+from edgebatch.warehouse.reference import (
+    CONSENT,
+    CUSTOMERS,
+    DEVICES,
+    SITES,
+    TARIFFS,
+    reference_rows,
+)
 
 READINGS = "silver/readings"
 DEFAULT_LANGUAGE = "en"
@@ -179,17 +186,15 @@ def _reference_inputs(ctx, months: list[dt.date]):
 
     ensure_tables(ctx.spark, ctx.root, (DEVICES, TARIFFS, CUSTOMERS, SITES, WATER_DEMAND))
     registrations = _registrations(ctx, months[0], billing.month_end(months[-1]))
-    tariffs = billing.tariffs_from_rows(r.asDict() for r in _reference(ctx, TARIFFS).collect())
-    customers = {
-        (r.tenant, r.customer): (r.name, r.language) for r in _reference(ctx, CUSTOMERS).collect()
-    }
+    tariffs = billing.tariffs_from_rows(r.asDict() for r in _rows(ctx, TARIFFS))
+    customers = {(r.tenant, r.customer): (r.name, r.language) for r in _rows(ctx, CUSTOMERS)}
     return registrations, tariffs, customers, _demand_inputs(ctx, months[0])
 
 
-def _reference(ctx, spec):
-    from edgebatch.warehouse.reference import read_reference
-
-    return read_reference(ctx.spark, ctx.root, spec)
+def _rows(ctx, spec):
+    """A small reference table's rows, held by the driver while the table's version holds
+    (a warm worker bills month after month from the same registry)."""
+    return reference_rows(ctx.spark, ctx.root, spec)
 
 
 def _daily_usage(ctx) -> billing.DailyUsage:
@@ -234,20 +239,16 @@ def _daily_usage(ctx) -> billing.DailyUsage:
 def _registrations(ctx, first: dt.date, end: dt.date) -> list[billing.Registration]:
     """Water meters' registry rows overlapping the months `[first, end)`, of customers
     with consent now."""
-    from pyspark.sql import functions as F
-
-    devices = (
-        _reference(ctx, DEVICES)
-        .where(F.col("kind") == "water_meter")
-        .where(F.col("installed_on") < F.lit(end))
-        .where(F.col("removed_on").isNull() | (F.col("removed_on") > F.lit(first)))
-    )
-    rows = devices.join(consented(ctx.spark, ctx.root), ["tenant", "subject"], "left_semi")
+    allowed = consented_pairs(ctx.spark, ctx.root)
     return [
         billing.Registration(
             r.tenant, r.device, r.subject, r.site, r.tariff_class, r.installed_on, r.removed_on
         )
-        for r in rows.collect()
+        for r in reference_rows(ctx.spark, ctx.root, DEVICES)
+        if r.kind == "water_meter"
+        and r.installed_on < end
+        and (r.removed_on is None or r.removed_on > first)
+        and (r.tenant, r.subject) in allowed
     ]
 
 
@@ -257,7 +258,7 @@ def _demand_inputs(
     """Each site's capacity per day, and its consumption in the 12 months before `first`."""
     from pyspark.sql import functions as F
 
-    capacity = {(r.tenant, r.site): r.capacity_m3_per_day for r in _reference(ctx, SITES).collect()}
+    capacity = {(r.tenant, r.site): r.capacity_m3_per_day for r in _rows(ctx, SITES)}
     earlier = (
         ctx.table(WATER_DEMAND.name)
         .where(F.col("month") >= F.lit(billing.add_months(first, -12)))
