@@ -111,8 +111,9 @@ def read_reference(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) ->
     return read_table(spark, root, spec)
 
 
-def reference_rows(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> list[Row]:
-    """A reference table's rows, collected once per Delta version in this process.
+def reference_rows(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> tuple[Row, ...]:
+    """A reference table's rows, collected once per Delta version in this process (a
+    tuple: every caller gets the same rows).
 
     Reference tables are small and change seldom, and a warm driver reads the same ones
     for run after run: a billing year read five of them, ten small Spark jobs beside its
@@ -131,7 +132,7 @@ def reference_rows(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) ->
         return held[1]
     if version is None:
         ensure_table(spark, root, spec)  # a reader never meets a missing reference table
-    rows = read_table(spark, root, spec).collect()
+    rows = tuple(read_table(spark, root, spec).collect())
     if version is not None:
         # A commit between the version's look and the read only makes the next call read
         # again: the version it sees is newer than the one kept.
@@ -154,7 +155,7 @@ def table_version(location: str) -> tuple[int, int] | None:
         return None
 
 
-_rows: dict[str, tuple[tuple[int, int], list[Row]]] = {}
+_rows: dict[str, tuple[tuple[int, int], tuple[Row, ...]]] = {}
 _rows_lock = threading.Lock()
 
 

@@ -33,7 +33,7 @@ def consent(subject: str, status: str, hour: int) -> dict:
 
 
 def test_rows_are_read_again_only_when_the_table_has_a_new_version(spark, warehouse_root):
-    assert reference_rows(spark, warehouse_root, DEVICES) == []  # no table yet: read, empty
+    assert reference_rows(spark, warehouse_root, DEVICES) == ()  # no table yet: created, empty
     append(spark, warehouse_root, DEVICES, frame(spark, DEVICES, [device("m1", "c1")]))
     first = reference_rows(spark, warehouse_root, DEVICES)
     assert [r.device for r in first] == ["m1"]
