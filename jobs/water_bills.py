@@ -207,6 +207,7 @@ def _daily_usage(ctx) -> billing.DailyUsage:
     the windows are grouped by silver's integer device and subject keys, not by strings.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyspark.sql import functions as F
 
     seconds = F.col("window_seconds")
@@ -224,9 +225,15 @@ def _daily_usage(ctx) -> billing.DailyUsage:
         ),
         where=(ctx.predicate("date"), F.col("kind") == "water_meter", F.col("metric") == "flow"),
     )
-    # Arrow, not Row pickling: a year of 2,000 meters is 730,000 meter-days.
-    table = per_day.toArrow().sort_by([(c, "ascending") for c in ("tenant", "device", "date")])
-    ctx.count_in(sum(table.column("n").to_pylist()))
+    # Arrow, not Row pickling: a year of 2,000 meters is 730,000 meter-days. Each meter's
+    # days must lie together and in order, whichever meter comes first: sorted by the
+    # names' dictionary codes, not the strings (half the time).
+    table = per_day.toArrow()
+    for name in ("tenant", "device"):
+        codes = pc.dictionary_encode(table.column(name).combine_chunks()).indices
+        table = table.append_column(f"_{name}", codes)
+    table = table.sort_by([(c, "ascending") for c in ("_tenant", "_device", "date")])
+    ctx.count_in(pc.sum(table.column("n")).as_py() or 0)
     return billing.DailyUsage.of_rows(
         table.column("tenant").to_pylist(),
         table.column("device").to_pylist(),
