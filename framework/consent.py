@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -116,25 +115,15 @@ def consented(spark: SparkSession, root: WarehouseRoot) -> DataFrame:
 
 def consented_pairs(spark: SparkSession, root: WarehouseRoot) -> frozenset[tuple[str, str]]:
     """`consented` collected into the driver, once per version of the consent table in
-    this process (`warehouse.reference.table_version`): for jobs that gate a few
+    this process (`warehouse.reference.held_per_version`): for jobs that gate a few
     reference rows in Python rather than joining in Spark."""
-    from edgebatch.warehouse.reference import CONSENT, table_version
+    from edgebatch.warehouse.reference import CONSENT, held_per_version
 
-    location = CONSENT.location(root)
-    version = table_version(location)
-    with _pairs_lock:
-        held = _pairs.get(location)
-    if held is not None and version is not None and held[0] == version:
-        return held[1]
-    pairs = frozenset((r.tenant, r.subject) for r in consented(spark, root).collect())
-    if version is not None:
-        with _pairs_lock:
-            _pairs[location] = (version, pairs)
-    return pairs
-
-
-_pairs: dict[str, tuple[tuple[int, int], frozenset[tuple[str, str]]]] = {}
-_pairs_lock = threading.Lock()
+    return held_per_version(
+        CONSENT.location(root),
+        "consented",
+        lambda: frozenset((r.tenant, r.subject) for r in consented(spark, root).collect()),
+    )
 
 
 def read_gated(spark: SparkSession, root: WarehouseRoot, table: str) -> DataFrame:

@@ -9,7 +9,8 @@ reload never touches another's rows. Money is DECIMAL, never DOUBLE.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgebatch.warehouse.errors import TableError
 from edgebatch.warehouse.tables import TableSpec, declare
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, Row, SparkSession
 
     from edgebatch.warehouse.uri import WarehouseRoot
+
+T = TypeVar("T")
 
 # Who a device's readings are about. Every kind needs consent (default deny): for a
 # bottling line or a traffic route the tenant itself grants it.
@@ -117,28 +120,38 @@ def reference_rows(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) ->
 
     Reference tables are small and change seldom, and a warm driver reads the same ones
     for run after run: a billing year read five of them, ten small Spark jobs beside its
-    scan on two cores. The table's version comes from its log (delta-rs, no Spark job);
-    while it is the version last collected, the rows are those. Where the log cannot be
-    read that way, the rows are read through Spark every time."""
+    scan on two cores."""
     from edgebatch.warehouse.tables import ensure_table, read_table
 
     if spec not in REFERENCE_TABLES:
         raise TableError(f"{spec.name!r} is not a reference table ({_names()})")
-    location = spec.location(root)
-    version = table_version(location)
-    with _rows_lock:
-        held = _rows.get(location)
-    if held is not None and version is not None and held[0] == version:
-        return held[1]
-    if version is None:
+
+    def collect() -> tuple[Row, ...]:
         ensure_table(spark, root, spec)  # a reader never meets a missing reference table
-    rows = tuple(read_table(spark, root, spec).collect())
+        return tuple(read_table(spark, root, spec).collect())
+
+    return held_per_version(spec.location(root), "rows", collect)
+
+
+def held_per_version(location: str, what: str, read: Callable[[], T]) -> T:
+    """`read()`'s result for the table at `location`, kept in this process while the table
+    keeps its version: read again only after a commit.
+
+    The version comes from the table's log (delta-rs, no Spark job). Where the log cannot
+    be read that way, `read()` runs every time. `what` tells apart several things held
+    for one table."""
+    version = table_version(location)
+    with _held_lock:
+        kept = _held.get((location, what))
+    if kept is not None and version is not None and kept[0] == version:
+        return kept[1]
+    value = read()
     if version is not None:
         # A commit between the version's look and the read only makes the next call read
         # again: the version it sees is newer than the one kept.
-        with _rows_lock:
-            _rows[location] = (version, rows)
-    return rows
+        with _held_lock:
+            _held[(location, what)] = (version, value)
+    return value
 
 
 def table_version(location: str) -> tuple[int, int] | None:
@@ -155,8 +168,8 @@ def table_version(location: str) -> tuple[int, int] | None:
         return None
 
 
-_rows: dict[str, tuple[tuple[int, int], tuple[Row, ...]]] = {}
-_rows_lock = threading.Lock()
+_held: dict[tuple[str, str], tuple[tuple[int, int], Any]] = {}
+_held_lock = threading.Lock()
 
 
 def _names() -> str:
