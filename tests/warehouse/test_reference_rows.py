@@ -54,9 +54,9 @@ def test_only_reference_tables_are_read_this_way(spark, warehouse_root):
 
 def test_the_consented_set_follows_the_consent_tables_versions(spark, warehouse_root):
     grants = [consent("c1", "granted", 1), consent("c2", "granted", 1)]
-    append(spark, warehouse_root, CONSENT, spark.createDataFrame(grants, CONSENT.struct()))
+    append(spark, warehouse_root, CONSENT, frame(spark, CONSENT, grants))
     assert consented_pairs(spark, warehouse_root) == {("t", "c1"), ("t", "c2")}
 
-    withdrawal = spark.createDataFrame([consent("c2", "withdrawn", 2)], CONSENT.struct())
+    withdrawal = frame(spark, CONSENT, [consent("c2", "withdrawn", 2)])
     append(spark, warehouse_root, CONSENT, withdrawal)
     assert consented_pairs(spark, warehouse_root) == {("t", "c1")}

@@ -182,6 +182,22 @@ def test_driver_rows_become_a_frame_of_the_declared_schema_and_a_missing_value_i
         frame(spark, money, [{"tenant": "t1", "day": dt.date(2026, 11, 1)}])
 
 
+def test_driver_rows_with_timestamps_keep_their_instants(spark):
+    stamped = TableSpec(name="gold/test_frame_stamped", schema="id STRING NOT NULL, at TIMESTAMP")
+    noon = dt.datetime(2026, 11, 1, 12, 0)
+    rows = [
+        {"id": "naive", "at": noon},
+        {"id": "aware", "at": noon.replace(tzinfo=dt.timezone(dt.timedelta(hours=2)))},
+        {"id": "none", "at": None},
+    ]
+
+    df = frame(spark, stamped, rows)
+
+    got = {r.id: r.epoch for r in df.selectExpr("id", "unix_seconds(at) AS epoch").collect()}
+    utc_noon = int(noon.replace(tzinfo=dt.UTC).timestamp())
+    assert got == {"naive": utc_noon, "aware": utc_noon - 2 * 3600, "none": None}
+
+
 def test_a_table_older_than_its_declaration_is_refused_naming_the_missing_columns(
     spark, warehouse_root
 ):
