@@ -127,55 +127,54 @@ def _bill_month(
     registrations: list[billing.Registration],
     tariffs: list[billing.Tariff],
     customers: dict[tuple[str, str], tuple[str, str]],
-) -> tuple[list[dict], dict[billing.Period, billing.Consumption]]:
+) -> tuple[list[dict], list[tuple[billing.Period, billing.Consumption]]]:
     """One month's bill lines, and each billing period's consumption (for the demand)."""
     end = billing.month_end(month)
     periods = billing.periods(month, registrations, tariffs)
     month_days = (end - month).days
-    measured = {p: billing.measured(p, daily) for p in periods}
+    measured = [billing.measured(p, daily) for p in periods]
     class_month: dict[tuple[str, str | None], billing.Usage] = defaultdict(billing.Usage)
-    for p, usage in measured.items():
+    for p, usage in zip(periods, measured, strict=True):
         class_month[(p.registration.tenant, p.registration.tariff_class)] += usage
 
-    lines, used = [], {}
+    lines, used = [], []
     unnamed = set()
-    for p in periods:
+    for p, usage in zip(periods, measured, strict=True):
         reg = p.registration
-        used[p] = billing.consumption(
+        whole_month = p.start == month and p.end == end
+        consumption = billing.consumption(
             p,
-            measured[p],
-            daily.usage(reg.tenant, reg.meter, month, end),
+            usage,
+            usage if whole_month else daily.usage(reg.tenant, reg.meter, month, end),
             class_month[(reg.tenant, reg.tariff_class)],
         )
+        used.append((p, consumption))
         name, language = customers.get((reg.tenant, reg.customer), (None, None))
         if name is None:
             unnamed.add((reg.tenant, reg.customer))
-        for line in billing.bill_lines(p, used[p], month_days):
-            lines.append(
-                {
-                    "tenant": reg.tenant,
-                    "month": month,
-                    "customer": reg.customer,
-                    "customer_name": name or reg.customer,
-                    "language": language or DEFAULT_LANGUAGE,
-                    "currency": p.tariff.currency,
-                    **line,
-                }
-            )
+        billed_to = {
+            "tenant": reg.tenant,
+            "month": month,
+            "customer": reg.customer,
+            "customer_name": name or reg.customer,
+            "language": language or DEFAULT_LANGUAGE,
+            "currency": p.tariff.currency,
+        }
+        lines += billing.bill_lines(p, consumption, month_days, billed_to)
     if unnamed:
         ctx.log.warning(
             "%s: %d customers have no row in reference/customers; billed under their id in "
             "%s: %s", month.strftime("%Y-%m"), len(unnamed), DEFAULT_LANGUAGE,
             ", ".join(f"{t}/{c}" for t, c in sorted(unnamed)),
         )  # fmt: skip
-    estimated = sum(1 for c in used.values() if c.estimated)
+    estimated = sum(1 for _, c in used if c.estimated)
     meter_days = daily.meters(month, end)
     ctx.log.info(
         "%s: %d meters' windows on %d meter-days; %d billing periods (%d with an estimate), "
         "%d bill lines for %d customers",
         month.strftime("%Y-%m"), len(meter_days), sum(meter_days.values()), len(periods),
         estimated, len(lines),
-        len({(r["tenant"], r["customer"]) for r in lines}),
+        len({(p.registration.tenant, p.registration.customer) for p in periods}),
     )  # fmt: skip
     return lines, used
 

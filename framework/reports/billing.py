@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from edgebatch.framework.errors import FrameworkError
 
@@ -26,6 +26,7 @@ FINE = Decimal("0.000000001")  # a volume before it is billed: DECIMAL(.., 9)
 RATIO = Decimal("0.0001")  # utilisation, change against last year
 DAY_S = 86_400
 FEE_TIER = "fee"
+_WIDE = Context(prec=40)  # ratios: 40 significant digits before their rounding
 
 
 class BillingError(FrameworkError):
@@ -39,9 +40,8 @@ def half_up(value: Decimal, quantum: Decimal) -> Decimal:
 
 def ratio(numerator: Decimal, denominator: Decimal | int, quantum: Decimal) -> Decimal:
     """`numerator / denominator`, computed with 40 significant digits, rounded half up."""
-    with localcontext() as ctx:
-        ctx.prec = 40
-        return half_up(Decimal(numerator) / Decimal(denominator), quantum)
+    quotient = _WIDE.divide(Decimal(numerator), Decimal(denominator))
+    return quotient.quantize(quantum, rounding=ROUND_HALF_UP, context=_WIDE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +65,17 @@ class Tier:
 
 
 @dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A tariff's tiers and fee for a period of so many days of a month of so many days:
+    each tier's pro-rated bounds `[lower, upper)` (the last one open) and printed unit
+    price, and the fee's printed price and pro-rated amount."""
+
+    tiers: tuple[tuple[str, Decimal, Decimal | None, Decimal], ...]
+    fee_price: Decimal
+    fee_amount: Decimal
+
+
+@dataclasses.dataclass(frozen=True)
 class Tariff:
     """One validity of a tariff class: its tiers in order, fee per month, currency."""
 
@@ -75,6 +86,27 @@ class Tariff:
     tiers: tuple[Tier, ...]
     fixed_fee: Decimal
     currency: str
+    # Schedules by (days, month days): a year of 2,000 meters is some 26,000 periods
+    # but only a few dozen period lengths, each priced the same way.
+    _schedules: dict[tuple[int, int], Schedule] = dataclasses.field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def schedule(self, days: int, month_days: int) -> Schedule:
+        """The tiers' bounds pro-rated to `days` of `month_days`, prices and fee as billed."""
+        found = self._schedules.get((days, month_days))
+        if found is None:
+            bounds = [ratio(t.tier_from * days, month_days, M3) for t in self.tiers]
+            found = Schedule(
+                tuple(
+                    (f"T{t.tier}", lower, upper, half_up(t.unit_price, PRICE))
+                    for t, lower, upper in zip(self.tiers, bounds, [*bounds[1:], None], strict=True)
+                ),
+                half_up(self.fixed_fee, PRICE),
+                ratio(self.fixed_fee * days, month_days, CENT),
+            )
+            self._schedules[(days, month_days)] = found
+        return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,8 +323,11 @@ def consumption(
     return Consumption(half_up(usage.m3 + estimate, M3), gap > 0, usage, gap)
 
 
-def bill_lines(period: Period, used: Consumption, month_days: int) -> list[dict]:
-    """The period's bill lines: one per tier its consumption reaches, then the fee.
+def bill_lines(
+    period: Period, used: Consumption, month_days: int, billed_to: Mapping | None = None
+) -> list[dict]:
+    """The period's bill lines: one per tier its consumption reaches, then the fee; each
+    line starts with `billed_to`'s columns (the customer's, say).
 
     Tier thresholds are monthly and pro-rated by the period's days: `tier_from x days /
     month_days`, rounded half up to 0.001 m3. The consumption fills the tiers in order.
@@ -300,53 +335,43 @@ def bill_lines(period: Period, used: Consumption, month_days: int) -> list[dict]
     as printed) rounded half up to the cent. The fee is `fixed_fee x days / month_days`
     rounded half up to the cent, on a line of its own (`tier` = `fee`, consumption 0).
     """
-    tiers = period.tariff.tiers
-    bounds = [ratio(t.tier_from * period.days, month_days, M3) for t in tiers]
+    schedule = period.tariff.schedule(period.days, month_days)
+    meter, start = period.registration.meter, period.start
+    last = period.end - dt.timedelta(days=1)
+    m3 = used.m3
+    base = billed_to or {}
     lines = []
-    for i, t in enumerate(tiers):
-        upper = bounds[i + 1] if i + 1 < len(tiers) else None
-        top = used.m3 if upper is None else min(used.m3, upper)
-        quantity = top - bounds[i]
+    for tier, lower, upper, price in schedule.tiers:
+        quantity = (m3 if upper is None or m3 <= upper else upper) - lower
         if quantity <= 0:
             continue
-        price = half_up(t.unit_price, PRICE)
         lines.append(
-            _line(
-                period,
-                f"T{t.tier}",
-                quantity,
-                price,
-                half_up(quantity * price, CENT),
-                used.estimated,
-            )
+            {
+                **base,
+                "meter": meter,
+                "period_start": start,
+                "period_end": last,
+                "tier": tier,
+                "consumption_m3": half_up(quantity, M3),
+                "unit_price": price,
+                "amount": half_up(quantity * price, CENT),
+                "estimated": used.estimated,
+            }
         )
-    fee = period.tariff.fixed_fee
     lines.append(
-        _line(
-            period,
-            FEE_TIER,
-            Decimal("0.000"),
-            half_up(fee, PRICE),
-            ratio(fee * period.days, month_days, CENT),
-            False,
-        )
+        {
+            **base,
+            "meter": meter,
+            "period_start": start,
+            "period_end": last,
+            "tier": FEE_TIER,
+            "consumption_m3": Decimal("0.000"),
+            "unit_price": schedule.fee_price,
+            "amount": schedule.fee_amount,
+            "estimated": False,
+        }
     )
     return lines
-
-
-def _line(
-    period: Period, tier: str, quantity: Decimal, price: Decimal, amount: Decimal, estimated: bool
-) -> dict:
-    return {
-        "meter": period.registration.meter,
-        "period_start": period.start,
-        "period_end": period.end - dt.timedelta(days=1),
-        "tier": tier,
-        "consumption_m3": half_up(quantity, M3),
-        "unit_price": price,
-        "amount": amount,
-        "estimated": estimated,
-    }
 
 
 def add_months(month: dt.date, n: int) -> dt.date:
@@ -357,18 +382,19 @@ def add_months(month: dt.date, n: int) -> dt.date:
 
 def demand_rows(
     month: dt.date,
-    used: Mapping[Period, Consumption],
+    used: Iterable[tuple[Period, Consumption]],
     capacity: Mapping[tuple[str, str], Decimal],
     history: Mapping[tuple[str, str], Mapping[dt.date, Decimal]],
 ) -> list[dict]:
     """`gold/water_demand` rows: per tenant and site, the billed consumption of the month
     against the site's capacity per day x the month's days, the same month a year before
-    and the mean over the months of the last twelve that exist (`history`: earlier
-    months' consumption per site). Meters without a site are left out."""
+    and the mean over the months of the last twelve that exist (`used`: each billing
+    period with its consumption; `history`: earlier months' consumption per site).
+    Meters without a site are left out."""
     sums: dict[tuple[str, str], Decimal] = {}
     estimated: dict[tuple[str, str], int] = {}
     meters: dict[tuple[str, str], set[str]] = {}
-    for p, c in used.items():
+    for p, c in used:
         reg = p.registration
         if reg.site is None:
             continue

@@ -121,7 +121,7 @@ def test_demand_against_capacity_a_year_before_and_the_moving_average():
         }
     }
 
-    (row,) = billing.demand_rows(NOV, used, {("t", "north"): D("2.5")}, history)
+    (row,) = billing.demand_rows(NOV, used.items(), {("t", "north"): D("2.5")}, history)
 
     assert row == {
         "tenant": "t", "month": NOV, "site": "north", "meters": 1,
@@ -130,7 +130,7 @@ def test_demand_against_capacity_a_year_before_and_the_moving_average():
         "change_vs_previous_year": D("0.2000"),
         "moving_average_12m_m3": D("33.333"), "months_in_average": 3,
     }  # fmt: skip
-    (alone,) = billing.demand_rows(NOV, used, {}, {})
+    (alone,) = billing.demand_rows(NOV, used.items(), {}, {})
     assert (alone["capacity_m3"], alone["utilisation"], alone["previous_year_m3"]) == (
         None, None, None,
     )  # fmt: skip
