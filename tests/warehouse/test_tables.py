@@ -185,7 +185,7 @@ def test_driver_rows_become_a_frame_of_the_declared_schema_and_a_missing_value_i
 def test_driver_rows_with_timestamps_keep_their_instants(spark):
     stamped = TableSpec(name="gold/test_frame_stamped", schema="id STRING NOT NULL, at TIMESTAMP")
     noon = dt.datetime(2026, 11, 1, 12, 0)
-    rows = [
+    rows: list[dict[str, dt.datetime | str | None]] = [
         {"id": "naive", "at": noon},
         {"id": "aware", "at": noon.replace(tzinfo=dt.timezone(dt.timedelta(hours=2)))},
         {"id": "none", "at": None},
