@@ -16,8 +16,12 @@ import datetime as dt
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Context, Decimal
+from typing import TYPE_CHECKING
 
 from edgebatch.framework.errors import FrameworkError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 M3 = Decimal("0.001")  # consumption and thresholds: DECIMAL(14,3)
 PRICE = Decimal("0.0001")  # unit price on the bill: DECIMAL(12,4)
@@ -235,8 +239,8 @@ EPOCH = dt.date(1970, 1, 1)
 class DailyUsage:
     """Each meter's measured usage per day (whole nano-m3, seconds), kept as running sums:
     a period's usage is two binary searches, not a lookup per day (a year of 2,000 meters
-    is some 300,000 periods over 730,000 meter-days). Built from columns in one pass of
-    C loops (`itertools`), not a Python loop per meter-day."""
+    is some 300,000 periods over 730,000 meter-days). Built in Arrow and C loops
+    (`itertools`), not a Python loop per meter-day."""
 
     def __init__(self) -> None:
         # Every meter's days side by side (since 1970-01-01), each meter's a slice
@@ -248,34 +252,41 @@ class DailyUsage:
         self._spans: dict[tuple[str, str], tuple[int, int]] = {}
 
     @classmethod
-    def of_rows(
-        cls,
-        tenants: Sequence[str],
-        meters: Sequence[str],
-        days: Sequence[int],
-        nano: Sequence[int],
-        seconds: Sequence[int],
-    ) -> DailyUsage:
-        """From columns sorted by tenant, meter and day (`days`: since 1970-01-01; a day
-        may repeat, for a meter that changed customer that day)."""
-        if not len(tenants) == len(meters) == len(days) == len(nano) == len(seconds):
-            raise ValueError("daily usage columns of different lengths")
+    def of_table(cls, table: pa.Table) -> DailyUsage:
+        """From an Arrow table of meter-days in any order: `tenant`, `meter`, `day` (a
+        date, or days since 1970-01-01), `nano` (nano-m3) and `seconds`. A day may
+        repeat, for a meter that changed customer that day.
+
+        Sorted by the names' dictionary codes, not the strings (half the time); the
+        running sums are Python integers, exact however large a fleet's year is."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
         usage = cls()
-        usage._days = list(days)
-        usage._nano = list(itertools.accumulate(nano, initial=0))
-        usage._seconds = list(itertools.accumulate(seconds, initial=0))
-        lo = 0
-        for key, rows in itertools.groupby(zip(tenants, meters, strict=True)):
-            if key in usage._spans:
-                raise ValueError(f"daily usage of {key[0]}/{key[1]} is not sorted together")
-            hi = lo + sum(1 for _ in rows)
+        if table.num_rows == 0:
+            return usage
+        tenants = pc.dictionary_encode(table.column("tenant").combine_chunks())
+        meters = pc.dictionary_encode(table.column("meter").combine_chunks())
+        days = table.column("day").combine_chunks()
+        if pa.types.is_date(days.type):
+            days = days.cast(pa.int32())
+        codes = pa.table({"t": tenants.indices, "m": meters.indices, "d": days})
+        order = pc.sort_indices(codes, [("t", "ascending"), ("m", "ascending"), ("d", "ascending")])
+        codes = codes.take(order)
+        usage._days = codes.column("d").to_pylist()
+        for name, sums in (("nano", "_nano"), ("seconds", "_seconds")):
+            values = table.column(name).take(order).to_pylist()
+            setattr(usage, sums, list(itertools.accumulate(values, initial=0)))
+        # Each meter's slice starts where the (tenant, meter) codes change.
+        t, m = codes.column("t").combine_chunks(), codes.column("m").combine_chunks()
+        changed = pc.or_(pc.not_equal(t[1:], t[:-1]), pc.not_equal(m[1:], m[:-1]))
+        starts = [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist()), len(t)]
+        for lo, hi in itertools.pairwise(starts):
+            key = (
+                tenants.dictionary[t[lo].as_py()].as_py(),
+                meters.dictionary[m[lo].as_py()].as_py(),
+            )
             usage._spans[key] = (lo, hi)
-            lo = hi
-        starts = {lo for lo, _ in usage._spans.values()}
-        d = usage._days
-        for i in (i for i in range(1, len(d)) if d[i] < d[i - 1] and i not in starts):
-            meter = next(k for k, (lo, hi) in usage._spans.items() if lo <= i < hi)
-            raise ValueError(f"daily usage of {meter[0]}/{meter[1]} is not sorted by day")
         return usage
 
     def usage(self, tenant: str, meter: str, start: dt.date, end: dt.date) -> Usage:
