@@ -87,7 +87,7 @@ BILL_EXPECTATIONS = Expectations(
 )
 def water_bills(ctx):
     """Bill lines per customer, meter, period and tier, and demand per site, month by month."""
-    from edgebatch.warehouse.tables import frame
+    from edgebatch.warehouse.tables import arrow_rows, frame
 
     months = [
         dt.date.fromisoformat(ctx.job.partitioning.bounds(k)["start"]) for k in ctx.partition_keys
@@ -108,8 +108,10 @@ def water_bills(ctx):
             history[(row["tenant"], row["site"])][month] = row["consumption_m3"]
             demand.append(row)
 
-    # The bills' expectations first: a failing one fails the iteration before any commit.
-    bills = BILL_EXPECTATIONS.apply(ctx, frame(ctx.spark, WATER_BILLS, lines)).frame
+    # The bills' expectations first, over the lines in Arrow (no Spark job): a failing
+    # one fails the iteration before any commit.
+    checked = BILL_EXPECTATIONS.apply(ctx, arrow_rows(WATER_BILLS, lines))
+    bills = ctx.spark.createDataFrame(checked.frame)
     # Then two tables, two Delta commits that mostly wait on the log: side by side.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="water-bills-demand") as pool:
         demand_written = pool.submit(

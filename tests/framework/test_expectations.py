@@ -17,6 +17,9 @@ from edgebatch.warehouse.tables import REGISTRY, read_table
 DAY = "2026-11-02"
 
 
+ENGINES = pytest.mark.parametrize("engine", ["spark", "arrow"])
+
+
 def _run(runner, **params):
     return runner.run(RunRequest("expectation_probe", partitions=(DAY,), params=params, rerun=True))
 
@@ -35,8 +38,9 @@ def _counts(runner, run) -> dict:
 FAILED = {"not_null:reading": 1, "reading_0_100": 2, "unique:id": 2, "min_rows:1": 0}
 
 
-def test_warn_keeps_every_row_and_records_each_rules_count(runner):
-    run = _run(runner)
+@ENGINES
+def test_warn_keeps_every_row_and_records_each_rules_count(runner, engine):
+    run = _run(runner, engine=engine)
 
     assert run.state == RunState.SUCCEEDED, run.error
     assert _ids(runner) == [*range(10), 9]
@@ -45,8 +49,10 @@ def test_warn_keeps_every_row_and_records_each_rules_count(runner):
     assert "expectation reading_0_100 (warn): 2 failing of 11 rows" in log
 
 
-def test_quarantine_moves_exactly_the_failing_rows_out_with_the_rules_name(runner):
+@ENGINES
+def test_quarantine_moves_exactly_the_failing_rows_out_with_the_rules_name(runner, engine):
     params = {"not_null": "quarantine", "range": "quarantine", "unique": "quarantine"}
+    params["engine"] = engine
     run = _run(runner, **params)
 
     assert run.state == RunState.SUCCEEDED, run.error
@@ -70,12 +76,13 @@ def test_quarantine_moves_exactly_the_failing_rows_out_with_the_rules_name(runne
     assert len(held()) == 5
 
 
-def test_fail_fails_the_iteration_and_commits_nothing(runner):
-    first = _run(runner)
+@ENGINES
+def test_fail_fails_the_iteration_and_commits_nothing(runner, engine):
+    first = _run(runner, engine=engine)
     assert first.state == RunState.SUCCEEDED, first.error
     before = _ids(runner)
 
-    failed = _run(runner, range="fail", floor="20", min_rows="fail")
+    failed = _run(runner, range="fail", floor="20", min_rows="fail", engine=engine)
 
     assert failed.state == RunState.FAILED
     record = (failed.error or "") + "\n".join(
@@ -92,3 +99,24 @@ def test_a_partition_wide_rule_cannot_quarantine_rows():
         fresh("received_at", max_age=dt.timedelta(hours=1), action="quarantine")
     with pytest.raises(JobDefinitionError, match="action must be one of"):
         min_rows(5, action="shout")  # type: ignore[arg-type]
+
+
+def test_arrow_and_spark_agree_on_repeated_keys_with_nulls_and_several_columns(spark):
+    import pyarrow as pa
+
+    from edgebatch.framework.expectations import unique
+
+    rule = unique(("a", "b"))
+    table = pa.table(
+        {
+            "a": pa.array(["x", "x", None, None, "y", "x", None], pa.string()),
+            "b": pa.array([1, 1, 2, 2, 1, None, None], pa.int64()),
+        }
+    )
+    with_ids = table.append_column("i", pa.array(range(table.num_rows), pa.int64()))
+    by_spark = spark.createDataFrame(with_ids).select("i", rule.failing().alias("bad"))
+
+    assert rule.failing_in(table).to_pylist() == [
+        r.bad for r in sorted(by_spark.collect(), key=lambda r: r.i)
+    ]
+    assert rule.failing_in(table).to_pylist() == [True, True, True, True, False, False, False]
