@@ -21,6 +21,7 @@ from edgebatch.framework.errors import OutputSchemaError, StepFailed
 from edgebatch.warehouse.errors import TableError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from pyspark.sql import Column, DataFrame, SparkSession
 
     from edgebatch.framework.definitions import Job
@@ -129,10 +130,37 @@ class IterationContext:
         silver table (`framework.consent.aggregate_gated`).
         """
         from edgebatch.framework.consent import aggregate_gated, is_gated
-        from edgebatch.warehouse.tables import REGISTRY, read_table
 
         if is_gated(name):
             return aggregate_gated(self.spark, self.root, name, by, aggregates, where)
+        return self._grouped(name, by, aggregates, where)
+
+    def aggregate_to_arrow(
+        self,
+        name: str,
+        by: Sequence[str],
+        aggregates: Sequence[Column],
+        where: Sequence[Column | str] = (),
+    ) -> pa.Table:
+        """`aggregate(...)`'s groups in the driver, as an Arrow table: for a job that works
+        on the groups in Python. The naming of silver's keys and the consent gate run on
+        the collected groups, in Arrow (`framework.consent.aggregate_gated_to_arrow`)."""
+        from edgebatch.framework.consent import aggregate_gated_to_arrow, is_gated
+
+        if is_gated(name):
+            return aggregate_gated_to_arrow(self.spark, self.root, name, by, aggregates, where)
+        return self._grouped(name, by, aggregates, where).toArrow()
+
+    def _grouped(
+        self,
+        name: str,
+        by: Sequence[str],
+        aggregates: Sequence[Column],
+        where: Sequence[Column | str],
+    ) -> DataFrame:
+        """An ungated table's rows matching `where`, grouped."""
+        from edgebatch.warehouse.tables import REGISTRY, read_table
+
         df = read_table(self.spark, self.root, REGISTRY.get(name))
         for condition in where:
             df = df.where(condition)

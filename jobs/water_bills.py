@@ -204,8 +204,9 @@ def _daily_usage(ctx) -> billing.DailyUsage:
 
     Only the months' files are read: `date`, `kind` and `metric` are partition columns
     of `silver/readings`, so Spark filters on them per file, not per row. The consent
-    gate applies to each meter-day's sums (`ctx.aggregate`), not to each window, and
-    the windows are grouped by silver's integer device and subject keys, not by strings.
+    gate applies to each meter-day's sums (`ctx.aggregate_to_arrow`), not to each
+    window, and the windows are grouped by silver's integer device and subject keys, not
+    by strings.
     """
     import pyarrow.compute as pc
     from pyspark.sql import functions as F
@@ -215,7 +216,9 @@ def _daily_usage(ctx) -> billing.DailyUsage:
     # even (rint) to whole nano-m3: one exact integer per window, summed exactly as a
     # BIGINT. (A DECIMAL per window cost Spark a BigDecimal per row: twice the CPU.)
     nano = F.rint(F.col("mean") * (seconds / F.lit(60.0)) / F.lit(1000.0) * F.lit(1e9))
-    per_day = ctx.aggregate(
+    # Arrow, not Row pickling: a year of 2,000 meters is 730,000 meter-days, named and
+    # gated in the driver.
+    table = ctx.aggregate_to_arrow(
         READINGS,
         by=("tenant", "device", "date"),
         aggregates=(
@@ -225,8 +228,6 @@ def _daily_usage(ctx) -> billing.DailyUsage:
         ),
         where=(ctx.predicate("date"), F.col("kind") == "water_meter", F.col("metric") == "flow"),
     )
-    # Arrow, not Row pickling: a year of 2,000 meters is 730,000 meter-days.
-    table = per_day.toArrow()
     ctx.count_in(pc.sum(table.column("n")).as_py() or 0)
     return billing.DailyUsage.of_table(
         table.select(["tenant", "device", "date", "m3", "s"]).rename_columns(

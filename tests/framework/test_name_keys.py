@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from edgebatch.framework.name_keys import NameKeys, group_by_keys
+from edgebatch.framework.name_keys import NameKeys, group_by_keys, group_by_keys_to_arrow
 from edgebatch.warehouse.tables import append, declare
 
 DAY = dt.date(2026, 11, 2)
@@ -76,13 +76,13 @@ def _by_names(spark, root):
     return sorted(map(tuple, got.collect()))
 
 
-def _by_keys(spark, root):
+def _by_keys(spark, root, grouping=group_by_keys):
     from pyspark.sql import functions as F
 
     from edgebatch.warehouse.tables import read_table
 
     rows = read_table(spark, root, ROWS).where("value > 1")
-    return group_by_keys(
+    return grouping(
         spark, root, KEYED, rows, ("tenant", "device", "subject"), (F.sum("value").alias("total"),)
     )
 
@@ -96,6 +96,12 @@ def test_grouping_by_keys_gives_the_groups_grouping_by_names_gives(spark, wareho
     assert grouped.columns == ["tenant", "device", "subject", "total"]
     assert sorted(map(tuple, grouped.collect())) == _by_names(spark, warehouse_root)
     assert ("t2", "d1", "c1", 300) in grouped.collect()
+    in_driver = _by_keys(spark, warehouse_root, group_by_keys_to_arrow)  # named in Arrow
+    assert in_driver is not None
+    assert in_driver.column_names == ["tenant", "device", "subject", "total"]
+    assert sorted(zip(*in_driver.to_pydict().values(), strict=True)) == _by_names(
+        spark, warehouse_root
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,11 +111,14 @@ def test_grouping_by_keys_gives_the_groups_grouping_by_names_gives(spark, wareho
         ({"drop_from_dictionary": "d3"}, "missing from the dictionary"),
     ],
 )
-def test_untrustworthy_keys_give_way_to_the_names(spark, warehouse_root, caplog, case, why):
+@pytest.mark.parametrize("grouping", [group_by_keys, group_by_keys_to_arrow])
+def test_untrustworthy_keys_give_way_to_the_names(
+    spark, warehouse_root, caplog, case, why, grouping
+):
     _write(spark, warehouse_root, **case)
 
     with caplog.at_level(logging.WARNING, logger="edgebatch.framework.name_keys"):
-        grouped = _by_keys(spark, warehouse_root)
+        grouped = _by_keys(spark, warehouse_root, grouping)
 
     assert grouped is None
     assert why in caplog.text

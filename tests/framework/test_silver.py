@@ -209,7 +209,11 @@ def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywh
     from delta.tables import DeltaTable
     from pyspark.sql import functions as F
 
-    from edgebatch.framework.consent import aggregate_gated, read_gated
+    from edgebatch.framework.consent import (
+        aggregate_gated,
+        aggregate_gated_to_arrow,
+        read_gated,
+    )
 
     _, source, _ = loaded
     gold = runner.run(RunRequest("subject_totals"))
@@ -242,6 +246,13 @@ def test_a_withdrawal_hides_the_subject_at_once_and_the_erase_deletes_it_everywh
         map(tuple, rows_first.select(columns).collect())
     )
     assert {r.subject for r in groups.collect()} == {"p1"}
+    in_driver = aggregate_gated_to_arrow(
+        runner.spark, runner.root, "silver/readings", ("tenant", "device"), sums,
+        where=("metric <> 'pressure'", F.col("tenant").isin("t1", "t2")),
+    ).select(columns)  # fmt: skip
+    assert sorted(zip(*in_driver.to_pydict().values(), strict=True)) == sorted(
+        map(tuple, rows_first.select(columns).collect())
+    )
     # and the gate joins the groups: Spark did not push it back under the aggregate
     assert "LogicalRDD" in groups._jdf.queryExecution().optimizedPlan().toString()
     assert _silver(runner).where("subject = 'c1'").count() > 0  # still stored, until the erase
