@@ -297,12 +297,18 @@ class Runner:
                 self._on_run_done(run_id)
 
     def _create_outputs(self, job: Job) -> None:
-        """Create missing output tables once, before iterations race to create them."""
-        from edgebatch.warehouse.tables import REGISTRY, ensure_table
+        """Create missing output tables once, before iterations race to create them; side
+        by side, as each creation mostly waits on its first commit."""
+        from edgebatch.warehouse.tables import REGISTRY, ensure_table, is_known_table
 
-        for name in job.outputs:
-            if name in REGISTRY:
-                ensure_table(self.spark, self.root, REGISTRY.get(name))
+        specs = [REGISTRY.get(n) for n in job.outputs if n in REGISTRY]
+        missing = [s for s in specs if not is_known_table(self.root, s)]
+        if len(missing) < 2:
+            for spec in missing:
+                ensure_table(self.spark, self.root, spec)
+            return
+        with ThreadPoolExecutor(len(missing), thread_name_prefix="create-outputs") as pool:
+            list(pool.map(lambda spec: ensure_table(self.spark, self.root, spec), missing))
 
     def _finish(self, active: _ActiveRun) -> None:
         if active.lost:

@@ -192,8 +192,13 @@ def ensure_tables(spark: SparkSession, root: WarehouseRoot, specs: Iterable[Tabl
     """Create every table of `specs` that does not exist yet: readers of a declared table
     (an API, Polars, a silver job) never meet a missing one because nothing was written."""
     for spec in specs:
-        if spec.location(root) not in _known_tables:
+        if not is_known_table(root, spec):
             ensure_table(spark, root, spec)
+
+
+def is_known_table(root: WarehouseRoot, spec: TableSpec) -> bool:
+    """Whether this process has already seen `spec`'s table exist (no look at the log)."""
+    return spec.location(root) in _known_tables
 
 
 def ensure_table(spark: SparkSession, root: WarehouseRoot, spec: TableSpec) -> DeltaTable:
