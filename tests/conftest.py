@@ -41,6 +41,12 @@ def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
             "spark.default.parallelism": "2",
             "spark.driver.memory": "1g",
             "spark.sql.warehouse.dir": str(home / "spark-warehouse"),
+            # Delta keeps every table it has opened (its log, snapshot and their plans,
+            # about 3 MB each) for an hour, up to 10,000 tables: a worker opens a few
+            # dozen, but this session opens over a thousand test tables, and with them
+            # held its 1 GB heap was half full of old snapshots by the gold jobs' tests
+            # (G1 collecting all the time, the throughput collector in full collections).
+            "spark.databricks.delta.delta.log.cacheSize": "32",
         },
     )
     session.sparkContext.setLogLevel("ERROR")
