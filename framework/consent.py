@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from edgebatch.framework.errors import FrameworkError
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from edgebatch.warehouse.uri import WarehouseRoot
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 GATED_LAYERS = ("silver/", "gold/")
 _DELETE_CHUNK = 500
@@ -154,14 +155,13 @@ def aggregate_gated(
     keys (`framework.name_keys`, silver/readings) is grouped by its keys, not by the
     strings, and the groups named from its dictionary before the gate.
     """
-    cols, df = _registered(spark, root, table, where)
-    if cols is None:
-        return df.groupBy(*by).agg(*aggregates)
-    keys = list(dict.fromkeys([*by, cols.tenant, cols.subject]))
-    groups = _grouped_by_name_keys(spark, root, table, df, keys, aggregates)
-    if groups is None:
-        groups = df.groupBy(*keys).agg(*aggregates).localCheckpoint(eager=True)
-    return _gate(spark, root, groups, cols)
+    from edgebatch.framework.name_keys import group_by_keys
+
+    cols, groups = _groups(
+        spark, root, table, by, aggregates, where,
+        by_keys=group_by_keys, finish=lambda g: g.localCheckpoint(eager=True),
+    )  # fmt: skip
+    return groups if cols is None else _gate(spark, root, groups, cols)
 
 
 def aggregate_gated_to_arrow(
@@ -179,25 +179,19 @@ def aggregate_gated_to_arrow(
 
     The consented subjects are `consented_pairs` (held per version of the consent
     table); the gate keeps the groups whose tenant and subject are among them."""
-    from edgebatch.framework.name_keys import group_by_keys_to_arrow, name_keys
+    from edgebatch.framework.name_keys import group_by_keys_to_arrow
 
-    cols, df = _registered(spark, root, table, where)
-    if cols is None:
-        return df.groupBy(*by).agg(*aggregates).toArrow()
-    keys = list(dict.fromkeys([*by, cols.tenant, cols.subject]))
-    spec = name_keys(table)
-    groups = (
-        None if spec is None else group_by_keys_to_arrow(spark, root, spec, df, keys, aggregates)
-    )
-    if groups is None:
-        groups = df.groupBy(*keys).agg(*aggregates).toArrow()
-    return _gate_arrow(spark, root, groups, cols)
+    cols, groups = _groups(
+        spark, root, table, by, aggregates, where,
+        by_keys=group_by_keys_to_arrow, finish=lambda g: g.toArrow(),
+    )  # fmt: skip
+    return groups.toArrow() if cols is None else _gate_arrow(spark, root, groups, cols)
 
 
 def _gate_arrow(spark: SparkSession, root: WarehouseRoot, groups: pa.Table, cols: SubjectColumns):
     import pyarrow as pa
 
-    pairs = sorted(consented_pairs(spark, root))
+    pairs = consented_pairs(spark, root)
     allowed = pa.table(
         {
             cols.tenant: pa.array([t for t, _ in pairs], groups.schema.field(cols.tenant).type),
@@ -207,22 +201,33 @@ def _gate_arrow(spark: SparkSession, root: WarehouseRoot, groups: pa.Table, cols
     return groups.join(allowed, [cols.tenant, cols.subject], join_type="left semi")
 
 
-def _grouped_by_name_keys(
+def _groups(
     spark: SparkSession,
     root: WarehouseRoot,
     table: str,
-    df: DataFrame,
-    keys: Sequence[str],
+    by: Sequence[str],
     aggregates: Sequence[Column],
-) -> DataFrame | None:
-    """The groups by the table's integer name keys (`framework.name_keys`), if it has
-    them and they can stand in for the names; else None."""
-    from edgebatch.framework.name_keys import group_by_keys, name_keys
+    where: Sequence[Column | str],
+    *,
+    by_keys: Callable[..., T | None],
+    finish: Callable[[DataFrame], T],
+) -> tuple[SubjectColumns | None, Any]:
+    """The table's subject columns and its groups, ungated. A subject-free table: None
+    and the grouping as a plan. A subject-bearing one: its subject's columns join `by`,
+    and the groups come `by_keys` (grouped by the table's integer name keys,
+    `framework.name_keys`, and named) where it can, else grouped by the names and
+    `finish`ed (checkpointed, collected) the same way."""
+    from edgebatch.framework.name_keys import name_keys
 
+    cols, df = _registered(spark, root, table, where)
+    if cols is None:
+        return None, df.groupBy(*by).agg(*aggregates)
+    keys = list(dict.fromkeys([*by, cols.tenant, cols.subject]))
     spec = name_keys(table)
-    if spec is None:
-        return None
-    return group_by_keys(spark, root, spec, df, keys, aggregates)
+    groups = None if spec is None else by_keys(spark, root, spec, df, keys, aggregates)
+    if groups is None:
+        groups = finish(df.groupBy(*keys).agg(*aggregates))
+    return cols, groups
 
 
 def _registered(

@@ -215,7 +215,7 @@ class Expectations:
             return self._apply_arrow(ctx, frame, now)
         from pyspark.sql import functions as F
 
-        flags = {r.name: f"_fail_{i}" for i, r in enumerate(self.rules) if r.per_row}
+        flags = self._flag_columns
         flagged = frame.select(
             "*", *[r.failing().alias(flags[r.name]) for r in self.rules if r.per_row]
         )
@@ -235,7 +235,7 @@ class Expectations:
             {i: summary[f"_newest_{i}"] for i, r in enumerate(self.rules) if r.check == "fresh"},
             now,
         )
-        quarantine = [r for r in self.rules if r.action == "quarantine"]
+        quarantine = self._quarantining
         if not quarantine:
             # Nothing to take out: commit the frame as it came, not the flagged plan (a
             # uniqueness rule's window would be computed again by the write).
@@ -245,6 +245,15 @@ class Expectations:
         for rule in quarantine:
             keep = keep & ~F.col(flags[rule.name])
         return Checked(flagged.where(keep).select(*frame.columns), failed, quarantined)
+
+    @property
+    def _flag_columns(self) -> dict[str, str]:
+        """Each row rule's column in a flagged frame: True where the row fails it."""
+        return {r.name: f"_fail_{i}" for i, r in enumerate(self.rules) if r.per_row}
+
+    @property
+    def _quarantining(self) -> list[Rule]:
+        return [r for r in self.rules if r.action == "quarantine"]
 
     def _apply_arrow(
         self, ctx: IterationContext, table: pa.Table, now: dt.datetime | None
@@ -269,12 +278,12 @@ class Expectations:
             newest,
             now,
         )
-        quarantine = [r for r in self.rules if r.action == "quarantine"]
+        quarantine = self._quarantining
         if not quarantine:
             return Checked(table, failed, 0)
         # The quarantined rows are written as the DataFrame path writes them (Spark's JSON).
         columns = table.column_names
-        names = {r.name: f"_fail_{i}" for i, r in enumerate(self.rules) if r.per_row}
+        names = self._flag_columns
         flagged = table
         for name, flag in flags.items():
             flagged = flagged.append_column(names[name], flag)

@@ -131,15 +131,7 @@ def group_by_keys_to_arrow(
     if found is None:
         return None
     groups, pairs = found
-    names = pairs.toArrow()
-    keys = list(spec.keys)
-    for key in keys:  # the join wants one type a side (both BIGINT in Spark)
-        names = names.set_column(
-            names.schema.get_field_index(key),
-            key,
-            names.column(key).cast(groups.schema.field(key).type),
-        )
-    named = groups.join(names, keys, join_type="left outer")
+    named = groups.join(pairs.toArrow(), list(spec.keys), join_type="left outer")
     if named.column(spec.names[0]).null_count:
         _declined(spec, "some groups' keys are missing from the dictionary")
         return None

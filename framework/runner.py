@@ -303,9 +303,7 @@ class Runner:
 
         specs = [REGISTRY.get(n) for n in job.outputs if n in REGISTRY]
         missing = [s for s in specs if not is_known_table(self.root, s)]
-        if len(missing) < 2:
-            for spec in missing:
-                ensure_table(self.spark, self.root, spec)
+        if not missing:
             return
         with ThreadPoolExecutor(len(missing), thread_name_prefix="create-outputs") as pool:
             list(pool.map(lambda spec: ensure_table(self.spark, self.root, spec), missing))
